@@ -1,0 +1,105 @@
+import CNats
+import Logging
+import Metrics
+import Synchronization
+
+/// Receives cnats connection callbacks (disconnect, reconnect, close, async errors) and routes
+/// permission errors to the requests and subscriptions they concern.
+final class ConnectionEvents: @unchecked Sendable {  // state behind Mutex; the raw nc is set once before callbacks matter
+    let logger: Logger
+    nonisolated(unsafe) var nc: OpaquePointer?
+    private let subscriptions = Mutex<[UInt64: SubscriptionContext]>([:])
+    private let closedWaiters = Mutex<(closed: Bool, waiters: [CheckedContinuation<Void, Never>])>((false, []))
+    weak var requests: RequestMux?
+    let disconnects = Counter(label: "bus_disconnects_total")
+    let reconnects = Counter(label: "bus_reconnects_total")
+    let slowConsumers = Counter(label: "bus_slow_consumer_events_total")
+    let asyncErrors = Counter(label: "bus_async_errors_total")
+
+    init(logger: Logger) { self.logger = logger }
+
+    func register(_ context: SubscriptionContext) {
+        context.events = self
+        subscriptions.withLock { $0[context.id] = context }
+    }
+
+    func unregister(_ context: SubscriptionContext) {
+        _ = subscriptions.withLock { $0.removeValue(forKey: context.id) }
+    }
+
+    func disconnected() {
+        disconnects.increment()
+        logger.warning("nats disconnected", metadata: ["url": "\(connectedURL() ?? "-")"])
+    }
+
+    func reconnected() {
+        reconnects.increment()
+        logger.notice("nats reconnected", metadata: ["url": "\(connectedURL() ?? "-")"])
+    }
+
+    func closed() {
+        logger.info("nats connection closed")
+        let waiters = closedWaiters.withLock { state -> [CheckedContinuation<Void, Never>] in
+            state.closed = true
+            defer { state.waiters = [] }
+            return state.waiters
+        }
+        for waiter in waiters { waiter.resume() }
+        let all = subscriptions.withLock { $0.values }
+        for context in all { context.queue?.finish() }
+        requests?.failAll(.connectionClosed)
+    }
+
+    func waitClosed() async {
+        await withCheckedContinuation { continuation in
+            let done = closedWaiters.withLock { state -> Bool in
+                if state.closed { return true }
+                state.waiters.append(continuation)
+                return false
+            }
+            if done { continuation.resume() }
+        }
+    }
+
+    func asyncError(subscription: OpaquePointer?, status: natsStatus) {
+        asyncErrors.increment()
+        var text = String(cString: natsStatus_GetText(status))
+        if let nc {
+            var last: UnsafePointer<CChar>?
+            _ = natsConnection_GetLastError(nc, &last)
+            if let last { text = String(cString: last) }
+        }
+        if status == NATS_SLOW_CONSUMER, let subscription {
+            slowConsumers.increment()
+            var dropped: Int64 = 0
+            natsSubscription_GetDropped(subscription, &dropped)
+            let subject = natsSubscription_GetSubject(subscription).map { String(cString: $0) } ?? "?"
+            logger.error("slow consumer: messages dropped", metadata: ["subject": "\(subject)", "dropped": "\(dropped)"])
+            return
+        }
+        logger.error("nats async error", metadata: ["status": "\(status.rawValue)", "error": "\(text)"])
+        guard status == NATS_NOT_PERMITTED, let subject = Self.quotedSubject(in: text) else { return }
+        let error = BusError.permissionDenied(subject: subject, detail: text)
+        if text.contains("Subscription") {
+            let hits = subscriptions.withLock { $0.values.filter { $0.subject == subject } }
+            for context in hits { context.queue?.finish(error: error) }
+        } else {
+            requests?.failRequests(to: subject, error: error)
+        }
+    }
+
+    func connectedURL() -> String? {
+        guard let nc else { return nil }
+        var buffer = [CChar](repeating: 0, count: 256)
+        guard natsConnection_GetConnectedUrl(nc, &buffer, buffer.count) == NATS_OK else { return nil }
+        return buffer.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
+    }
+
+    /// `Permissions Violation for Publish to "deal.status.C2.x"` → `deal.status.C2.x`.
+    static func quotedSubject(in text: String) -> String? {
+        guard let open = text.firstIndex(of: "\"") else { return nil }
+        let rest = text[text.index(after: open)...]
+        guard let close = rest.firstIndex(of: "\"") else { return nil }
+        return String(rest[..<close])
+    }
+}

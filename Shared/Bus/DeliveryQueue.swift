@@ -1,0 +1,130 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Ordered hand-off from a cnats delivery thread to one Swift task.
+///
+/// The producer blocks when `capacity` messages wait (backpressure: cnats then queues up to its pending
+/// limits and reports a slow consumer beyond them). The consumer takes everything buffered in one step,
+/// so a busy consumer pays one lock and no continuation per message.
+final class DeliveryQueue: @unchecked Sendable {  // all mutable state is guarded by `mutex`
+    enum Take {
+        case batch([BusMessage])
+        case end((any Error)?)
+    }
+
+    private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
+    private let notFull = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
+    private var buffer: [BusMessage] = []
+    private var waiter: UnsafeContinuation<Take, Never>?
+    private var finished = false
+    private var failure: (any Error)?
+    private var producerWaiting = false
+    let capacity: Int
+
+    init(capacity: Int) {
+        self.capacity = max(1, capacity)
+        pthread_mutex_init(mutex, nil)
+        pthread_cond_init(notFull, nil)
+        buffer.reserveCapacity(min(self.capacity, 1024))
+    }
+
+    deinit {
+        pthread_cond_destroy(notFull)
+        pthread_mutex_destroy(mutex)
+        mutex.deallocate()
+        notFull.deallocate()
+    }
+
+    /// Called on the cnats delivery thread; may block while the consumer catches up.
+    func push(_ message: BusMessage) {
+        pthread_mutex_lock(mutex)
+        while buffer.count >= capacity && !finished {
+            producerWaiting = true
+            pthread_cond_wait(notFull, mutex)
+        }
+        if finished {
+            pthread_mutex_unlock(mutex)
+            return
+        }
+        if let waiter {
+            self.waiter = nil
+            pthread_mutex_unlock(mutex)
+            waiter.resume(returning: .batch([message]))
+            return
+        }
+        buffer.append(message)
+        pthread_mutex_unlock(mutex)
+    }
+
+    /// Ends the sequence once buffered messages are consumed; `error` is thrown to the consumer after them.
+    func finish(error: (any Error)? = nil) {
+        pthread_mutex_lock(mutex)
+        if finished {
+            pthread_mutex_unlock(mutex)
+            return
+        }
+        finished = true
+        failure = error
+        let waiter = buffer.isEmpty ? self.waiter : nil
+        if waiter != nil { self.waiter = nil }
+        pthread_cond_broadcast(notFull)
+        pthread_mutex_unlock(mutex)
+        waiter?.resume(returning: .end(error))
+    }
+
+    var isFinished: Bool {
+        pthread_mutex_lock(mutex)
+        defer { pthread_mutex_unlock(mutex) }
+        return finished
+    }
+
+    /// Everything buffered, or waits for the next message or the end.
+    func take() async -> Take {
+        if let ready = takeNow() { return ready }
+        return await withTaskCancellationHandler {
+            await withUnsafeContinuation { (continuation: UnsafeContinuation<Take, Never>) in
+                pthread_mutex_lock(mutex)
+                if let ready = takeLocked() {
+                    pthread_mutex_unlock(mutex)
+                    continuation.resume(returning: ready)
+                } else if Task.isCancelled {
+                    pthread_mutex_unlock(mutex)
+                    continuation.resume(returning: .end(nil))
+                } else {
+                    waiter = continuation
+                    pthread_mutex_unlock(mutex)
+                }
+            }
+        } onCancel: {
+            pthread_mutex_lock(mutex)
+            let waiter = self.waiter
+            self.waiter = nil
+            pthread_mutex_unlock(mutex)
+            waiter?.resume(returning: .end(nil))
+        }
+    }
+
+    private func takeNow() -> Take? {
+        pthread_mutex_lock(mutex)
+        defer { pthread_mutex_unlock(mutex) }
+        return takeLocked()
+    }
+
+    private func takeLocked() -> Take? {
+        if !buffer.isEmpty {
+            var batch: [BusMessage] = []
+            batch.reserveCapacity(min(capacity, 1024))
+            swap(&batch, &buffer)
+            if producerWaiting {
+                producerWaiting = false
+                pthread_cond_broadcast(notFull)
+            }
+            return .batch(batch)
+        }
+        if finished { return .end(failure) }
+        return nil
+    }
+}

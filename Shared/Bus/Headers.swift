@@ -1,0 +1,61 @@
+/// NATS message headers: ordered, multi-valued, names compared case-insensitively on lookup.
+public struct Headers: Sendable, Hashable, Sequence, ExpressibleByDictionaryLiteral {
+    public private(set) var fields: [(name: String, value: String)]
+
+    public init() { fields = [] }
+
+    public init(dictionaryLiteral elements: (String, String)...) {
+        fields = elements.map { (name: $0.0, value: $0.1) }
+    }
+
+    public var isEmpty: Bool { fields.isEmpty }
+
+    /// The first value of `name`, if any.
+    public subscript(name: String) -> String? {
+        get {
+            if let hit = fields.first(where: { $0.name == name }) { return hit.value }
+            let lower = name.lowercased()
+            return fields.first(where: { $0.name.lowercased() == lower })?.value
+        }
+        set {
+            fields.removeAll { $0.name.lowercased() == name.lowercased() }
+            if let newValue { fields.append((name: name, value: newValue)) }
+        }
+    }
+
+    /// All values of `name`, in arrival order.
+    public func values(_ name: String) -> [String] {
+        let lower = name.lowercased()
+        return fields.filter { $0.name.lowercased() == lower }.map(\.value)
+    }
+
+    /// Adds a value without replacing earlier ones.
+    public mutating func append(_ name: String, _ value: String) {
+        fields.append((name: name, value: value))
+    }
+
+    public func makeIterator() -> IndexingIterator<[(name: String, value: String)]> { fields.makeIterator() }
+
+    public static func == (lhs: Headers, rhs: Headers) -> Bool {
+        lhs.fields.count == rhs.fields.count && zip(lhs.fields, rhs.fields).allSatisfy { $0.name == $1.name && $0.value == $1.value }
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        for field in fields {
+            hasher.combine(field.name)
+            hasher.combine(field.value)
+        }
+    }
+}
+
+/// Header names the bus itself relies on.
+public enum BusHeader {
+    public static let msgId = "Nats-Msg-Id"
+    public static let expectedLastSubjectSequence = "Nats-Expected-Last-Subject-Sequence"
+    public static let expectedStream = "Nats-Expected-Stream"
+    public static let serviceError = "Nats-Service-Error"
+    public static let serviceErrorCode = "Nats-Service-Error-Code"
+    /// cnats exposes the status line of a status message ("503", "404", …) under this pseudo-header.
+    public static let status = "Status"
+    public static let description = "Description"
+}

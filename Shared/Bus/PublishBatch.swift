@@ -1,0 +1,113 @@
+import Synchronization
+
+/// Pipelined JetStream publishes: each `publish` returns once sent (waiting only when `maxPending` acks are
+/// outstanding); `complete` waits for every ack and reports each message's outcome in order.
+public final class PublishBatch: Sendable {
+    public struct Outcome: Sendable {
+        /// One entry per publish, in publish order.
+        public var results: [Result<PubAck, BusError>]
+        public var acks: [PubAck] { results.compactMap { try? $0.get() } }
+        public var failures: [(index: Int, error: BusError)] {
+            results.enumerated().compactMap { entry in
+                if case .failure(let error) = entry.element { return (entry.offset, error) }
+                return nil
+            }
+        }
+    }
+
+    private struct State {
+        var results: [Result<PubAck, BusError>?] = []
+        var tokens: [UInt64] = []
+        var outstanding = 0
+        var windowWaiter: CheckedContinuation<Void, Never>?
+        var doneWaiter: CheckedContinuation<Void, Never>?
+    }
+
+    private let jetStream: JetStream
+    private let maxPending: Int
+    private let state = Mutex(State())
+
+    init(jetStream: JetStream, maxPending: Int) {
+        self.jetStream = jetStream
+        self.maxPending = max(1, maxPending)
+    }
+
+    /// Sends one message; see `JetStream.publish` for `msgId` and `expectedLastSubjectSequence`.
+    public func publish(
+        _ payload: [UInt8],
+        to subject: String,
+        headers: Headers = Headers(),
+        msgId: String? = nil,
+        expectedLastSubjectSequence: UInt64? = nil
+    ) async throws {
+        while state.withLock({ $0.outstanding >= maxPending }) {
+            await withCheckedContinuation { continuation in
+                let full = state.withLock { state -> Bool in
+                    guard state.outstanding >= maxPending else { return false }
+                    state.windowWaiter = continuation
+                    return true
+                }
+                if !full { continuation.resume() }
+            }
+        }
+        let mux = try jetStream.connection.requestMux()
+        let (token, replySubject) = mux.nextToken()
+        let index = state.withLock { state -> Int in
+            state.results.append(nil)
+            state.tokens.append(token)
+            state.outstanding += 1
+            return state.results.count - 1
+        }
+        mux.register(token, subject: subject, waiter: .callback { [self] result in
+            let outcome: Result<PubAck, BusError> = result.flatMap { message in
+                Result { try JetStream.parseAck(message, expected: expectedLastSubjectSequence) }
+            }.mapError { ($0 as? BusError) ?? .nats(status: -1, text: "\($0)") }
+            record(outcome, at: index)
+        })
+        let headers = JetStream.publishHeaders(headers, msgId: msgId, expectedLastSubjectSequence: expectedLastSubjectSequence)
+        do {
+            try jetStream.connection.publish(payload, to: subject, reply: replySubject, headers: headers)
+        } catch {
+            mux.resolve(token, with: .failure(error))
+            throw error
+        }
+    }
+
+    private func record(_ outcome: Result<PubAck, BusError>, at index: Int) {
+        let (window, done) = state.withLock { state -> (CheckedContinuation<Void, Never>?, CheckedContinuation<Void, Never>?) in
+            guard state.results[index] == nil else { return (nil, nil) }
+            state.results[index] = outcome
+            state.outstanding -= 1
+            let window = state.windowWaiter
+            state.windowWaiter = nil
+            var done: CheckedContinuation<Void, Never>?
+            if state.outstanding == 0 {
+                done = state.doneWaiter
+                state.doneWaiter = nil
+            }
+            return (window, done)
+        }
+        window?.resume()
+        done?.resume()
+    }
+
+    /// Waits for all acks (up to `timeout`; later ones count as `.timeout`) and returns every outcome.
+    public func complete(timeout: Duration = .seconds(30)) async -> Outcome {
+        let mux = try? jetStream.connection.requestMux()
+        let timer = Task { [self] in
+            try await Task.sleep(for: timeout)
+            let tokens = state.withLock { state in zip(state.tokens, state.results).filter { $0.1 == nil }.map(\.0) }
+            for token in tokens { mux?.resolve(token, with: .failure(BusError.timeout(subject: "jetstream ack"))) }
+        }
+        defer { timer.cancel() }
+        await withCheckedContinuation { continuation in
+            let finished = state.withLock { state -> Bool in
+                if state.outstanding == 0 { return true }
+                state.doneWaiter = continuation
+                return false
+            }
+            if finished { continuation.resume() }
+        }
+        return state.withLock { Outcome(results: $0.results.map { $0 ?? .failure(.timeout(subject: "jetstream ack")) }) }
+    }
+}

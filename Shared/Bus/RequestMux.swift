@@ -1,0 +1,68 @@
+import Synchronization
+
+/// One wildcard inbox subscription shared by all requests of a connection; replies are matched by the
+/// last subject token and resumed right on the cnats thread (no extra hop).
+final class RequestMux: Sendable {
+    enum Waiter {
+        case continuation(CheckedContinuation<BusMessage, any Error>)
+        /// Called on the cnats thread; used by pipelined JetStream publishes.
+        case callback(@Sendable (Result<BusMessage, any Error>) -> Void)
+    }
+
+    struct Pending {
+        let subject: String
+        let waiter: Waiter
+
+        func resume(with result: Result<BusMessage, any Error>) {
+            switch waiter {
+            case .continuation(let continuation): continuation.resume(with: result)
+            case .callback(let callback): callback(result)
+            }
+        }
+    }
+
+    let prefix: String
+    private let state = Mutex<(next: UInt64, pending: [UInt64: Pending])>((0, [:]))
+
+    init(prefix: String) { self.prefix = prefix }
+
+    /// Reserves a token and its reply subject.
+    func nextToken() -> (UInt64, String) {
+        let token = state.withLock { state -> UInt64 in
+            state.next &+= 1
+            return state.next
+        }
+        return (token, prefix + String(token, radix: 36))
+    }
+
+    func register(_ token: UInt64, subject: String, waiter: Waiter) {
+        state.withLock { $0.pending[token] = Pending(subject: subject, waiter: waiter) }
+    }
+
+    /// Resolves the waiting request with `result` (no-op when it already finished).
+    func resolve(_ token: UInt64, with result: Result<BusMessage, any Error>) {
+        let entry = state.withLock { $0.pending.removeValue(forKey: token) }
+        entry?.resume(with: result)
+    }
+
+    func deliver(_ message: BusMessage) {
+        guard message.subject.hasPrefix(prefix), let token = UInt64(message.subject.dropFirst(prefix.count), radix: 36) else { return }
+        resolve(token, with: .success(message))
+    }
+
+    func failRequests(to subject: String, error: BusError) {
+        let hits = state.withLock { state -> [Pending] in
+            let keys = state.pending.filter { $0.value.subject == subject }.map(\.key)
+            return keys.compactMap { state.pending.removeValue(forKey: $0) }
+        }
+        for hit in hits { hit.resume(with: .failure(error)) }
+    }
+
+    func failAll(_ error: BusError) {
+        let all = state.withLock { state -> [Pending] in
+            defer { state.pending = [:] }
+            return Array(state.pending.values)
+        }
+        for entry in all { entry.resume(with: .failure(error)) }
+    }
+}

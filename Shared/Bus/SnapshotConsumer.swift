@@ -1,0 +1,84 @@
+import Foundation
+
+extension JetStream {
+    /// The last message of every subject matching `filter`, then live updates, in stream order.
+    ///
+    /// Backed by an ephemeral push consumer (`deliver_policy: last_per_subject`, no acks) that the server
+    /// removes when the subscriber goes away. `SnapshotEvent.caughtUp` marks the end of the snapshot part.
+    public func snapshotAndUpdates(stream: String, filter: String) async throws -> SnapshotSubscription {
+        let inbox = connection.newInbox()
+        let subscription = try connection.subscribe(to: inbox)
+        var config = ConsumerConfig(filterSubject: filter)
+        config.deliverPolicy = .lastPerSubject
+        config.ackPolicy = .none
+        config.ackWait = nil
+        config.maxDeliver = nil
+        config.maxAckPending = nil
+        config.deliverSubject = inbox
+        config.inactiveThreshold = 30_000_000_000
+        config.memStorage = true
+        do {
+            let info = try await ensureConsumer(stream: stream, config)
+            return SnapshotSubscription(subscription: subscription, jetStream: self, stream: stream, consumer: info.name,
+                                        initiallyPending: info.numPending)
+        } catch {
+            subscription.unsubscribe()
+            throw error
+        }
+    }
+}
+
+public enum SnapshotEvent: Sendable {
+    case message(JetStreamMessage)
+    /// Every subject's last message up to the moment of subscribing has been delivered.
+    case caughtUp
+}
+
+/// Snapshot then live updates of a set of subjects; see `JetStream.snapshotAndUpdates`.
+public final class SnapshotSubscription: AsyncSequence, Sendable {
+    public typealias Element = SnapshotEvent
+    let subscription: Subscription
+    let jetStream: JetStream
+    public let stream: String
+    public let consumer: String
+    let initiallyPending: UInt64
+
+    init(subscription: Subscription, jetStream: JetStream, stream: String, consumer: String, initiallyPending: UInt64) {
+        self.subscription = subscription
+        self.jetStream = jetStream
+        self.stream = stream
+        self.consumer = consumer
+        self.initiallyPending = initiallyPending
+    }
+
+    /// Stops delivery and deletes the server-side consumer.
+    public func stop() async {
+        subscription.unsubscribe()
+        try? await jetStream.deleteConsumer(stream: stream, consumer: consumer)
+    }
+
+    public func makeAsyncIterator() -> Iterator {
+        Iterator(base: subscription.makeAsyncIterator(), connection: jetStream.connection, caughtUp: initiallyPending == 0)
+    }
+
+    public struct Iterator: AsyncIteratorProtocol {
+        var base: Subscription.Iterator
+        let connection: NatsConnection
+        var caughtUp: Bool
+        var announced = false
+
+        public mutating func next() async throws -> SnapshotEvent? {
+            if caughtUp && !announced {
+                announced = true
+                return .caughtUp
+            }
+            while let message = try await base.next() {
+                if message.status != nil { continue }  // heartbeats / flow control
+                guard let delivered = JetStreamMessage(message, connection: connection) else { continue }
+                if !caughtUp && delivered.pending == 0 { caughtUp = true }
+                return .message(delivered)
+            }
+            return nil
+        }
+    }
+}

@@ -1,0 +1,123 @@
+import CNats
+import Synchronization
+
+/// Limits on what may wait for a slow consumer before cnats drops messages (and reports it).
+public struct PendingLimits: Sendable {
+    /// Messages queued inside cnats; -1 = unlimited.
+    public var messages: Int
+    /// Bytes queued inside cnats; -1 = unlimited.
+    public var bytes: Int
+    /// Messages buffered on the Swift side before the delivery thread waits.
+    public var swiftBuffer: Int
+
+    public init(messages: Int = 512 * 1024, bytes: Int = 256 * 1024 * 1024, swiftBuffer: Int = 16 * 1024) {
+        self.messages = messages
+        self.bytes = bytes
+        self.swiftBuffer = swiftBuffer
+    }
+
+    public static let `default` = PendingLimits()
+}
+
+/// What the cnats callbacks of one subscription need; retained by C until `onComplete`.
+final class SubscriptionContext: @unchecked Sendable {  // immutable after init except the handle, set once before delivery matters
+    let subject: String
+    let deliver: @Sendable (BusMessage) -> Void
+    let queue: DeliveryQueue?
+    let id: UInt64
+    weak var events: ConnectionEvents?
+
+    init(subject: String, id: UInt64, queue: DeliveryQueue?, deliver: @escaping @Sendable (BusMessage) -> Void) {
+        self.subject = subject
+        self.id = id
+        self.queue = queue
+        self.deliver = deliver
+    }
+
+    func completed() {
+        queue?.finish()
+        events?.unregister(self)
+    }
+}
+
+/// Owns a cnats subscription handle; unsubscribes when released.
+final class SubscriptionHandle: @unchecked Sendable {  // wraps a C handle; cnats subscription calls are thread-safe
+    let sub: OpaquePointer
+    let context: SubscriptionContext
+
+    init(sub: OpaquePointer, context: SubscriptionContext) {
+        self.sub = sub
+        self.context = context
+    }
+
+    deinit {
+        natsSubscription_Unsubscribe(sub)
+        natsSubscription_Destroy(sub)
+    }
+}
+
+/// An ordered stream of messages on a subject, drained by one task.
+///
+/// Iterate it with `for try await message in subscription`; the sequence ends after `unsubscribe()`,
+/// `drain()` or connection close, and throws `BusError.permissionDenied` if the server refuses it.
+public final class Subscription: AsyncSequence, Sendable {
+    public typealias Element = BusMessage
+
+    let handle: SubscriptionHandle
+    public let subject: String
+    public let queueGroup: String?
+
+    init(handle: SubscriptionHandle, subject: String, queueGroup: String?) {
+        self.handle = handle
+        self.subject = subject
+        self.queueGroup = queueGroup
+    }
+
+    /// Messages cnats dropped because this consumer fell behind its pending limits.
+    public var droppedCount: Int64 {
+        var dropped: Int64 = 0
+        natsSubscription_GetDropped(handle.sub, &dropped)
+        return dropped
+    }
+
+    /// Stops delivery at once; messages already buffered are still yielded.
+    public func unsubscribe() {
+        natsSubscription_Unsubscribe(handle.sub)
+        handle.context.queue?.finish()
+    }
+
+    /// Stops interest but delivers everything the server already sent, then ends the sequence.
+    public func drain() async {
+        let status = natsSubscription_Drain(handle.sub)
+        if status != NATS_OK { handle.context.queue?.finish() }
+    }
+
+    public func makeAsyncIterator() -> Iterator { Iterator(subscription: self) }
+
+    public struct Iterator: AsyncIteratorProtocol {
+        let subscription: Subscription
+        private var batch: [BusMessage] = []
+        private var index = 0
+
+        init(subscription: Subscription) { self.subscription = subscription }
+
+        public mutating func next() async throws -> BusMessage? {
+            if index < batch.count {
+                defer { index += 1 }
+                return batch[index]
+            }
+            guard let queue = subscription.handle.context.queue else { return nil }
+            switch await queue.take() {
+            case .batch(let next):
+                batch = next
+                index = 1
+                return next[0]
+            case .end(let error):
+                batch = []
+                index = 0
+                if let error { throw error }
+                return nil
+            }
+        }
+    }
+}

@@ -1,0 +1,164 @@
+import Bus
+import Foundation
+import Logging
+import Testing
+import TestSupport
+
+func connect(_ server: NatsServer, name: String = "test", sendAsap: Bool = false, user: String? = nil, password: String? = nil) async throws
+    -> NatsConnection {
+    var options = ConnectionOptions(servers: [server.url], name: name)
+    options.sendAsap = sendAsap
+    options.user = user
+    options.password = password
+    return try await NatsConnection.connect(options, logger: Logger(label: "test"))
+}
+
+@Suite("Core NATS through the bus")
+struct CoreTests {
+    @Test("a subscriber receives every message in publish order")
+    func order() async throws {
+        let server = try NatsServer()
+        let nc = try await connect(server)
+        let subscription = try nc.subscribe(to: "orders.>")
+        try nc.flush()
+        for i in 0..<5_000 { try nc.publish(Array("\(i)".utf8), to: "orders.\(i % 7)") }
+        var received: [Int] = []
+        for try await message in subscription {
+            received.append(Int(String(decoding: message.payload, as: UTF8.self))!)
+            if received.count == 5_000 { break }
+        }
+        #expect(received == Array(0..<5_000))
+    }
+
+    @Test("a queue group splits messages between members, each delivered once")
+    func queueGroup() async throws {
+        let server = try NatsServer()
+        let nc = try await connect(server)
+        let a = try nc.subscribe(to: "work", queue: "q")
+        let b = try nc.subscribe(to: "work", queue: "q")
+        try nc.flush()
+        for i in 0..<1_000 { try nc.publish(Array("\(i)".utf8), to: "work") }
+        try nc.flush()
+        async let fromA = collect(a, until: { $0 == 1_000 })
+        async let fromB = collect(b, until: { $0 == 1_000 })
+        try await Task.sleep(for: .milliseconds(300))
+        a.unsubscribe()
+        b.unsubscribe()
+        let (left, right) = try await (fromA, fromB)
+        #expect(left.count > 0 && right.count > 0)
+        #expect(Set(left + right) == Set((0..<1_000).map { "\($0)" }))
+        #expect(left.count + right.count == 1_000)
+    }
+
+    @Test("headers survive a round trip, multi-valued ones too")
+    func headersRoundTrip() async throws {
+        let server = try NatsServer()
+        let nc = try await connect(server)
+        let subscription = try nc.subscribe(to: "h")
+        try nc.flush()
+        var headers: Headers = ["Svyaz-Schema": "DealStatus/1", "Nats-Msg-Id": "abc"]
+        headers.append("X-Multi", "one")
+        headers.append("X-Multi", "two")
+        try nc.publish(Array("body".utf8), to: "h", headers: headers)
+        var iterator = subscription.makeAsyncIterator()
+        let message = try #require(try await iterator.next())
+        #expect(message.headers["Svyaz-Schema"] == "DealStatus/1")
+        #expect(message.headers["nats-msg-id"] == "abc")
+        #expect(message.headers.values("X-Multi") == ["one", "two"])
+        #expect(message.payload == Array("body".utf8))
+    }
+
+    @Test("request gets the reply; nobody listening is noResponders; a silent responder is a timeout")
+    func requestErrors() async throws {
+        let server = try NatsServer()
+        let nc = try await connect(server, sendAsap: true)
+        let responder = try nc.subscribe(to: "echo")
+        let silent = try nc.subscribe(to: "silent")
+        try nc.flush()
+        let echo = Task {
+            for try await message in responder {
+                try nc.publish(message.payload.reversed(), to: message.reply!)
+            }
+        }
+        defer { echo.cancel() }
+        let reply = try await nc.request(Array("abc".utf8), to: "echo", timeout: .seconds(2))
+        #expect(reply.payload == Array("cba".utf8))
+        await #expect(throws: BusError.noResponders(subject: "nobody.here")) {
+            try await nc.request([], to: "nobody.here", timeout: .seconds(2))
+        }
+        await #expect(throws: BusError.timeout(subject: "silent")) {
+            try await nc.request([], to: "silent", timeout: .milliseconds(200))
+        }
+        _ = silent
+    }
+
+    @Test("publishing or requesting outside one's permissions is permissionDenied")
+    func permissionDenied() async throws {
+        let config = """
+        authorization {
+          users = [
+            { user: "client1", password: "pw1",
+              permissions: { publish: { allow: ["deal.query.C1.>"] }, subscribe: { allow: ["_INBOX.>", "deal.status.C1.>"] } } }
+          ]
+        }
+        """
+        let server = try NatsServer(config: config, jetStream: false)
+        let nc = try await connect(server, user: "client1", password: "pw1")
+        await #expect(throws: BusError.self) {
+            do {
+                _ = try await nc.request([], to: "deal.query.C2.list", timeout: .seconds(3))
+            } catch let error as BusError {
+                guard case .permissionDenied(let subject, _) = error else { throw BusError.invalidArgument("wrong error \(error)") }
+                #expect(subject == "deal.query.C2.list")
+                throw error
+            }
+        }
+        let forbidden = try nc.subscribe(to: "deal.status.C2.>")
+        await #expect(throws: BusError.self) {
+            for try await _ in forbidden {}
+        }
+    }
+
+    @Test("a wrong password is refused at connect")
+    func wrongPassword() async throws {
+        let server = try NatsServer(config: #"authorization { users = [ { user: "u", password: "right" } ] }"#, jetStream: false)
+        await #expect(throws: BusError.self) { _ = try await connect(server, user: "u", password: "wrong") }
+    }
+
+    @Test("the connection reconnects after the server restarts and subscriptions resume")
+    func reconnect() async throws {
+        let server = try NatsServer()
+        let nc = try await connect(server)
+        let subscription = try nc.subscribe(to: "live")
+        try nc.flush()
+        try server.restart()
+        let flushed = await eventually(within: .seconds(15)) { (try? nc.flush(timeout: .milliseconds(200))) != nil }
+        #expect(flushed)
+        try nc.publish(Array("after".utf8), to: "live")
+        var iterator = subscription.makeAsyncIterator()
+        let message = try #require(try await iterator.next())
+        #expect(message.payload == Array("after".utf8))
+        #expect(nc.statistics().reconnects >= 1)
+    }
+
+    @Test("a slow consumer's dropped messages are counted, not silently lost")
+    func slowConsumer() async throws {
+        let server = try NatsServer()
+        let nc = try await connect(server)
+        let subscription = try nc.subscribe(to: "flood", limits: PendingLimits(messages: 10, bytes: 1 << 20, swiftBuffer: 1))
+        try nc.flush()
+        for _ in 0..<5_000 { try nc.publish([UInt8](repeating: 1, count: 64), to: "flood") }
+        try nc.flush()
+        let dropped = await eventually { subscription.droppedCount > 0 }
+        #expect(dropped)
+    }
+}
+
+func collect(_ subscription: Subscription, until done: (Int) -> Bool) async throws -> [String] {
+    var out: [String] = []
+    for try await message in subscription {
+        out.append(String(decoding: message.payload, as: UTF8.self))
+        if done(out.count) { break }
+    }
+    return out
+}

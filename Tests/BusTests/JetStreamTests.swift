@@ -1,0 +1,170 @@
+import Bus
+import Foundation
+import Testing
+import TestSupport
+
+@Suite("JetStream through the bus")
+struct JetStreamTests {
+    func stream(_ js: JetStream, _ name: String = "EVENTS", subjects: [String] = ["ev.>"]) async throws {
+        try await js.ensureStream(StreamConfig(name: name, subjects: subjects))
+    }
+
+    @Test("ensureStream is idempotent and applies changed settings")
+    func ensureStream() async throws {
+        let server = try NatsServer()
+        let js = JetStream(connection: try await connect(server))
+        var config = StreamConfig(name: "S", subjects: ["s.>"])
+        let first = try await js.ensureStream(config)
+        let again = try await js.ensureStream(config)
+        #expect(first.config == again.config)
+        config.maxMsgsPerSubject = 1
+        let updated = try await js.ensureStream(config)
+        #expect(updated.config.maxMsgsPerSubject == 1)
+    }
+
+    @Test("a repeated Nats-Msg-Id is stored once and reported as duplicate")
+    func dedupe() async throws {
+        let server = try NatsServer()
+        let js = JetStream(connection: try await connect(server))
+        try await stream(js)
+        let a = try await js.publish(Array("x".utf8), to: "ev.1", msgId: "m-1")
+        let b = try await js.publish(Array("x".utf8), to: "ev.1", msgId: "m-1")
+        let c = try await js.publish(Array("y".utf8), to: "ev.1", msgId: "m-2")
+        #expect(a == PubAck(stream: "EVENTS", sequence: 1, duplicate: false))
+        #expect(b.duplicate && b.sequence == 1)
+        #expect(c.sequence == 2 && !c.duplicate)
+        #expect(try await js.streamInfo("EVENTS").state.messages == 2)
+    }
+
+    @Test("a stale expected-last-subject-sequence is a conflict and stores nothing")
+    func expectedSequence() async throws {
+        let server = try NatsServer()
+        let js = JetStream(connection: try await connect(server))
+        try await stream(js)
+        let first = try await js.publish(Array("v1".utf8), to: "ev.deal", expectedLastSubjectSequence: 0)
+        let second = try await js.publish(Array("v2".utf8), to: "ev.deal", expectedLastSubjectSequence: first.sequence)
+        #expect(second.sequence == 2)
+        await #expect(throws: BusError.wrongLastSequence(expected: first.sequence, detail: "wrong last sequence: 2")) {
+            try await js.publish(Array("v2'".utf8), to: "ev.deal", expectedLastSubjectSequence: first.sequence)
+        }
+        #expect(try await js.streamInfo("EVENTS").state.messages == 2)
+        await #expect(throws: BusError.noResponders(subject: "nostream.x")) {
+            try await js.publish([], to: "nostream.x")
+        }
+    }
+
+    @Test("a batch of async publishes is acknowledged in order")
+    func batch() async throws {
+        let server = try NatsServer()
+        let js = JetStream(connection: try await connect(server))
+        try await stream(js)
+        let batch = js.batch(maxPending: 64)
+        for i in 0..<1_000 { try await batch.publish(Array("\(i)".utf8), to: "ev.\(i % 10)", msgId: "b-\(i % 900)") }
+        let outcome = await batch.complete()
+        #expect(outcome.failures.isEmpty)
+        #expect(outcome.acks.count == 1_000)
+        #expect(outcome.acks.filter(\.duplicate).count == 100)
+        #expect(try await js.streamInfo("EVENTS").state.messages == 900)
+    }
+
+    @Test("a nak'ed message is redelivered by the durable pull consumer; acked ones are not")
+    func pullRedelivery() async throws {
+        let server = try NatsServer()
+        let js = JetStream(connection: try await connect(server))
+        try await stream(js)
+        for i in 1...3 { _ = try await js.publish(Array("m\(i)".utf8), to: "ev.\(i)") }
+        var config = ConsumerConfig(durableName: "worker")
+        config.ackWait = 30_000_000_000
+        try await js.ensureConsumer(stream: "EVENTS", config)
+        try await js.ensureConsumer(stream: "EVENTS", config)  // idempotent
+        let consumer = js.pullConsumer(stream: "EVENTS", durable: "worker")
+        let first = try await consumer.fetch(batch: 3, expires: .seconds(2))
+        #expect(first.map { String(decoding: $0.payload, as: UTF8.self) } == ["m1", "m2", "m3"])
+        #expect(first.allSatisfy { $0.deliveryCount == 1 })
+        try await first[0].ackSync()
+        try first[1].nak(delay: .milliseconds(200))
+        try first[2].term()
+        let again = try await consumer.fetch(batch: 3, expires: .seconds(2))
+        #expect(again.map { String(decoding: $0.payload, as: UTF8.self) } == ["m2"])
+        #expect(again.first?.deliveryCount == 2)
+        try await again[0].ackSync()
+        let empty = try await consumer.fetch(batch: 5, expires: .milliseconds(300))
+        #expect(empty.isEmpty)
+        let noWait = try await consumer.fetch(batch: 5, noWait: true)
+        #expect(noWait.isEmpty)
+    }
+
+    @Test("two replicas fetching from one durable consumer share the messages without overlap")
+    func sharedWork() async throws {
+        let server = try NatsServer()
+        let nc = try await connect(server)
+        let js = JetStream(connection: nc)
+        try await stream(js)
+        let batch = js.batch()
+        for i in 0..<200 { try await batch.publish(Array("\(i)".utf8), to: "ev.x") }
+        _ = await batch.complete()
+        try await js.ensureConsumer(stream: "EVENTS", ConsumerConfig(durableName: "shared"))
+        let other = JetStream(connection: try await connect(server))
+        async let a = drain(js.pullConsumer(stream: "EVENTS", durable: "shared"))
+        async let b = drain(other.pullConsumer(stream: "EVENTS", durable: "shared"))
+        let (left, right) = try await (a, b)
+        #expect(left.count + right.count == 200)
+        #expect(Set(left).isDisjoint(with: Set(right)))
+    }
+
+    func drain(_ consumer: PullConsumer) async throws -> [String] {
+        var seen: [String] = []
+        while true {
+            let messages = try await consumer.fetch(batch: 17, expires: .milliseconds(300))
+            if messages.isEmpty { return seen }
+            for message in messages {
+                seen.append(String(decoding: message.payload, as: UTF8.self))
+                try message.ack()
+            }
+        }
+    }
+
+    @Test("the snapshot consumer gives the last message per subject, then live updates")
+    func snapshot() async throws {
+        let server = try NatsServer()
+        let js = JetStream(connection: try await connect(server))
+        var config = StreamConfig(name: "STATUS", subjects: ["st.>"])
+        config.maxMsgsPerSubject = 5
+        try await js.ensureStream(config)
+        for (deal, version) in [("D1", 1), ("D2", 1), ("D1", 2), ("D1", 3), ("D2", 2)] {
+            _ = try await js.publish(Array("\(deal)v\(version)".utf8), to: "st.C1.\(deal)")
+        }
+        _ = try await js.publish(Array("other".utf8), to: "st.C2.D9")
+        let snapshot = try await js.snapshotAndUpdates(stream: "STATUS", filter: "st.C1.>")
+        var seen: [String] = []
+        var caughtUpAfter: [String]?
+        for try await event in snapshot {
+            switch event {
+            case .caughtUp:
+                caughtUpAfter = seen
+                _ = try await js.publish(Array("D2v3".utf8), to: "st.C1.D2")
+            case .message(let message):
+                seen.append(String(decoding: message.payload, as: UTF8.self))
+            }
+            if seen.count == 3 { break }
+        }
+        await snapshot.stop()
+        #expect(caughtUpAfter == ["D1v3", "D2v2"])
+        #expect(seen == ["D1v3", "D2v2", "D2v3"])
+    }
+
+    @Test("an empty snapshot is caught up at once")
+    func emptySnapshot() async throws {
+        let server = try NatsServer()
+        let js = JetStream(connection: try await connect(server))
+        try await js.ensureStream(StreamConfig(name: "STATUS", subjects: ["st.>"]))
+        let snapshot = try await js.snapshotAndUpdates(stream: "STATUS", filter: "st.C1.>")
+        var iterator = snapshot.makeAsyncIterator()
+        let first = try await iterator.next()
+        guard case .caughtUp = first else {
+            Issue.record("expected caughtUp, got \(String(describing: first))")
+            return
+        }
+        await snapshot.stop()
+    }
+}

@@ -1,0 +1,110 @@
+import Bus
+import Foundation
+import Testing
+import TestSupport
+
+@Suite("NATS micro services (ADR-32)")
+struct MicroServiceTests {
+    func startEcho(_ nc: NatsConnection) throws -> (MicroService, Task<Void, any Error>) {
+        let service = try MicroService(
+            connection: nc,
+            identity: .init(name: "echo", version: "1.2.3", description: "echoes", metadata: ["team": "svyaz"])
+        )
+        try service.addEndpoint("echo", subject: "svc.echo") { request in
+            if request.payload.isEmpty { throw ServiceError(code: 400, message: "empty request", body: Array("why".utf8)) }
+            return ServiceReply(payload: request.payload)
+        }
+        let task = Task { try await service.run() }
+        return (service, task)
+    }
+
+    @Test("an endpoint answers and its errors carry the ADR-32 headers")
+    func endpointAndErrors() async throws {
+        let server = try NatsServer()
+        let nc = try await connect(server, sendAsap: true)
+        let (service, task) = try startEcho(nc)
+        try nc.flush()
+        let reply = try await nc.request(Array("hi".utf8), to: "svc.echo")
+        #expect(reply.payload == Array("hi".utf8))
+        await #expect(throws: BusError.serviceError(code: 400, message: "empty request", body: Array("why".utf8))) {
+            try await nc.request([], to: "svc.echo")
+        }
+        await service.stop()
+        try await task.value
+    }
+
+    @Test("PING, INFO and STATS answer for all, by name and by id, with per-endpoint counts")
+    func discovery() async throws {
+        let server = try NatsServer()
+        let nc = try await connect(server, sendAsap: true)
+        let (service, task) = try startEcho(nc)
+        try nc.flush()
+        _ = try await nc.request(Array("a".utf8), to: "svc.echo")
+        _ = try? await nc.request([], to: "svc.echo")
+
+        for subject in ["$SRV.PING", "$SRV.PING.echo", "$SRV.PING.echo.\(service.id)"] {
+            let ping = try json(try await nc.request([], to: subject))
+            #expect(ping["type"] as? String == "io.nats.micro.v1.ping_response")
+            #expect(ping["name"] as? String == "echo")
+            #expect(ping["id"] as? String == service.id)
+            #expect(ping["version"] as? String == "1.2.3")
+        }
+        let info = try json(try await nc.request([], to: "$SRV.INFO.echo"))
+        #expect(info["type"] as? String == "io.nats.micro.v1.info_response")
+        #expect(info["description"] as? String == "echoes")
+        #expect((info["metadata"] as? [String: String]) == ["team": "svyaz"])
+        let endpoints = try #require(info["endpoints"] as? [[String: Any]])
+        #expect(endpoints.first?["subject"] as? String == "svc.echo")
+        #expect(endpoints.first?["queue_group"] as? String == "q")
+
+        let stats = try json(try await nc.request([], to: "$SRV.STATS.echo.\(service.id)"))
+        #expect(stats["type"] as? String == "io.nats.micro.v1.stats_response")
+        let endpoint = try #require((stats["endpoints"] as? [[String: Any]])?.first)
+        #expect(endpoint["num_requests"] as? Int == 2)
+        #expect(endpoint["num_errors"] as? Int == 1)
+        #expect(endpoint["last_error"] as? String == "400:empty request")
+        #expect((endpoint["processing_time"] as? Int ?? 0) > 0)
+        #expect(stats["started"] is String)
+
+        await #expect(throws: BusError.noResponders(subject: "$SRV.PING.other")) {
+            try await nc.request([], to: "$SRV.PING.other", timeout: .seconds(1))
+        }
+        await service.stop()
+        try await task.value
+    }
+
+    @Test("two instances of a service split requests through queue group q")
+    func scaleOut() async throws {
+        let server = try NatsServer()
+        let nc1 = try await connect(server, sendAsap: true)
+        let nc2 = try await connect(server, sendAsap: true)
+        let (s1, t1) = try startEcho(nc1)
+        let (s2, t2) = try startEcho(nc2)
+        try nc1.flush()
+        try nc2.flush()
+        let client = try await connect(server)
+        for i in 0..<200 { _ = try await client.request(Array("\(i)".utf8), to: "svc.echo") }
+        let counts = try await [s1, s2].asyncMap { service in
+            let stats = try json(try await client.request([], to: "$SRV.STATS.echo.\(service.id)"))
+            return ((stats["endpoints"] as? [[String: Any]])?.first?["num_requests"] as? Int) ?? 0
+        }
+        #expect(counts.reduce(0, +) == 200)
+        #expect(counts.allSatisfy { $0 > 0 })
+        await s1.stop()
+        await s2.stop()
+        try await t1.value
+        try await t2.value
+    }
+
+    func json(_ message: BusMessage) throws -> [String: Any] {
+        try #require(try JSONSerialization.jsonObject(with: Data(message.payload)) as? [String: Any])
+    }
+}
+
+extension Array {
+    func asyncMap<T>(_ transform: (Element) async throws -> T) async rethrows -> [T] {
+        var out: [T] = []
+        for element in self { out.append(try await transform(element)) }
+        return out
+    }
+}
