@@ -1,6 +1,7 @@
 import CNats
 import Foundation
 import Logging
+import Metrics
 import Synchronization
 
 /// An error a handler throws to answer with ADR-32 error headers; `body` is the (MessagePack) error document.
@@ -40,6 +41,14 @@ public struct ServiceReply: Sendable {
 /// Start more processes with the same name to scale: requests are split among them by the queue group.
 public final class MicroService: Sendable {
     public typealias Handler = @Sendable (ServiceRequest) async throws -> ServiceReply
+    /// A handler run right on the cnats delivery thread: no hop into Swift concurrency, so the lowest latency,
+    /// for work that neither suspends nor blocks for long (in-memory lookups, pure computations).
+    public typealias InlineHandler = @Sendable (ServiceRequest) throws -> ServiceReply
+
+    enum Mode: Sendable {
+        case async(Handler, maxConcurrency: Int)
+        case inline(InlineHandler)
+    }
 
     public struct Identity: Sendable {
         public var name: String
@@ -60,20 +69,24 @@ public final class MicroService: Sendable {
         let subject: String
         let queueGroup: String?
         let metadata: [String: String]
-        let maxConcurrency: Int
-        let handler: Handler
+        let mode: Mode
         let subscription: Subscription
         let stats = Mutex<(requests: Int, errors: Int, lastError: String, processingNanos: Int64)>((0, 0, "", 0))
+        let requestCounter: Counter
+        let errorCounter: Counter
+        let duration: Metrics.Timer
 
-        init(name: String, subject: String, queueGroup: String?, metadata: [String: String], maxConcurrency: Int,
-             handler: @escaping Handler, subscription: Subscription) {
+        init(name: String, subject: String, queueGroup: String?, metadata: [String: String], mode: Mode, subscription: Subscription) {
             self.name = name
             self.subject = subject
             self.queueGroup = queueGroup
             self.metadata = metadata
-            self.maxConcurrency = maxConcurrency
-            self.handler = handler
+            self.mode = mode
             self.subscription = subscription
+            let dimensions = [("endpoint", name)]
+            requestCounter = Counter(label: "svyaz_requests_total", dimensions: dimensions)
+            errorCounter = Counter(label: "svyaz_request_errors_total", dimensions: dimensions)
+            duration = Metrics.Timer(label: "svyaz_request_duration_seconds", dimensions: dimensions, preferredDisplayUnit: .seconds)
         }
     }
 
@@ -81,9 +94,9 @@ public final class MicroService: Sendable {
     public let identity: Identity
     public let id: String
     public let started: Date
-    let logger: Logger
+    public let logger: Logger
     private let endpoints = Mutex<[Endpoint]>([])
-    private let discovery = Mutex<[SubscriptionHandle]>([])
+    private let discovery = Mutex<[Subscription]>([])
 
     public init(connection: NatsConnection, identity: Identity, logger: Logger? = nil) throws {
         guard !identity.name.isEmpty, identity.name.utf8.allSatisfy({ $0.isServiceNameByte }) else {
@@ -94,7 +107,7 @@ public final class MicroService: Sendable {
         self.id = NatsConnection.randomToken()
         self.started = Date()
         self.logger = logger ?? connection.logger
-        var handles: [SubscriptionHandle] = []
+        var handles: [Subscription] = []
         for verb in ["PING", "INFO", "STATS"] {
             for subject in ["$SRV.\(verb)", "$SRV.\(verb).\(identity.name)", "$SRV.\(verb).\(identity.name).\(id)"] {
                 handles.append(try connection.subscribeDirect(to: subject) { [weak self] message in
@@ -106,6 +119,8 @@ public final class MicroService: Sendable {
     }
 
     /// Adds an endpoint; `subject` defaults to the name, `queueGroup` to "q" (nil = every instance gets every request).
+    ///
+    /// Requests are handled one at a time in arrival order unless `maxConcurrency` allows more in parallel.
     public func addEndpoint(
         _ name: String,
         subject: String? = nil,
@@ -117,7 +132,28 @@ public final class MicroService: Sendable {
         let subject = subject ?? name
         let subscription = try connection.subscribe(to: subject, queue: queueGroup)
         let endpoint = Endpoint(name: name, subject: subject, queueGroup: queueGroup, metadata: metadata,
-                                maxConcurrency: max(1, maxConcurrency), handler: handler, subscription: subscription)
+                                mode: .async(handler, maxConcurrency: max(1, maxConcurrency)), subscription: subscription)
+        endpoints.withLock { $0.append(endpoint) }
+    }
+
+    /// Adds an endpoint whose handler runs on the cnats delivery thread (see `InlineHandler`).
+    public func addInlineEndpoint(
+        _ name: String,
+        subject: String? = nil,
+        queueGroup: String? = "q",
+        metadata: [String: String] = [:],
+        handler: @escaping InlineHandler
+    ) throws {
+        let subject = subject ?? name
+        let slot = Mutex<Endpoint?>(nil)
+        let subscription = try connection.subscribeDirect(to: subject, queue: queueGroup) { [weak self] message in
+            guard let self, let endpoint = slot.withLock({ $0 }) else { return }
+            let start = ContinuousClock.now
+            self.respond(to: message, endpoint, start: start, result: Result { try handler(ServiceRequest(message: message)) })
+        }
+        let endpoint = Endpoint(name: name, subject: subject, queueGroup: queueGroup, metadata: metadata, mode: .inline(handler),
+                                subscription: subscription)
+        slot.withLock { $0 = endpoint }
         endpoints.withLock { $0.append(endpoint) }
     }
 
@@ -133,44 +169,59 @@ public final class MicroService: Sendable {
 
     /// Stops taking requests: endpoint subscriptions drain (already-received requests are still answered).
     public func stop() async {
-        let handles = discovery.withLock { handles -> [SubscriptionHandle] in
+        let handles = discovery.withLock { handles -> [Subscription] in
             defer { handles = [] }
             return handles
         }
-        for handle in handles { natsSubscription_Unsubscribe(handle.sub) }
+        for handle in handles { handle.unsubscribe() }
         for endpoint in endpoints.withLock({ $0 }) { await endpoint.subscription.drain() }
     }
 
     private func serve(_ endpoint: Endpoint) async throws {
-        if endpoint.maxConcurrency == 1 {
-            for try await message in endpoint.subscription { await handle(message, endpoint) }
-            return
-        }
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            var inFlight = 0
-            for try await message in endpoint.subscription {
-                if inFlight >= endpoint.maxConcurrency {
-                    try await group.next()
-                    inFlight -= 1
+        switch endpoint.mode {
+        case .inline:
+            for try await _ in endpoint.subscription {}  // requests are answered on the delivery thread; wait for the drain
+        case .async(let handler, let maxConcurrency) where maxConcurrency == 1:
+            for try await message in endpoint.subscription { await handle(message, endpoint, handler) }
+        case .async(let handler, let maxConcurrency):
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                var inFlight = 0
+                for try await message in endpoint.subscription {
+                    if inFlight >= maxConcurrency {
+                        try await group.next()
+                        inFlight -= 1
+                    }
+                    inFlight += 1
+                    group.addTask { await self.handle(message, endpoint, handler) }
                 }
-                inFlight += 1
-                group.addTask { await self.handle(message, endpoint) }
+                try await group.waitForAll()
             }
-            try await group.waitForAll()
         }
     }
 
-    private func handle(_ message: BusMessage, _ endpoint: Endpoint) async {
+    private func handle(_ message: BusMessage, _ endpoint: Endpoint, _ handler: Handler) async {
         let start = ContinuousClock.now
+        let result: Result<ServiceReply, any Error>
+        do {
+            result = .success(try await handler(ServiceRequest(message: message)))
+        } catch {
+            result = .failure(error)
+        }
+        respond(to: message, endpoint, start: start, result: result)
+    }
+
+    /// Sends the reply (or the ADR-32 error reply) and records stats and metrics.
+    private func respond(to message: BusMessage, _ endpoint: Endpoint, start: ContinuousClock.Instant, result: Result<ServiceReply, any Error>) {
         var reply: ServiceReply
         var failure: String?
-        do {
-            reply = try await endpoint.handler(ServiceRequest(message: message))
-        } catch let error as ServiceError {
+        switch result {
+        case .success(let ok):
+            reply = ok
+        case .failure(let error as ServiceError):
             reply = ServiceReply(payload: error.body, headers: [BusHeader.serviceError: error.message,
                                                                 BusHeader.serviceErrorCode: String(error.code)])
             failure = "\(error.code):\(error.message)"
-        } catch {
+        case .failure(let error):
             reply = ServiceReply(payload: [], headers: [BusHeader.serviceError: "\(error)", BusHeader.serviceErrorCode: "500"])
             failure = "500:\(error)"
             logger.error("endpoint failed", metadata: ["endpoint": "\(endpoint.name)", "error": "\(error)"])
@@ -183,6 +234,9 @@ public final class MicroService: Sendable {
             }
         }
         let elapsed = (ContinuousClock.now - start).nanoseconds
+        endpoint.requestCounter.increment()
+        endpoint.duration.recordNanoseconds(elapsed)
+        if failure != nil { endpoint.errorCounter.increment() }
         endpoint.stats.withLock { stats in
             stats.requests += 1
             stats.processingNanos += elapsed

@@ -161,13 +161,16 @@ public final class NatsConnection: @unchecked Sendable {  // wraps the C handle;
     }
 
     /// Subscribes with a handler called on the cnats delivery thread, in order; it must not block for long.
+    ///
+    /// The returned subscription yields no messages; iterating it waits until the subscription is closed.
     func subscribeDirect(
         to subject: String,
         queue: String? = nil,
         limits: PendingLimits = .default,
         handler: @escaping @Sendable (BusMessage) -> Void
-    ) throws(BusError) -> SubscriptionHandle {
-        try makeSubscription(subject: subject, queue: queue, limits: limits, queue: nil, deliver: handler)
+    ) throws(BusError) -> Subscription {
+        let handle = try makeSubscription(subject: subject, queue: queue, limits: limits, queue: DeliveryQueue(capacity: 1), deliver: handler)
+        return Subscription(handle: handle, subject: subject, queueGroup: queue)
     }
 
     private func makeSubscription(
@@ -214,9 +217,10 @@ public final class NatsConnection: @unchecked Sendable {  // wraps the C handle;
         try mux.withLock { (state: inout (RequestMux, Subscription)?) throws(BusError) -> RequestMux in
             if let state { return state.0 }
             let mux = RequestMux(prefix: inboxRoot + ".r.")
-            let handle = try subscribeDirect(to: inboxRoot + ".r.*") { mux.deliver($0) }
+            mux.startSweeper()
+            let subscription = try subscribeDirect(to: inboxRoot + ".r.*") { mux.deliver($0) }
             events.requests = mux
-            state = (mux, Subscription(handle: handle, subject: inboxRoot + ".r.*", queueGroup: nil))
+            state = (mux, subscription)
             return mux
         }
     }
@@ -239,14 +243,9 @@ public final class NatsConnection: @unchecked Sendable {  // wraps the C handle;
     func rawRequest(_ payload: [UInt8], to subject: String, headers: Headers = Headers(), timeout: Duration) async throws -> BusMessage {
         let mux = try requestMux()
         let (token, replySubject) = mux.nextToken()
-        let timer = Task {
-            try await Task.sleep(for: timeout)
-            mux.resolve(token, with: .failure(BusError.timeout(subject: subject)))
-        }
-        defer { timer.cancel() }
         let reply = try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<BusMessage, any Error>) in
-                mux.register(token, subject: subject, waiter: .continuation(continuation))
+                mux.register(token, subject: subject, timeout: timeout, waiter: .continuation(continuation))
                 do {
                     try publish(payload, to: subject, reply: replySubject, headers: headers)
                 } catch {

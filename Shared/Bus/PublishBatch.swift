@@ -58,7 +58,7 @@ public final class PublishBatch: Sendable {
             state.outstanding += 1
             return state.results.count - 1
         }
-        mux.register(token, subject: subject, waiter: .callback { [self] result in
+        mux.register(token, subject: subject, timeout: .seconds(3600), waiter: .callback { [self] result in
             let outcome: Result<PubAck, BusError> = result.flatMap { message in
                 Result { try JetStream.parseAck(message, expected: expectedLastSubjectSequence) }
             }.mapError { ($0 as? BusError) ?? .nats(status: -1, text: "\($0)") }

@@ -12,6 +12,7 @@ final class RequestMux: Sendable {
     struct Pending {
         let subject: String
         let waiter: Waiter
+        let deadline: ContinuousClock.Instant
 
         func resume(with result: Result<BusMessage, any Error>) {
             switch waiter {
@@ -35,8 +36,30 @@ final class RequestMux: Sendable {
         return (token, prefix + String(token, radix: 36))
     }
 
-    func register(_ token: UInt64, subject: String, waiter: Waiter) {
-        state.withLock { $0.pending[token] = Pending(subject: subject, waiter: waiter) }
+    func register(_ token: UInt64, subject: String, timeout: Duration, waiter: Waiter) {
+        let pending = Pending(subject: subject, waiter: waiter, deadline: .now + timeout)
+        state.withLock { $0.pending[token] = pending }
+    }
+
+    /// Fails every request whose deadline passed; run by one sweeper task per connection, which is far cheaper
+    /// than a timer per request (those cost a measurable share of a loopback round trip).
+    func expire(now: ContinuousClock.Instant = .now) {
+        let expired = state.withLock { state -> [Pending] in
+            let keys = state.pending.filter { $0.value.deadline <= now }.map(\.key)
+            return keys.compactMap { state.pending.removeValue(forKey: $0) }
+        }
+        for entry in expired { entry.resume(with: .failure(BusError.timeout(subject: entry.subject))) }
+    }
+
+    /// Starts the sweeper; it ends once the mux is released.
+    func startSweeper(every tick: Duration = .milliseconds(20)) {
+        Task.detached { [weak self] in
+            while !Task.isCancelled {
+                try? await Task.sleep(for: tick)
+                guard let self else { return }
+                self.expire()
+            }
+        }
     }
 
     /// Resolves the waiting request with `result` (no-op when it already finished).

@@ -33,6 +33,34 @@ struct MicroServiceTests {
         try await task.value
     }
 
+    @Test("an inline endpoint answers on the delivery thread, errors and stats included, and stops on drain")
+    func inlineEndpoint() async throws {
+        let server = try NatsServer()
+        let nc = try await connect(server, sendAsap: true)
+        let service = try MicroService(connection: nc, identity: .init(name: "calc", version: "0.1.0"))
+        try service.addInlineEndpoint("double", subject: "calc.double") { request in
+            guard let n = Int(String(decoding: request.payload, as: UTF8.self)) else {
+                throw ServiceError(code: 400, message: "not a number")
+            }
+            return ServiceReply(payload: Array(String(n * 2).utf8))
+        }
+        let task = Task { try await service.run() }
+        try nc.flush()
+        #expect(try await nc.request(Array("21".utf8), to: "calc.double").payload == Array("42".utf8))
+        await #expect(throws: BusError.serviceError(code: 400, message: "not a number", body: [])) {
+            try await nc.request(Array("x".utf8), to: "calc.double")
+        }
+        let stats = try json(try await nc.request([], to: "$SRV.STATS.calc"))
+        let endpoint = try #require((stats["endpoints"] as? [[String: Any]])?.first)
+        #expect(endpoint["num_requests"] as? Int == 2)
+        #expect(endpoint["num_errors"] as? Int == 1)
+        await service.stop()
+        try await task.value
+        await #expect(throws: BusError.noResponders(subject: "calc.double")) {
+            try await nc.request(Array("1".utf8), to: "calc.double", timeout: .seconds(1))
+        }
+    }
+
     @Test("PING, INFO and STATS answer for all, by name and by id, with per-endpoint counts")
     func discovery() async throws {
         let server = try NatsServer()

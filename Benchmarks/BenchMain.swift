@@ -1,0 +1,38 @@
+import Foundation
+import Logging
+import TestSupport
+
+/// `svyaz-bench`: release-mode benchmarks, each beside a baseline measured in the same run.
+@main
+struct BenchMain {
+    static func main() async throws {
+        let arguments = CommandLine.arguments
+        let jsonPath = arguments.firstIndex(of: "--json").flatMap { arguments.indices.contains($0 + 1) ? arguments[$0 + 1] : nil }
+        let scale = arguments.contains("--quick") ? 1 : 5
+        var logger = Logger(label: "bench")
+        logger.logLevel = .warning
+
+        var results: [CaseResult] = []
+        print("wire…")
+        results += try runWireBench(iterations: 40_000 * scale)
+
+        let server = try NatsServer()
+        defer { server.stop(); server.removeFiles() }
+        let nats = NatsBench(url: server.url, logger: logger)
+        print("request/reply…")
+        results += try await nats.requestReply(count: 2_000 * scale)
+        print("subscribe…")
+        results.append(try await nats.subscribeThroughput(count: 100_000 * scale))
+        print("jetstream publish…")
+        results.append(try await nats.jetStreamPublish(count: 20_000 * scale))
+
+        print("")
+        printTable(results)
+        if let jsonPath {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            try encoder.encode(results).write(to: URL(fileURLWithPath: jsonPath))
+            print("\nwrote \(jsonPath)")
+        }
+    }
+}
