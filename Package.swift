@@ -7,6 +7,14 @@ let swiftSettings: [SwiftSetting] = [
     .enableUpcomingFeature("MemberImportVisibility"),
 ]
 
+/// What every service executable links: the shared modules and the libraries their APIs expose.
+let serviceDependencies: [Target.Dependency] = [
+    "ServiceKit", "Bus", "Wire", "Messages",
+    .product(name: "Logging", package: "swift-log"),
+    .product(name: "ArgumentParser", package: "swift-argument-parser"),
+    .product(name: "GRDB", package: "GRDB.swift"),
+]
+
 let package = Package(
     name: "Svyaz",
     platforms: [.macOS(.v15)],
@@ -52,6 +60,7 @@ let package = Package(
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Hummingbird", package: "hummingbird"),
@@ -61,15 +70,16 @@ let package = Package(
         ),
 
         // MARK: Services
-        .executableTarget(name: "RefData", dependencies: ["ServiceKit"], path: "Services/RefData", swiftSettings: swiftSettings),
+        .executableTarget(name: "RefData", dependencies: serviceDependencies, path: "Services/RefData", swiftSettings: swiftSettings),
 
         // MARK: Tools, tests and benchmarks
         .executableTarget(name: "WireVectors", dependencies: ["Wire", "Messages"], path: "Tests/WireVectors", swiftSettings: swiftSettings),
         .executableTarget(
             name: "SvyazBench",
             dependencies: [
-                "Bus", "Wire", "Messages", "ServiceKit", "CNats",
+                "Bus", "Wire", "Messages", "CNats", "TestSupport",
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             path: "Benchmarks",
             swiftSettings: swiftSettings
@@ -80,7 +90,11 @@ let package = Package(
         .testTarget(name: "BusTests", dependencies: ["Bus", "TestSupport", "CNats"], path: "Tests/BusTests", swiftSettings: swiftSettings),
         .testTarget(
             name: "ServiceKitTests",
-            dependencies: ["ServiceKit", "TestSupport", "RefData"],
+            dependencies: serviceDependencies + [
+                "TestSupport", "RefData",
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Metrics", package: "swift-metrics"),
+            ],
             path: "Tests/ServiceKitTests",
             swiftSettings: swiftSettings
         ),

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds the benchmarks in release and runs them against a private nats-server; prints a table, writes bench-results/*.json.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
 source scripts/setup.sh
 swift build -c release --product svyaz-bench -q
 mkdir -p bench-results

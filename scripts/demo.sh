@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs the demo: nats-server with JetStream plus every Svyaz service (two refdata replicas), until Ctrl-C.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
 source scripts/setup.sh
 
 echo "== building (debug)"

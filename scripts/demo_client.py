@@ -16,8 +16,10 @@ async def main(url):
         await nc.publish("$SRV.INFO", b"", reply=inbox)
         try:
             while True:
-                info = json.loads((await sub.next_msg(timeout=0.2)).data)
-                seen[info["id"]] = info
+                msg = await sub.next_msg(timeout=0.2)
+                if msg.data:  # empty = a "no responders" status while services start
+                    info = json.loads(msg.data)
+                    seen[info["id"]] = info
         except nats.errors.TimeoutError:
             pass
         if len(seen) >= 2:

@@ -2,7 +2,7 @@
 # Installs what Svyaz needs on Debian 12 (idempotent; works as root or through sudo):
 # nats-server, libnats-dev, libsqlite3-dev from apt; nats-py, msgpack, pytest into ./.venv.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test: Swift Testing suites (real nats-server + SQLite), then the external-client tests (nats-py + msgpack).
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
 source scripts/setup.sh
 
 echo "== swift build"

@@ -31,7 +31,10 @@ public final class NatsServer: @unchecked Sendable {  // mutable process handle 
 
     private let jetStream: Bool
 
-    deinit { stop() }
+    deinit {
+        stop()
+        removeFiles()
+    }
 
     private func launch(port requested: Int) throws {
         let log = workDirectory.appendingPathComponent("server-\(UUID().uuidString.prefix(8)).log")

@@ -1,0 +1,77 @@
+import Bus
+import Messages
+import Wire
+
+/// Limits applied to every typed endpoint before its handler runs.
+public struct EndpointLimits: Sendable {
+    /// Larger requests are refused with 413 without being decoded.
+    public var maxPayload: Int
+    public var wire: WireLimits
+
+    public init(maxPayload: Int = 64 * 1024, wire: WireLimits = .default) {
+        self.maxPayload = maxPayload
+        self.wire = wire
+    }
+}
+
+extension MicroService {
+    /// Adds an endpoint that decodes `Request` from MessagePack and encodes `Response`.
+    ///
+    /// Malformed or oversize input and thrown `ErrorBody` values become ADR-32 error replies whose body is
+    /// a MessagePack `ErrorBody`; nothing reaches the handler unless it decoded cleanly.
+    public func addEndpoint<Request: Decodable & Sendable, Response: Encodable & Sendable>(
+        _ name: String,
+        subject: String,
+        request: Request.Type,
+        limits: EndpointLimits = EndpointLimits(),
+        metadata: [String: String] = [:],
+        maxConcurrency: Int = 1,
+        handler: @escaping @Sendable (Request, ServiceRequest) async throws -> Response
+    ) throws {
+        let decoder = MessagePackDecoder(limits: limits.wire)
+        let encoder = MessagePackEncoder()
+        try addEndpoint(name, subject: subject, metadata: metadata, maxConcurrency: maxConcurrency) { incoming in
+            guard incoming.payload.count <= limits.maxPayload else {
+                throw ErrorBody(code: ErrorBody.payloadTooLarge,
+                                message: "request of \(incoming.payload.count) bytes exceeds \(limits.maxPayload)").serviceError(encoder)
+            }
+            let decoded: Request
+            do {
+                decoded = try decoder.decode(Request.self, from: incoming.payload)
+            } catch {
+                throw ErrorBody(code: ErrorBody.badRequest, message: "malformed request: \(error)").serviceError(encoder)
+            }
+            do {
+                let response = try await handler(decoded, incoming)
+                return ServiceReply(payload: try encoder.encode(response), headers: ["Content-Type": "application/msgpack"])
+            } catch let error as ErrorBody {
+                throw error.serviceError(encoder)
+            }
+        }
+    }
+}
+
+extension ErrorBody {
+    /// The ADR-32 error reply carrying this body.
+    func serviceError(_ encoder: MessagePackEncoder) -> ServiceError {
+        ServiceError(code: code, message: message, body: (try? encoder.encode(self)) ?? [])
+    }
+}
+
+extension NatsConnection {
+    /// Sends a MessagePack request and decodes the reply; an error reply throws its decoded `ErrorBody`.
+    public func request<Request: Encodable, Response: Decodable>(
+        _ request: Request,
+        to subject: String,
+        expecting: Response.Type,
+        timeout: Duration = .seconds(5)
+    ) async throws -> Response {
+        let payload = try MessagePackEncoder().encode(request)
+        do {
+            let reply = try await self.request(payload, to: subject, headers: ["Content-Type": "application/msgpack"], timeout: timeout)
+            return try MessagePackDecoder().decode(Response.self, from: reply.payload)
+        } catch BusError.serviceError(let code, let message, let body) {
+            throw (try? MessagePackDecoder().decode(ErrorBody.self, from: body)) ?? ErrorBody(code: code, message: message)
+        }
+    }
+}
