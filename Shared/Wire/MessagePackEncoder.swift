@@ -22,7 +22,7 @@ public struct MessagePackEncoder: Sendable {
 
 /// One output buffer; nested containers that cannot be written in place get a sink of their own.
 final class EncodingSink {
-    var writer = MessagePackWriter()
+    let writer = MessagePackWriter()
 
     /// Writes `value`, taking the fast path for primitives and the Foundation types the contract fixes.
     @inline(__always)
@@ -89,14 +89,14 @@ final class ValueEncoder: Encoder {
     /// A child encoder with its own sink, spliced in at the current position of this one when it finishes.
     func deferredChild(codingPath: [any CodingKey]) -> ValueEncoder {
         let child = ValueEncoder(sink: EncodingSink(), codingPath: codingPath, userInfo: userInfoStorage)
-        deferred.append((sink.writer.bytes.count, child))
+        deferred.append((sink.writer.count, child))
         return child
     }
 
     func finish() {
         for (offset, child) in deferred.reversed() {
             child.finish()
-            sink.writer.bytes.insert(contentsOf: child.sink.writer.bytes, at: offset)
+            sink.writer.insert(child.sink.writer, at: offset)
         }
         deferred = []
         if let headerOffset {

@@ -69,12 +69,12 @@ public indirect enum MessagePackValue: Hashable, Sendable {
 
     /// The value in MessagePack, smallest forms.
     public func serialize() -> [UInt8] {
-        var writer = MessagePackWriter()
-        write(into: &writer)
+        let writer = MessagePackWriter()
+        write(into: writer)
         return writer.bytes
     }
 
-    private func write(into writer: inout MessagePackWriter) {
+    private func write(into writer: MessagePackWriter) {
         switch self {
         case .null: writer.writeNil()
         case .bool(let v): writer.write(v)
@@ -86,12 +86,12 @@ public indirect enum MessagePackValue: Hashable, Sendable {
         case .binary(let v): writer.write(binary: v)
         case .array(let items):
             writer.arrayHeader(items.count)
-            for item in items { item.write(into: &writer) }
+            for item in items { item.write(into: writer) }
         case .map(let pairs):
             writer.mapHeader(pairs.count)
             for pair in pairs {
-                pair.key.write(into: &writer)
-                pair.value.write(into: &writer)
+                pair.key.write(into: writer)
+                pair.value.write(into: writer)
             }
         case .timestamp(let seconds, let nanoseconds): writer.writeTimestamp(seconds: seconds, nanoseconds: nanoseconds)
         case .ext(let type, let data):
@@ -109,7 +109,7 @@ public indirect enum MessagePackValue: Hashable, Sendable {
                 writer.be32(UInt32(data.count))
             }
             writer.byte(UInt8(bitPattern: type))
-            writer.bytes.append(contentsOf: data)
+            writer.append(contentsOf: data)
         }
     }
 

@@ -1,34 +1,91 @@
 import Foundation
 
 /// Appends MessagePack in the smallest form for each value.
-struct MessagePackWriter {
-    var bytes: [UInt8] = []
+///
+/// A class over raw storage: the encoder's containers share one writer, and plain stored-property updates avoid
+/// the dynamic exclusivity checks a struct-in-a-class buffer costs on every byte (measured: ~15 % of encoding).
+final class MessagePackWriter {
+    private(set) var storage: UnsafeMutablePointer<UInt8>
+    private(set) var count = 0
+    private var capacity: Int
 
-    init(capacity: Int = 256) { bytes.reserveCapacity(capacity) }
-
-    @inline(__always) mutating func byte(_ b: UInt8) { bytes.append(b) }
-
-    @inline(__always) mutating func be16(_ v: UInt16) {
-        bytes.append(UInt8(truncatingIfNeeded: v >> 8))
-        bytes.append(UInt8(truncatingIfNeeded: v))
+    init(capacity: Int = 512) {
+        self.capacity = capacity
+        storage = .allocate(capacity: capacity)
     }
 
-    @inline(__always) mutating func be32(_ v: UInt32) {
-        bytes.append(UInt8(truncatingIfNeeded: v >> 24))
-        bytes.append(UInt8(truncatingIfNeeded: v >> 16))
-        bytes.append(UInt8(truncatingIfNeeded: v >> 8))
-        bytes.append(UInt8(truncatingIfNeeded: v))
+    deinit { storage.deallocate() }
+
+    /// The bytes written so far.
+    var bytes: [UInt8] { Array(UnsafeBufferPointer(start: storage, count: count)) }
+
+    @inline(__always) private func reserve(_ extra: Int) {
+        if count + extra > capacity { grow(to: count + extra) }
     }
 
-    @inline(__always) mutating func be64(_ v: UInt64) {
+    private func grow(to needed: Int) {
+        var newCapacity = capacity * 2
+        while newCapacity < needed { newCapacity *= 2 }
+        let newStorage = UnsafeMutablePointer<UInt8>.allocate(capacity: newCapacity)
+        newStorage.update(from: storage, count: count)
+        storage.deallocate()
+        storage = newStorage
+        capacity = newCapacity
+    }
+
+    @inline(__always) func byte(_ b: UInt8) {
+        reserve(1)
+        storage[count] = b
+        count += 1
+    }
+
+    func append(contentsOf buffer: UnsafeBufferPointer<UInt8>) {
+        guard let base = buffer.baseAddress, !buffer.isEmpty else { return }
+        reserve(buffer.count)
+        (storage + count).update(from: base, count: buffer.count)
+        count += buffer.count
+    }
+
+    func append(contentsOf collection: some Collection<UInt8>) {
+        if collection.withContiguousStorageIfAvailable({ append(contentsOf: $0) }) != nil { return }
+        let array = Array(collection)
+        array.withUnsafeBufferPointer { append(contentsOf: $0) }
+    }
+
+    /// Inserts everything `other` wrote at `offset` (splicing a nested container written on its own).
+    func insert(_ other: MessagePackWriter, at offset: Int) {
+        guard other.count > 0 else { return }
+        reserve(other.count)
+        (storage + offset + other.count).update(from: storage + offset, count: count - offset)
+        (storage + offset).update(from: other.storage, count: other.count)
+        count += other.count
+    }
+
+    @inline(__always) func be16(_ v: UInt16) {
+        reserve(2)
+        storage[count] = UInt8(truncatingIfNeeded: v >> 8)
+        storage[count + 1] = UInt8(truncatingIfNeeded: v)
+        count += 2
+    }
+
+    @inline(__always) func be32(_ v: UInt32) {
+        reserve(4)
+        storage[count] = UInt8(truncatingIfNeeded: v >> 24)
+        storage[count + 1] = UInt8(truncatingIfNeeded: v >> 16)
+        storage[count + 2] = UInt8(truncatingIfNeeded: v >> 8)
+        storage[count + 3] = UInt8(truncatingIfNeeded: v)
+        count += 4
+    }
+
+    @inline(__always) func be64(_ v: UInt64) {
         be32(UInt32(truncatingIfNeeded: v >> 32))
         be32(UInt32(truncatingIfNeeded: v))
     }
 
-    mutating func writeNil() { byte(0xC0) }
-    mutating func write(_ v: Bool) { byte(v ? 0xC3 : 0xC2) }
+    func writeNil() { byte(0xC0) }
+    func write(_ v: Bool) { byte(v ? 0xC3 : 0xC2) }
 
-    mutating func write(_ v: Int64) {
+    func write(_ v: Int64) {
         if v >= 0 { return write(UInt64(v)) }
         if v >= -32 { byte(UInt8(bitPattern: Int8(v))) }
         else if v >= Int64(Int8.min) { byte(0xD0); byte(UInt8(bitPattern: Int8(v))) }
@@ -37,7 +94,7 @@ struct MessagePackWriter {
         else { byte(0xD3); be64(UInt64(bitPattern: v)) }
     }
 
-    mutating func write(_ v: UInt64) {
+    func write(_ v: UInt64) {
         if v <= 0x7F { byte(UInt8(v)) }
         else if v <= 0xFF { byte(0xCC); byte(UInt8(v)) }
         else if v <= 0xFFFF { byte(0xCD); be16(UInt16(v)) }
@@ -45,10 +102,10 @@ struct MessagePackWriter {
         else { byte(0xCF); be64(v) }
     }
 
-    mutating func write(_ v: Float) { byte(0xCA); be32(v.bitPattern) }
-    mutating func write(_ v: Double) { byte(0xCB); be64(v.bitPattern) }
+    func write(_ v: Float) { byte(0xCA); be32(v.bitPattern) }
+    func write(_ v: Double) { byte(0xCB); be64(v.bitPattern) }
 
-    mutating func write(_ s: String) {
+    func write(_ s: String) {
         var s = s
         s.withUTF8 { utf8 in
             let n = utf8.count
@@ -56,32 +113,32 @@ struct MessagePackWriter {
             else if n <= 0xFF { byte(0xD9); byte(UInt8(n)) }
             else if n <= 0xFFFF { byte(0xDA); be16(UInt16(n)) }
             else { byte(0xDB); be32(UInt32(n)) }
-            bytes.append(contentsOf: utf8)
+            append(contentsOf: utf8)
         }
     }
 
-    mutating func write(binary data: some Collection<UInt8>) {
+    func write(binary data: some Collection<UInt8>) {
         let n = data.count
         if n <= 0xFF { byte(0xC4); byte(UInt8(n)) }
         else if n <= 0xFFFF { byte(0xC5); be16(UInt16(n)) }
         else { byte(0xC6); be32(UInt32(n)) }
-        bytes.append(contentsOf: data)
+        append(contentsOf: data)
     }
 
-    mutating func arrayHeader(_ n: Int) {
+    func arrayHeader(_ n: Int) {
         if n <= 15 { byte(0x90 | UInt8(n)) }
         else if n <= 0xFFFF { byte(0xDC); be16(UInt16(n)) }
         else { byte(0xDD); be32(UInt32(n)) }
     }
 
-    mutating func mapHeader(_ n: Int) {
+    func mapHeader(_ n: Int) {
         if n <= 15 { byte(0x80 | UInt8(n)) }
         else if n <= 0xFFFF { byte(0xDE); be16(UInt16(n)) }
         else { byte(0xDF); be32(UInt32(n)) }
     }
 
     /// Timestamp extension (type −1) in the smallest of its three widths.
-    mutating func writeTimestamp(seconds: Int64, nanoseconds: UInt32) {
+    func writeTimestamp(seconds: Int64, nanoseconds: UInt32) {
         if seconds >= 0, seconds >> 34 == 0 {
             let packed = UInt64(nanoseconds) << 34 | UInt64(seconds)
             if packed & 0xFFFF_FFFF_0000_0000 == 0 {
@@ -94,7 +151,7 @@ struct MessagePackWriter {
         }
     }
 
-    mutating func write(date: Date) {
+    func write(date: Date) {
         let (seconds, nanos) = Self.split(date)
         writeTimestamp(seconds: seconds, nanoseconds: nanos)
     }
@@ -113,31 +170,37 @@ struct MessagePackWriter {
     }
 
     /// Placeholder for a container header, patched by `finishHeader` once the count is known.
-    mutating func reserveHeader() -> Int {
-        let at = bytes.count
-        bytes.append(contentsOf: [0, 0, 0, 0, 0])
+    func reserveHeader() -> Int {
+        let at = count
+        reserve(5)
+        count += 5
         return at
     }
 
-    /// Writes the smallest header for `count` at `at` and closes the gap left by the placeholder.
-    mutating func finishHeader(at: Int, count: Int, isMap: Bool) {
-        var header: [UInt8]
-        if count <= 15 {
-            header = [(isMap ? 0x80 : 0x90) | UInt8(count)]
-        } else if count <= 0xFFFF {
-            header = [isMap ? 0xDE : 0xDC, UInt8(count >> 8), UInt8(count & 0xFF)]
+    /// Writes the smallest header for `elements` at `at` and closes the gap left by the placeholder.
+    func finishHeader(at: Int, count elements: Int, isMap: Bool) {
+        let width: Int
+        if elements <= 15 {
+            width = 1
+            storage[at] = (isMap ? 0x80 : 0x90) | UInt8(elements)
+        } else if elements <= 0xFFFF {
+            width = 3
+            storage[at] = isMap ? 0xDE : 0xDC
+            storage[at + 1] = UInt8(elements >> 8)
+            storage[at + 2] = UInt8(elements & 0xFF)
         } else {
-            header = [isMap ? 0xDF : 0xDD, UInt8(count >> 24 & 0xFF), UInt8(count >> 16 & 0xFF), UInt8(count >> 8 & 0xFF), UInt8(count & 0xFF)]
+            width = 5
+            storage[at] = isMap ? 0xDF : 0xDD
+            storage[at + 1] = UInt8(elements >> 24 & 0xFF)
+            storage[at + 2] = UInt8(elements >> 16 & 0xFF)
+            storage[at + 3] = UInt8(elements >> 8 & 0xFF)
+            storage[at + 4] = UInt8(elements & 0xFF)
         }
-        let gap = 5 - header.count
-        bytes.withUnsafeMutableBufferPointer { buffer in
-            let base = buffer.baseAddress!
-            if gap > 0 {
-                let tail = buffer.count - (at + 5)
-                if tail > 0 { memmove(base + at + header.count, base + at + 5, tail) }
-            }
-            for (i, b) in header.enumerated() { base[at + i] = b }
+        let gap = 5 - width
+        if gap > 0 {
+            let tail = count - (at + 5)
+            if tail > 0 { (storage + at + width).update(from: storage + at + 5, count: tail) }
+            count -= gap
         }
-        if gap > 0 { bytes.removeLast(gap) }
     }
 }
