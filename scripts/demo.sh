@@ -9,15 +9,20 @@ swift build -q
 BIN="$(swift build --show-bin-path)"
 mkdir -p .run/logs .run/data
 PIDS=()
+NATS_PID=""
 cleanup() {
+  trap - EXIT INT TERM
   echo; echo "== stopping demo processes"
+  # Services first, so they drain while NATS is still up; nats-server last.
   for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
   for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
+  if [ -n "$NATS_PID" ]; then kill -TERM "$NATS_PID" 2>/dev/null || true; wait "$NATS_PID" 2>/dev/null || true; fi
 }
 trap cleanup EXIT INT TERM
 
+rm -f .run/logs/nats.log
 nats-server -c compose/nats/single.conf -l .run/logs/nats.log &
-PIDS+=($!)
+NATS_PID=$!
 for _ in $(seq 1 100); do grep -q "Server is ready" .run/logs/nats.log 2>/dev/null && break; sleep 0.1; done
 grep -q "Server is ready" .run/logs/nats.log || { echo "nats-server did not start; see .run/logs/nats.log"; exit 1; }
 

@@ -262,7 +262,7 @@ public final class NatsConnection: @unchecked Sendable {  // wraps the C handle;
     // MARK: Shutdown
 
     /// Drains every subscription (buffered messages are still delivered), flushes, then closes.
-    public func drain(timeout: Duration = .seconds(10)) async {
+    public func drain(timeout: Duration = .seconds(5)) async {
         let status = natsConnection_DrainTimeout(nc, timeout.milliseconds)
         if status != NATS_OK {
             natsConnection_Close(nc)

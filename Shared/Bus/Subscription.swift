@@ -87,8 +87,10 @@ public final class Subscription: AsyncSequence, Sendable {
     }
 
     /// Stops interest but delivers everything the server already sent, then ends the sequence.
-    public func drain() async {
-        let status = natsSubscription_Drain(handle.sub)
+    ///
+    /// Without a server to confirm the drain (disconnected), the subscription closes after `timeout`.
+    public func drain(timeout: Duration = .seconds(5)) async {
+        let status = natsSubscription_DrainTimeout(handle.sub, timeout.milliseconds)
         if status != NATS_OK { handle.context.queue?.finish() }
     }
 

@@ -111,4 +111,31 @@ struct RefDataServiceTests {
         try await running.value
         #expect(connection.isClosed)
     }
+
+    @Test("graceful shutdown still completes when the NATS server is gone")
+    func shutdownWithoutServer() async throws {
+        let server = try NatsServer()
+        let connection = try await NatsConnection.connect(ConnectionOptions(servers: [server.url], name: "orphan"), logger: Logger(label: "o"))
+        let service = try MicroService(connection: connection, identity: .init(name: "orphan", version: "0.1.0"))
+        try service.addEndpoint("noop", subject: "orphan.noop") { ServiceReply(payload: $0.payload) }
+        let group = ServiceGroup(configuration: .init(services: [MicroServiceRunner(service)], logger: Logger(label: "group")))
+        let ended = Flag()
+        let running = Task {
+            try await group.run()
+            await ended.set()
+        }
+        try connection.flush()
+        server.crash()
+        await group.triggerGracefulShutdown()
+        let finished = await eventually(within: .seconds(20)) { await ended.isSet }  // cnats alone would wait 30 s per drain
+        #expect(finished)
+        try await running.value
+        #expect(connection.isClosed)
+    }
+}
+
+/// Set once by a task when it ends, polled by the test.
+actor Flag {
+    private(set) var isSet = false
+    func set() { isSet = true }
 }
