@@ -124,9 +124,9 @@ struct NatsBench {
 
         let clock = ContinuousClock()
         let start = clock.now
-        let batch = js.batch(maxPending: 4_096)
+        let batch = js.batch(maxPending: 4_096, ackTimeout: .seconds(60))
         for _ in 0..<count { try await batch.publish(payload, to: "bench.js.bus") }
-        let outcome = await batch.complete(timeout: .seconds(60))
+        let outcome = await batch.complete()
         let busTime = clock.now - start
         precondition(outcome.failures.isEmpty, "bus JetStream publish failures: \(outcome.failures.count)")
         let ours = Double(count) / seconds(busTime)

@@ -96,12 +96,12 @@ public struct JetStream: Sendable {
     ) async throws -> PubAck {
         let headers = Self.publishHeaders(headers, msgId: msgId, expectedLastSubjectSequence: expectedLastSubjectSequence)
         let reply = try await connection.rawRequest(payload, to: subject, headers: headers, timeout: timeout)
-        return try Self.parseAck(reply, expected: expectedLastSubjectSequence)
+        return try Self.parseAck(reply, subject: subject, expected: expectedLastSubjectSequence)
     }
 
     /// Starts a batch of asynchronous publishes (pipelined; acks collected by `PublishBatch.complete`).
-    public func batch(maxPending: Int = 4_096) -> PublishBatch {
-        PublishBatch(jetStream: self, maxPending: maxPending)
+    public func batch(maxPending: Int = 4_096, ackTimeout: Duration = .seconds(30)) -> PublishBatch {
+        PublishBatch(jetStream: self, maxPending: maxPending, ackTimeout: ackTimeout)
     }
 
     static func publishHeaders(_ headers: Headers, msgId: String?, expectedLastSubjectSequence: UInt64?) -> Headers {
@@ -112,8 +112,8 @@ public struct JetStream: Sendable {
     }
 
     /// Parses `{"stream":"S","seq":N,"duplicate":true}` or an API error, without Foundation JSON on the happy path.
-    static func parseAck(_ reply: BusMessage, expected: UInt64?) throws -> PubAck {
-        if reply.status == 503 { throw BusError.noResponders(subject: reply.subject) }
+    static func parseAck(_ reply: BusMessage, subject: String, expected: UInt64?) throws -> PubAck {
+        if reply.status == 503 { throw BusError.noResponders(subject: subject) }
         let bytes = reply.payload
         // The server writes `{"stream":"S", "seq":1,"duplicate": true}`: spacing varies, so values are scanned leniently.
         if let seq = scanUInt(bytes, key: #""seq":"#), !contains(bytes, #""error""#) {

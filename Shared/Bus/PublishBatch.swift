@@ -17,7 +17,6 @@ public final class PublishBatch: Sendable {
 
     private struct State {
         var results: [Result<PubAck, BusError>?] = []
-        var tokens: [UInt64] = []
         var outstanding = 0
         var windowWaiter: CheckedContinuation<Void, Never>?
         var doneWaiter: CheckedContinuation<Void, Never>?
@@ -25,11 +24,14 @@ public final class PublishBatch: Sendable {
 
     private let jetStream: JetStream
     private let maxPending: Int
+    /// An ack not back by then counts as `.timeout` (expired by the connection's request sweeper).
+    private let ackTimeout: Duration
     private let state = Mutex(State())
 
-    init(jetStream: JetStream, maxPending: Int) {
+    init(jetStream: JetStream, maxPending: Int, ackTimeout: Duration) {
         self.jetStream = jetStream
         self.maxPending = max(1, maxPending)
+        self.ackTimeout = ackTimeout
     }
 
     /// Sends one message; see `JetStream.publish` for `msgId` and `expectedLastSubjectSequence`.
@@ -40,7 +42,16 @@ public final class PublishBatch: Sendable {
         msgId: String? = nil,
         expectedLastSubjectSequence: UInt64? = nil
     ) async throws {
-        while state.withLock({ $0.outstanding >= maxPending }) {
+        // Claim a slot in the window (waiting while it is full) and the result index in one lock.
+        var index = -1
+        while index < 0 {
+            index = state.withLock { state -> Int in
+                guard state.outstanding < maxPending else { return -1 }
+                state.results.append(nil)
+                state.outstanding += 1
+                return state.results.count - 1
+            }
+            if index >= 0 { break }
             await withCheckedContinuation { continuation in
                 let full = state.withLock { state -> Bool in
                     guard state.outstanding >= maxPending else { return false }
@@ -50,19 +61,13 @@ public final class PublishBatch: Sendable {
                 if !full { continuation.resume() }
             }
         }
+        let slot = index
         let mux = try jetStream.connection.requestMux()
-        let (token, replySubject) = mux.nextToken()
-        let index = state.withLock { state -> Int in
-            state.results.append(nil)
-            state.tokens.append(token)
-            state.outstanding += 1
-            return state.results.count - 1
-        }
-        mux.register(token, subject: subject, timeout: .seconds(3600), waiter: .callback { [self] result in
+        let (token, replySubject) = mux.register(subject: subject, timeout: ackTimeout, waiter: .callback { [self] result in
             let outcome: Result<PubAck, BusError> = result.flatMap { message in
-                Result { try JetStream.parseAck(message, expected: expectedLastSubjectSequence) }
+                Result { try JetStream.parseAck(message, subject: subject, expected: expectedLastSubjectSequence) }
             }.mapError { ($0 as? BusError) ?? .nats(status: -1, text: "\($0)") }
-            record(outcome, at: index)
+            record(outcome, at: slot)
         })
         let headers = JetStream.publishHeaders(headers, msgId: msgId, expectedLastSubjectSequence: expectedLastSubjectSequence)
         do {
@@ -91,15 +96,8 @@ public final class PublishBatch: Sendable {
         done?.resume()
     }
 
-    /// Waits for all acks (up to `timeout`; later ones count as `.timeout`) and returns every outcome.
-    public func complete(timeout: Duration = .seconds(30)) async -> Outcome {
-        let mux = try? jetStream.connection.requestMux()
-        let timer = Task { [self] in
-            try await Task.sleep(for: timeout)
-            let tokens = state.withLock { state in zip(state.tokens, state.results).filter { $0.1 == nil }.map(\.0) }
-            for token in tokens { mux?.resolve(token, with: .failure(BusError.timeout(subject: "jetstream ack"))) }
-        }
-        defer { timer.cancel() }
+    /// Waits until every publish has its ack, or failed (acks missing after the batch's ack timeout count as `.timeout`).
+    public func complete() async -> Outcome {
         await withCheckedContinuation { continuation in
             let finished = state.withLock { state -> Bool in
                 if state.outstanding == 0 { return true }

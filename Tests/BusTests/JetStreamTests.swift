@@ -67,6 +67,28 @@ struct JetStreamTests {
         #expect(try await js.streamInfo("EVENTS").state.messages == 900)
     }
 
+    @Test("a batch reports each failure in place: missing stream and unanswered acks")
+    func batchFailures() async throws {
+        let server = try NatsServer()
+        let nc = try await connect(server)
+        let js = JetStream(connection: nc)
+        try await stream(js)
+        let silent = try nc.subscribe(to: "quiet.x")  // answers nothing: its acks time out
+        try nc.flush()
+        let batch = js.batch(maxPending: 8, ackTimeout: .milliseconds(300))
+        try await batch.publish(Array("a".utf8), to: "ev.1")
+        try await batch.publish(Array("b".utf8), to: "nostream.1")
+        try await batch.publish(Array("c".utf8), to: "quiet.x")
+        try await batch.publish(Array("d".utf8), to: "ev.2", expectedLastSubjectSequence: 99)
+        let outcome = await batch.complete()
+        #expect(outcome.results.count == 4)
+        #expect(outcome.acks.map(\.sequence) == [1])
+        #expect(outcome.failures.map(\.index) == [1, 2, 3])
+        #expect(outcome.failures.map(\.error) == [.noResponders(subject: "nostream.1"), .timeout(subject: "quiet.x"),
+                                                   .wrongLastSequence(expected: 99, detail: "wrong last sequence: 0")])
+        _ = silent
+    }
+
     @Test("a nak'ed message is redelivered by the durable pull consumer; acked ones are not")
     func pullRedelivery() async throws {
         let server = try NatsServer()
