@@ -20,6 +20,7 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .executable(name: "refdata", targets: ["RefData"]),
+        .executable(name: "deal-status", targets: ["DealStatus"]),
         .executable(name: "wire-vectors", targets: ["WireVectors"]),
         .executable(name: "svyaz-bench", targets: ["SvyazBench"]),
         .library(name: "Bus", targets: ["Bus"]),
@@ -71,6 +72,12 @@ let package = Package(
 
         // MARK: Services
         .executableTarget(name: "RefData", dependencies: serviceDependencies, path: "Services/RefData", swiftSettings: swiftSettings),
+        .executableTarget(
+            name: "DealStatus",
+            dependencies: serviceDependencies + [.product(name: "ServiceLifecycle", package: "swift-service-lifecycle")],
+            path: "Services/DealStatus",
+            swiftSettings: swiftSettings
+        ),
 
         // MARK: Tools, tests and benchmarks
         .executableTarget(name: "WireVectors", dependencies: ["Wire", "Messages"], path: "Tests/WireVectors", swiftSettings: swiftSettings),
@@ -88,6 +95,12 @@ let package = Package(
         .testTarget(name: "WireTests", dependencies: ["Wire"], path: "Tests/WireTests", swiftSettings: swiftSettings),
         .testTarget(name: "MessagesTests", dependencies: ["Messages", "Wire"], path: "Tests/MessagesTests", swiftSettings: swiftSettings),
         .testTarget(name: "BusTests", dependencies: ["Bus", "TestSupport", "CNats"], path: "Tests/BusTests", swiftSettings: swiftSettings),
+        .testTarget(
+            name: "DealStatusTests",
+            dependencies: serviceDependencies + ["DealStatus", "TestSupport"],
+            path: "Tests/DealStatusTests",
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "ServiceKitTests",
             dependencies: serviceDependencies + [

@@ -1,51 +1,47 @@
 /// The body of every error reply (MessagePack), beside the ADR-32 `Nats-Service-Error(-Code)` headers.
-public struct ErrorBody: Error, Codable, Sendable, Equatable, CustomStringConvertible {
+///
+/// `code` is HTTP-like; the well-known codes are the static constants below (plain `Int`s, so a code Svyaz does not
+/// name yet still decodes and compares).
+public struct ErrorBody: Error, WireMessage, Equatable, CustomStringConvertible {
+    public static let schema = "ErrorBody/1"
+
     /// HTTP-like code, also sent in `Nats-Service-Error-Code`.
     public var code: Int
+    /// Human-readable reason, also sent in `Nats-Service-Error`.
     public var message: String
     /// The request field at fault, as a dotted path ("base.minor"), when there is one.
     public var field: String?
 
+    /// An error reply body.
     public init(code: Int, message: String, field: String? = nil) {
         self.code = code
         self.message = message
         self.field = field
     }
 
+    /// A refused amount or rate: always 422, since the request decoded but its value is impossible.
+    public init(_ error: MoneyError, field: String? = nil) {
+        self.init(code: Self.unprocessable, message: error.description, field: field)
+    }
+
     public var description: String { "\(code) \(message)" + (field.map { " (\($0))" } ?? "") }
 
-    /// Malformed MessagePack, missing or mistyped fields.
+    /// 400: malformed MessagePack, a missing or mistyped field, an invalid subject.
     public static let badRequest = 400
-    /// The caller is not who it must be for this operation.
+    /// 401: the caller is not authenticated.
     public static let unauthorized = 401
-    /// The caller may not touch this resource (e.g. another client's deal).
+    /// 403: the caller may not touch this resource (e.g. another client's deal).
     public static let forbidden = 403
+    /// 404: unknown entity (currency, deal, netting set).
     public static let notFound = 404
-    /// Optimistic-concurrency conflict or a state that forbids the operation.
+    /// 409: optimistic-concurrency conflict (stale expected version) or a state that forbids the operation now.
     public static let conflict = 409
+    /// 413: the request exceeds the endpoint's size limit; refused before decoding.
     public static let payloadTooLarge = 413
-    /// Well-formed but impossible: negative amount, unknown currency, invalid transition.
+    /// 422: well-formed but impossible: negative amount, unknown currency, zero rate, invalid transition.
     public static let unprocessable = 422
+    /// 500: a fault of ours; the request may be retried.
     public static let internalError = 500
+    /// 503: a dependency (store, stream) is unavailable; retry later.
     public static let unavailable = 503
-}
-
-/// Header names of the contract.
-public enum Header {
-    public static let contentType = "Content-Type"
-    public static let msgId = "Nats-Msg-Id"
-    public static let schema = "Svyaz-Schema"
-    public static let serviceError = "Nats-Service-Error"
-    public static let serviceErrorCode = "Nats-Service-Error-Code"
-    public static let expectedLastSubjectSequence = "Nats-Expected-Last-Subject-Sequence"
-    public static let expectedStream = "Nats-Expected-Stream"
-}
-
-public enum ContentType {
-    public static let msgpack = "application/msgpack"
-}
-
-/// A message of the public contract; `schema` ("CounterAmountRequest/1") goes in the `Svyaz-Schema` header.
-public protocol WireMessage: Codable, Sendable {
-    static var schema: String { get }
 }

@@ -1,86 +1,59 @@
-/// Why a subject or token was refused.
-public enum SubjectError: Error, Equatable, Sendable, CustomStringConvertible {
-    case empty
-    case forbiddenCharacter(String, Character)
-    case tooLong(String)
-
-    public var description: String {
-        switch self {
-        case .empty: "empty subject token"
-        case .forbiddenCharacter(let token, let ch): "subject token \(token.debugDescription) contains \(ch.debugDescription)"
-        case .tooLong(let token): "subject token longer than 128 bytes: \(token.prefix(20))…"
-        }
-    }
-}
-
-/// One token of a NATS subject taken from user data (a client id, a deal number): no `.`, `*`, `>`,
-/// whitespace or control characters, so it can never widen a subscription or escape its place.
-public struct SubjectToken: RawRepresentable, Hashable, Sendable, Codable, CustomStringConvertible {
-    public let rawValue: String
-
-    public init?(rawValue: String) {
-        guard (try? Self.validate(rawValue)) != nil else { return nil }
-        self.rawValue = rawValue
-    }
-
-    /// Validates `text`, throwing the precise reason.
-    public init(_ text: String) throws {
-        try Self.validate(text)
-        rawValue = text
-    }
-
-    public init(from decoder: any Decoder) throws {
-        let text = try decoder.singleValueContainer().decode(String.self)
-        do {
-            try self.init(text)
-        } catch {
-            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "\(error)"))
-        }
-    }
-
-    public func encode(to encoder: any Encoder) throws {
-        var container = encoder.singleValueContainer()
-        try container.encode(rawValue)
-    }
-
-    public var description: String { rawValue }
-
-    static func validate(_ text: String) throws {
-        guard !text.isEmpty else { throw SubjectError.empty }
-        guard text.utf8.count <= 128 else { throw SubjectError.tooLong(text) }
-        for ch in text where ch == "." || ch == "*" || ch == ">" || ch.isWhitespace || ch.unicodeScalars.contains(where: isControl) {
-            throw SubjectError.forbiddenCharacter(text, ch)
-        }
-    }
-
-    private static func isControl(_ scalar: Unicode.Scalar) -> Bool {
-        scalar.value < 0x20 || (0x7F...0x9F).contains(scalar.value)
-    }
-}
-
 /// A concrete subject split into tokens, with NATS wildcard matching.
+///
+/// Services subscribe with a pattern (`netting.cmd.*.close`) and read the client id back from the subject of each
+/// request: `try Subject(message.subject).captures(Subjects.Netting.commandPattern(.close))?.first`.
 public struct Subject: Hashable, Sendable, CustomStringConvertible {
-    public let tokens: [Substring]
+    /// The tokens between the dots, each a valid `SubjectToken`.
+    public let tokens: [SubjectToken]
 
-    public init(_ subject: String) {
-        tokens = subject.split(separator: ".", omittingEmptySubsequences: false)
-    }
-
-    public var description: String { tokens.joined(separator: ".") }
-
-    public subscript(index: Int) -> String? { tokens.indices.contains(index) ? String(tokens[index]) : nil }
-
-    /// Whether this subject matches `pattern` (`*` one token, `>` one or more trailing tokens).
-    public func matches(_ pattern: String) -> Bool {
-        let parts = pattern.split(separator: ".", omittingEmptySubsequences: false)
-        for (i, part) in parts.enumerated() {
-            if part == ">" { return tokens.count > i }
-            guard i < tokens.count else { return false }
-            if part != "*" && part != tokens[i] { return false }
+    /// Parses a concrete subject (no wildcards); every token must be a valid `SubjectToken`, else `SubjectError`.
+    public init(_ text: String) throws {
+        // Split on the byte, as NATS does; "." is ASCII, so every part is valid UTF-8 again.
+        tokens = try text.utf8.split(separator: Self.dot, omittingEmptySubsequences: false).map { part in
+            try SubjectToken(String(decoding: part, as: UTF8.self))
         }
-        return parts.count == tokens.count
     }
+
+    /// The subject of `tokens` joined by dots.
+    public init(tokens: [SubjectToken]) {
+        self.tokens = tokens
+    }
+
+    public var description: String { tokens.map(\.rawValue).joined(separator: ".") }
+
+    /// The token at `index`, or nil past the end.
+    public subscript(index: Int) -> SubjectToken? { tokens.indices.contains(index) ? tokens[index] : nil }
+
+    /// Whether this subject matches `pattern` (`*` is one token, `>` one or more trailing tokens).
+    public func matches(_ pattern: String) -> Bool { captures(pattern) != nil }
+
+    /// The tokens that `pattern`'s wildcards stand for, in order (every token under `>`), or nil if it does not match.
+    ///
+    /// A malformed pattern (empty token, `>` not last) matches nothing.
+    public func captures(_ pattern: String) -> [SubjectToken]? {
+        let parts = pattern.utf8.split(separator: Self.dot, omittingEmptySubsequences: false)
+        var captured: [SubjectToken] = []
+        for (i, part) in parts.enumerated() {
+            if part.elementsEqual(">".utf8) {
+                guard i == parts.count - 1, tokens.count > i else { return nil }
+                return captured + tokens[i...]
+            }
+            guard i < tokens.count, !part.isEmpty else { return nil }
+            if part.elementsEqual("*".utf8) {
+                captured.append(tokens[i])
+            } else if !part.elementsEqual(tokens[i].rawValue.utf8) {
+                return nil
+            }
+        }
+        return parts.count == tokens.count ? captured : nil
+    }
+
+    private static let dot = UInt8(ascii: ".")
 }
 
-/// Builders for every subject of the contract, one extension per service domain.
+/// Builders for every subject of the contract, one extension per service domain (`Subjects+Deal.swift`, …).
+///
+/// Grammar: `<domain>.<kind>[.<client>][.<rest>]`. Tokens that come from data are `SubjectToken`s, so a builder cannot
+/// produce a wildcard or an extra level; client-scoped subjects put the client at token 3 so nats-server permissions
+/// (`deal.status.C1.>`) can confine a client's terminal to its own subjects.
 public enum Subjects {}

@@ -1,40 +1,37 @@
 extension Subjects {
     /// Deal events, statuses, queries and commands (seed 000).
     public enum Deal {
+        /// Stream of deal facts from the back office or the simulator.
         public static let eventsStream = "DEAL_EVENTS"
+        /// Stream of `DealStatus` snapshots, last value per subject.
         public static let statusStream = "DEAL_STATUS"
-        /// `deal.event.<client>.<deal>` (stream DEAL_EVENTS)
+
+        /// `deal.event.<client>.<deal>`: one deal's facts (stream DEAL_EVENTS).
         public static func event(client: SubjectToken, deal: SubjectToken) -> String { "deal.event.\(client).\(deal)" }
+        /// `deal.event.<client>.>`: every deal fact of one client.
+        public static func eventWildcard(client: SubjectToken) -> String { "deal.event.\(client).>" }
+        /// `deal.event.>`: every deal fact (the stream's subjects).
         public static let allEvents = "deal.event.>"
-        /// `deal.status.<client>.<deal>` (stream DEAL_STATUS, last value per subject)
+
+        /// `deal.status.<client>.<deal>`: one deal's status snapshot (stream DEAL_STATUS, live fan-out).
         public static func status(client: SubjectToken, deal: SubjectToken) -> String { "deal.status.\(client).\(deal)" }
-        /// `deal.status.<client>.>`: every deal of one client.
+        /// `deal.status.<client>.>`: every deal of one client, what a terminal subscribes to.
         public static func statusWildcard(client: SubjectToken) -> String { "deal.status.\(client).>" }
+        /// `deal.status.>`: every deal status (the stream's subjects).
         public static let allStatuses = "deal.status.>"
+
+        /// `deal.query.<client>.list`: filtered, paged list of a client's deals.
         public static func queryList(client: SubjectToken) -> String { "deal.query.\(client).list" }
+        /// `deal.query.<client>.get`: one deal of a client.
         public static func queryGet(client: SubjectToken) -> String { "deal.query.\(client).get" }
+        /// `deal.cmd.<client>.requisites`: change a deal's settlement details.
         public static func requisites(client: SubjectToken) -> String { "deal.cmd.\(client).requisites" }
-    }
-}
 
-extension Subjects {
-    /// Netting sets per client and value date (seed 000).
-    public enum Netting {
-        public static let statusStream = "NETTING_STATUS"
-        public static func preview(client: SubjectToken) -> String { "netting.cmd.\(client).preview" }
-        public static func include(client: SubjectToken) -> String { "netting.cmd.\(client).include" }
-        public static func exclude(client: SubjectToken) -> String { "netting.cmd.\(client).exclude" }
-        public static func close(client: SubjectToken) -> String { "netting.cmd.\(client).close" }
-        /// `netting.status.<client>.<set>`
-        public static func status(client: SubjectToken, set: SubjectToken) -> String { "netting.status.\(client).\(set)" }
-        public static func statusWildcard(client: SubjectToken) -> String { "netting.status.\(client).>" }
-    }
-}
-
-extension Subjects {
-    /// Reference data (currencies, counter amounts).
-    public enum RefData {
-        public static let currencyGet = "ref.currency.get"
-        public static let fxCounter = "ref.fx.counter"
+        /// What the service subscribes to for `queryList`; the capture is the client.
+        public static let queryListPattern = "deal.query.*.list"
+        /// What the service subscribes to for `queryGet`; the capture is the client.
+        public static let queryGetPattern = "deal.query.*.get"
+        /// What the service subscribes to for `requisites`; the capture is the client.
+        public static let requisitesPattern = "deal.cmd.*.requisites"
     }
 }

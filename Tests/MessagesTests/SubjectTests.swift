@@ -1,40 +1,116 @@
 import Messages
 import Testing
 
-@Suite("Subjects and tokens")
-struct SubjectTests {
-    @Test("tokens refuse what could widen or break a subject", arguments: ["", "a.b", "*", "C1>", "a b", "tab\t", "new\nline", "\u{7F}",
-                                                                          String(repeating: "x", count: 129)])
-    func badTokens(text: String) {
-        #expect(throws: SubjectError.self) { try SubjectToken(text) }
+@Suite("Subject tokens")
+struct SubjectTokenTests {
+    @Test("every forbidden character is refused with the character named", arguments: [
+        ".", "*", ">", " ", "\t", "\n", "\r", "\r\n", "\u{0}", "\u{1B}", "\u{7F}", "\u{85}", "\u{9F}", "\u{A0}", "\u{2028}", "\u{3000}",
+    ] as [Character])
+    func forbidden(character: Character) {
+        let text = "C\(character)1"
+        #expect(throws: SubjectError.forbiddenCharacter(text, Character(character.unicodeScalars.first!))) { try SubjectToken(text) }
         #expect(SubjectToken(rawValue: text) == nil)
     }
 
-    @Test("builders place client and deal tokens where the contract says")
-    func builders() throws {
-        let client = try SubjectToken("C1")
-        let deal = try SubjectToken("599164")
-        #expect(Subjects.Deal.event(client: client, deal: deal) == "deal.event.C1.599164")
-        #expect(Subjects.Deal.status(client: client, deal: deal) == "deal.status.C1.599164")
-        #expect(Subjects.Deal.statusWildcard(client: client) == "deal.status.C1.>")
-        #expect(Subjects.Deal.queryList(client: client) == "deal.query.C1.list")
-        #expect(Subjects.Deal.requisites(client: client) == "deal.cmd.C1.requisites")
-        #expect(Subjects.Netting.close(client: client) == "netting.cmd.C1.close")
-        #expect(Subjects.Netting.status(client: client, set: try SubjectToken("2024-12-02")) == "netting.status.C1.2024-12-02")
+    @Test("a dot hidden in a grapheme by a combining mark is still a separator")
+    func combiningDot() {
+        #expect(throws: SubjectError.forbiddenCharacter("C.\u{301}1", ".")) { try SubjectToken("C.\u{301}1") }
     }
 
-    @Test("wildcard matching and token extraction", arguments: [
+    @Test("empty and oversize tokens are refused")
+    func emptyAndLong() throws {
+        #expect(throws: SubjectError.empty) { try SubjectToken("") }
+        #expect(throws: SubjectError.tooLong(String(repeating: "x", count: 129))) { try SubjectToken(String(repeating: "x", count: 129)) }
+        #expect(throws: SubjectError.tooLong(String(repeating: "ж", count: 65))) { try SubjectToken(String(repeating: "ж", count: 65)) }
+        #expect(try SubjectToken(String(repeating: "x", count: 128)).rawValue.utf8.count == 128)
+    }
+
+    @Test("ordinary ids are tokens", arguments: ["C1", "599164", "2024-12-02", "client_42", "Клиент", "a$b", "ACME-RU:7"])
+    func valid(text: String) throws {
+        #expect(try SubjectToken(text).rawValue == text)
+    }
+
+    @Test("tokens compare byte-wise, as NATS does")
+    func byteEquality() throws {
+        #expect(try SubjectToken("\u{E9}") != SubjectToken("e\u{301}"))
+        #expect(Set([try SubjectToken("\u{E9}"), try SubjectToken("e\u{301}")]).count == 2)
+    }
+}
+
+@Suite("Subjects")
+struct SubjectTests {
+    static let client = try! SubjectToken("C1")
+    static let deal = try! SubjectToken("D1")
+    static let set = try! SubjectToken("2024-12-02")
+
+    @Test("builders place client, deal and set tokens where the contract says", arguments: [
+        (Subjects.Deal.event(client: client, deal: deal), "deal.event.C1.D1"),
+        (Subjects.Deal.eventWildcard(client: client), "deal.event.C1.>"),
+        (Subjects.Deal.status(client: client, deal: deal), "deal.status.C1.D1"),
+        (Subjects.Deal.statusWildcard(client: client), "deal.status.C1.>"),
+        (Subjects.Deal.queryList(client: client), "deal.query.C1.list"),
+        (Subjects.Deal.queryGet(client: client), "deal.query.C1.get"),
+        (Subjects.Deal.requisites(client: client), "deal.cmd.C1.requisites"),
+        (Subjects.Netting.preview(client: client), "netting.cmd.C1.preview"),
+        (Subjects.Netting.include(client: client), "netting.cmd.C1.include"),
+        (Subjects.Netting.exclude(client: client), "netting.cmd.C1.exclude"),
+        (Subjects.Netting.close(client: client), "netting.cmd.C1.close"),
+        (Subjects.Netting.status(client: client, set: set), "netting.status.C1.2024-12-02"),
+        (Subjects.Netting.statusWildcard(client: client), "netting.status.C1.>"),
+        (Subjects.RefData.currencyGet, "ref.currency.get"),
+        (Subjects.RefData.fxCounter, "ref.fx.counter"),
+    ])
+    func builders(built: String, expected: String) {
+        #expect(built == expected)
+    }
+
+    @Test("each builder's subject is matched by its service's pattern, which captures the client", arguments: [
+        (Subjects.Deal.queryList(client: client), Subjects.Deal.queryListPattern),
+        (Subjects.Deal.queryGet(client: client), Subjects.Deal.queryGetPattern),
+        (Subjects.Deal.requisites(client: client), Subjects.Deal.requisitesPattern),
+    ] + Subjects.Netting.Command.allCases.map { (Subjects.Netting.command($0, client: client), Subjects.Netting.commandPattern($0)) })
+    func servicePatterns(subject: String, pattern: String) throws {
+        #expect(try Subject(subject).captures(pattern) == [Self.client])
+    }
+
+    @Test("stream-wide wildcards cover every per-client subject")
+    func streamWildcards() throws {
+        #expect(try Subject(Subjects.Deal.event(client: Self.client, deal: Self.deal)).matches(Subjects.Deal.allEvents))
+        #expect(try Subject(Subjects.Deal.status(client: Self.client, deal: Self.deal)).matches(Subjects.Deal.allStatuses))
+        #expect(try Subject(Subjects.Netting.status(client: Self.client, set: Self.set)).matches(Subjects.Netting.allStatuses))
+        #expect(try !Subject(Subjects.Deal.status(client: Self.client, deal: Self.deal)).matches(Subjects.Deal.allEvents))
+    }
+
+    @Test("wildcard matching follows NATS", arguments: [
         ("deal.status.C1.D1", "deal.status.C1.>", true), ("deal.status.C1.D1", "deal.status.*.D1", true),
         ("deal.status.C1.D1", "deal.status.C2.>", false), ("deal.status.C1", "deal.status.C1.>", false),
-        ("deal.status.C1.D1", "deal.status.*", false), ("deal.query.C1.list", "deal.query.*.list", true),
+        ("deal.status.C1.D1", "deal.status.*", false), ("deal.status.C1.D1", ">", true), ("deal.status.C1.D1", "*.*.*.*", true),
+        ("deal.status.C1.D1", "deal.status.C1.D1", true), ("deal.status.C1.D1", "deal.status.C1.D1.x", false),
+        ("deal.status.C1.D1", "deal.>.D1", false), ("deal.status.C1.D1", "deal..C1.D1", false), ("deal.status.C1.D1", "", false),
+        ("deal.status.C1.D1", "deal.stat*.C1.D1", false), ("deal.status.e\u{301}.D1", "deal.status.\u{E9}.D1", false),
     ])
-    func matching(subject: String, pattern: String, matches: Bool) {
-        #expect(Subject(subject).matches(pattern) == matches)
+    func matching(subject: String, pattern: String, matches: Bool) throws {
+        #expect(try Subject(subject).matches(pattern) == matches)
     }
 
-    @Test("the client token is read back from a request subject")
-    func extraction() {
-        #expect(Subject("netting.cmd.C42.close")[2] == "C42")
-        #expect(Subject("netting.cmd")[5] == nil)
+    @Test("captures are the wildcard tokens in order, every token under >")
+    func captures() throws {
+        let subject = try Subject("netting.status.C42.2024-12-02")
+        #expect(subject.captures("netting.status.*.*")?.map(\.rawValue) == ["C42", "2024-12-02"])
+        #expect(subject.captures("netting.*.C42.>")?.map(\.rawValue) == ["status", "2024-12-02"])
+        #expect(subject.captures("netting.status.C42.2024-12-02") == [])
+        #expect(subject.captures("netting.cmd.*.*") == nil)
+        #expect(subject[2]?.rawValue == "C42")
+        #expect(subject[4] == nil)
+        #expect(subject.description == "netting.status.C42.2024-12-02")
+    }
+
+    @Test("a received subject must be concrete", arguments: [
+        ("", SubjectError.empty), ("deal..C1", .empty), ("deal.status.", .empty), (".deal", .empty),
+        ("deal.status.*", .forbiddenCharacter("*", "*")), ("deal.>", .forbiddenCharacter(">", ">")),
+        ("deal.st atus", .forbiddenCharacter("st atus", " ")),
+    ])
+    func concrete(text: String, error: SubjectError) {
+        #expect(throws: error) { try Subject(text) }
     }
 }

@@ -1,0 +1,213 @@
+import Foundation
+import Messages
+
+/// The outcome of applying one event to a deal.
+enum DealTransition: Equatable {
+    /// The deal changed: publish this snapshot (its version is one more than before).
+    case applied(DealStatus)
+    /// A duplicate or a late (out-of-order) event: absorbed, nothing changes.
+    case ignored(String)
+    /// Not a valid transition: recorded with its reason, nothing changes.
+    case rejected(String)
+}
+
+/// The deal lifecycle: confirmation per deal, settlement per payment leg (see docs/DEALS.md).
+enum DealRules {
+    /// The payment legs of a deal: base and quote flow per tenor, counter amounts rounded once, half-up.
+    static func legs(for terms: DealTerms) throws -> [PaymentLeg] {
+        guard terms.amount.currency == terms.baseCurrency else {
+            throw MoneyError.currencyMismatch(terms.amount.currency, terms.baseCurrency)
+        }
+        guard terms.amount.minor > 0 else { throw MoneyError.invalidAmount(terms.amount.decimalString) }
+        var legs = try tenorLegs(.near, side: terms.side, rate: terms.rate.validated(), valueDate: terms.valueDate, terms: terms)
+        if terms.product == .swap {
+            guard let farRate = terms.farRate, let farValueDate = terms.farValueDate else {
+                throw MoneyError.invalidRate("a swap needs farRate and farValueDate")
+            }
+            legs += try tenorLegs(.far, side: terms.side.opposite, rate: farRate.validated(), valueDate: farValueDate, terms: terms)
+        }
+        return legs
+    }
+
+    private static func tenorLegs(_ tenor: LegTenor, side: DealSide, rate: Rate, valueDate: String, terms: DealTerms) throws -> [PaymentLeg] {
+        let counter = try Money.counterAmount(base: terms.amount, rate: rate, counterCurrency: terms.quoteCurrency)
+        // The client buys base: the bank pays base currency and the client pays the counter amount.
+        let baseDirection: PaymentDirection = side == .buy ? .bankPays : .clientPays
+        let quoteDirection: PaymentDirection = side == .buy ? .clientPays : .bankPays
+        return [
+            PaymentLeg(id: "\(tenor.rawValue)-\(terms.baseCurrency)", tenor: tenor, amount: terms.amount, direction: baseDirection,
+                       valueDate: valueDate),
+            PaymentLeg(id: "\(tenor.rawValue)-\(terms.quoteCurrency)", tenor: tenor, amount: counter, direction: quoteDirection,
+                       valueDate: valueDate),
+        ]
+    }
+
+    /// Deal-level settlement from its legs.
+    static func settlement(of legs: [PaymentLeg]) -> DealSettlementStatus {
+        if legs.allSatisfy({ $0.status == .cancelled }) { return .cancelled }
+        if legs.contains(where: { $0.status == .failed }) { return .failed }
+        let settled = legs.filter { $0.status == .settled }.count
+        if settled == legs.count { return .settled }
+        if settled > 0 { return .partiallySettled }
+        if legs.contains(where: { $0.status == .sent || $0.status == .instructed }) { return .inProgress }
+        return .pending
+    }
+
+    /// Confirmation moves the issue allows: NEW → AWAITING → CONFIRMED | MISMATCHED | DISPUTED, back to AWAITING
+    /// after a mismatch or dispute is resolved. CONFIRMED → AWAITING only by amendment; CANCELLED only by cancellation.
+    static let confirmationMoves: [ConfirmationStatus: Set<ConfirmationStatus>] = [
+        .new: [.awaiting],
+        .awaiting: [.confirmed, .mismatched, .disputed],
+        .mismatched: [.awaiting, .disputed, .confirmed],
+        .disputed: [.awaiting],
+        .confirmed: [],
+        .cancelled: [],
+    ]
+
+    /// Settlement progress order; FAILED sits beside SENT (a sent payment that did not arrive).
+    static func rank(_ status: SettlementStatus) -> Int {
+        switch status {
+        case .pending: 0
+        case .instructed: 1
+        case .sent, .failed: 2
+        case .settled: 3
+        case .cancelled: 4
+        }
+    }
+
+    /// Applies `event` (stored at stream `sequence`) to `current` (nil before booking).
+    static func apply(_ event: DealEvent, sequence: UInt64, to current: DealStatus?) -> DealTransition {
+        if let current, sequence <= current.lastEventSequence { return .ignored("event \(sequence) already applied") }
+        guard let current else {
+            guard event.kind == .booked else { return .rejected("deal \(event.dealId) is not booked") }
+            return book(event, sequence: sequence)
+        }
+        var next = current
+        next.lastEventSequence = sequence
+        switch event.kind {
+        case .booked:
+            return .ignored("deal \(event.dealId) is already booked")
+        case .confirmation:
+            guard let status = event.confirmation else { return .rejected("confirmation event without status") }
+            if status == current.confirmation { return .ignored("confirmation already \(status.rawValue)") }
+            if current.confirmation == .cancelled { return .ignored("deal is cancelled") }
+            guard status != .cancelled, confirmationMoves[current.confirmation, default: []].contains(status) else {
+                return .rejected("confirmation cannot move from \(current.confirmation.rawValue) to \(status.rawValue)")
+            }
+            next.confirmation = status
+            next.mismatchedFields = status == .mismatched ? (event.mismatchedFields ?? []) : nil
+            next.confirmationReason = status == .confirmed ? nil : (event.reason ?? defaultReason(status))
+        case .settlement:
+            guard let legId = event.legId, let status = event.settlement else { return .rejected("settlement event without leg or status") }
+            guard let index = current.legs.firstIndex(where: { $0.id == legId }) else { return .rejected("unknown leg \(legId)") }
+            let leg = current.legs[index]
+            switch settlementMove(from: leg.status, to: status, requisites: current.terms.requisites, currency: leg.amount.currency) {
+            case .some(.ignored(let why)): return .ignored(why)
+            case .some(.rejected(let why)): return .rejected(why)
+            default: break
+            }
+            next.legs[index].status = status
+            next.legs[index].statusAt = event.occurredAt
+            next.legs[index].reason = status == .failed ? (event.reason ?? "payment not received") : nil
+        case .amended:
+            guard let terms = event.terms else { return .rejected("amendment without terms") }
+            if current.confirmation == .cancelled { return .rejected("deal is cancelled") }
+            if let released = current.legs.first(where: { rank($0.status) >= 2 && $0.status != .cancelled }) {
+                return .rejected("leg \(released.id) is already \(released.status.rawValue); amounts are fixed after release")
+            }
+            guard terms.client == current.terms.client, terms.dealId == current.terms.dealId else {
+                return .rejected("amendment names another deal")
+            }
+            do {
+                next.legs = try legs(for: terms)
+            } catch {
+                return .rejected("invalid amended terms: \(error)")
+            }
+            next.terms = terms
+            next.confirmation = .awaiting  // re-confirmation required after an amendment
+            next.confirmationReason = "re-confirmation after amendment"
+            next.mismatchedFields = nil
+        case .cancelled:
+            if current.confirmation == .cancelled { return .ignored("deal already cancelled") }
+            if let released = current.legs.first(where: { [.sent, .settled].contains($0.status) }) {
+                return .rejected("leg \(released.id) is already \(released.status.rawValue); too late to cancel")
+            }
+            next.confirmation = .cancelled
+            next.confirmationReason = event.reason ?? "cancelled"
+            for i in next.legs.indices {
+                next.legs[i].status = .cancelled
+                next.legs[i].statusAt = event.occurredAt
+            }
+        case .requisitesChanged:
+            guard let requisites = event.requisites, !requisites.isEmpty else { return .rejected("requisites change without requisites") }
+            let currencies = Set(requisites.map(\.currency))
+            if let released = current.legs.first(where: { currencies.contains($0.amount.currency) && rank($0.status) >= 2 }) {
+                return .rejected("leg \(released.id) is already \(released.status.rawValue); requisites are fixed after release")
+            }
+            var merged = current.terms.requisites.filter { !currencies.contains($0.currency) }
+            merged += requisites
+            merged.sort { $0.currency.rawValue < $1.currency.rawValue }
+            if merged == current.terms.requisites { return .ignored("requisites unchanged") }
+            next.terms.requisites = merged
+            for i in next.legs.indices where currencies.contains(next.legs[i].amount.currency) && next.legs[i].status == .instructed {
+                next.legs[i].statusAt = event.occurredAt  // re-instructed with the new details
+                next.legs[i].reason = "re-instructed after requisites change"
+            }
+        }
+        next.version = current.version + 1
+        next.updatedAt = event.occurredAt
+        next.settlement = settlement(of: next.legs)
+        next.settledAt = next.settlement == .settled ? next.legs.compactMap(\.statusAt).max() : nil
+        return .applied(next)
+    }
+
+    /// nil when the move is valid.
+    private static func settlementMove(from current: SettlementStatus, to status: SettlementStatus,
+                                       requisites: [SettlementRequisites], currency: CurrencyCode) -> DealTransition? {
+        if current == status { return .ignored("leg already \(status.rawValue)") }
+        if current.isTerminal { return .ignored("leg already \(current.rawValue)") }
+        switch status {
+        case .cancelled:
+            if current == .sent { return .rejected("payment already released; cannot cancel") }
+            return nil
+        case .failed:
+            if current == .pending { return .rejected("a payment not yet instructed cannot fail") }
+            return nil
+        case .pending:
+            return .ignored("leg already \(current.rawValue)")
+        case .instructed:
+            if current == .failed { break }  // re-instruction after a failure
+            if rank(status) <= rank(current) { return .ignored("late \(status.rawValue) after \(current.rawValue)") }
+        case .sent, .settled:
+            if current == .failed && status == .sent { break }
+            if rank(status) <= rank(current) && current != .failed { return .ignored("late \(status.rawValue) after \(current.rawValue)") }
+        }
+        if !requisites.contains(where: { $0.currency == currency }) {
+            return .rejected("no settlement requisites for \(currency)")
+        }
+        return nil
+    }
+
+    private static func book(_ event: DealEvent, sequence: UInt64) -> DealTransition {
+        guard let terms = event.terms else { return .rejected("booking without terms") }
+        guard terms.client == event.client, terms.dealId == event.dealId else { return .rejected("terms name another deal") }
+        do {
+            let legs = try legs(for: terms)
+            return .applied(DealStatus(terms: terms, version: 1, confirmation: .new, confirmationReason: "confirmation not yet sent",
+                                       legs: legs, settlement: .pending, updatedAt: event.occurredAt, lastEventSequence: sequence))
+        } catch {
+            return .rejected("invalid terms: \(error)")
+        }
+    }
+
+    private static func defaultReason(_ status: ConfirmationStatus) -> String {
+        switch status {
+        case .new: "confirmation not yet sent"
+        case .awaiting: "awaiting counterparty confirmation"
+        case .mismatched: "confirmation details differ"
+        case .disputed: "disputed by the client"
+        case .cancelled: "cancelled"
+        case .confirmed: ""
+        }
+    }
+}

@@ -1,0 +1,26 @@
+import ArgumentParser
+import Bus
+import Logging
+import ServiceKit
+
+/// `deal-status`: live settlement and confirmation status of FX deals (seed 000).
+@main
+struct DealStatusMain: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "deal-status",
+        abstract: "Applies deal events, publishes versioned DealStatus snapshots, answers deal queries and requisites changes."
+    )
+
+    @OptionGroup var options: ServiceOptions
+
+    func run() async throws {
+        let logger = ServiceRuntime.bootstrap(options, service: "deal-status")
+        let store = try DealStore(path: options.databasePath("deal-status"))
+        let connection = try await NatsConnection.connect(options.connectionOptions(name: "deal-status"), logger: logger)
+        try await DealStatusService.ensureStreams(JetStream(connection: connection))
+        let service = try DealStatusService(connection: connection, store: store, logger: logger)
+        logger.info("deal-status ready", metadata: ["id": "\(service.micro.id)"])
+        try await ServiceRuntime.run([DealWorkers(service: service), MicroServiceRunner(service.micro, store: store.store)],
+                                     options: options, logger: logger)
+    }
+}

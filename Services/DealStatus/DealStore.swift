@@ -1,0 +1,138 @@
+import Foundation
+import GRDB
+import Messages
+import ServiceKit
+import Wire
+
+/// This instance's SQLite projection of DEAL_STATUS (rebuildable from the stream) plus its audit of rejected events.
+struct DealStore: Sendable {
+    let store: Store
+
+    init(path: String) throws {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1-deals") { db in
+            try db.create(table: "deal") { t in
+                t.column("client", .text).notNull()
+                t.column("dealId", .text).notNull()
+                t.column("version", .integer).notNull()
+                t.column("statusSequence", .integer).notNull()
+                t.column("tradeTime", .double).notNull()
+                t.column("valueDate", .text).notNull()
+                t.column("product", .text).notNull()
+                t.column("channel", .text).notNull()
+                t.column("side", .text).notNull()
+                t.column("pair", .text).notNull()
+                t.column("confirmation", .text).notNull()
+                t.column("settlement", .text).notNull()
+                t.column("amountMinor", .integer).notNull()
+                t.column("updatedAt", .double).notNull()
+                t.column("snapshot", .blob).notNull()
+                t.primaryKey(["client", "dealId"])
+            }
+            try db.create(index: "deal_client_trade", on: "deal", columns: ["client", "tradeTime"])
+            try db.create(table: "rejectedEvent") { t in
+                t.primaryKey("eventSequence", .integer)
+                t.column("client", .text).notNull()
+                t.column("dealId", .text).notNull()
+                t.column("reason", .text).notNull()
+                t.column("at", .double).notNull()
+            }
+        }
+        store = try Store(path: path, migrator: migrator)
+    }
+
+    /// The stored snapshot and its DEAL_STATUS sequence.
+    func current(client: String, dealId: String) async throws -> (DealStatus, UInt64)? {
+        let found = try await store.read { db -> (Data, Int64)? in
+            guard let row = try Row.fetchOne(db, sql: "SELECT snapshot, statusSequence FROM deal WHERE client = ? AND dealId = ?",
+                                             arguments: [client, dealId]) else { return nil }
+            return (row["snapshot"], row["statusSequence"])
+        }
+        guard let (blob, sequence) = found else { return nil }
+        return (try MessagePackDecoder().decode(DealStatus.self, from: blob), UInt64(sequence))
+    }
+
+    /// Stores `status` unless a newer version is already there (replays and redeliveries are harmless).
+    @discardableResult
+    func upsert(_ status: DealStatus, statusSequence: UInt64) async throws -> Bool {
+        let blob = try MessagePackEncoder().encodeData(status)
+        let terms = status.terms
+        return try await store.write { db in
+            let stored = try Int64.fetchOne(db, sql: "SELECT version FROM deal WHERE client = ? AND dealId = ?",
+                                            arguments: [terms.client, terms.dealId])
+            if let stored, stored >= status.version { return false }
+            try db.execute(sql: """
+                INSERT INTO deal (client, dealId, version, statusSequence, tradeTime, valueDate, product, channel, side, pair,
+                                  confirmation, settlement, amountMinor, updatedAt, snapshot)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                ON CONFLICT (client, dealId) DO UPDATE SET version = excluded.version, statusSequence = excluded.statusSequence,
+                    tradeTime = excluded.tradeTime, valueDate = excluded.valueDate, product = excluded.product,
+                    channel = excluded.channel, side = excluded.side, pair = excluded.pair, confirmation = excluded.confirmation,
+                    settlement = excluded.settlement, amountMinor = excluded.amountMinor, updatedAt = excluded.updatedAt,
+                    snapshot = excluded.snapshot
+                """, arguments: [terms.client, terms.dealId, status.version, Int64(statusSequence), terms.tradeTime.timeIntervalSince1970,
+                                 terms.valueDate, terms.product.rawValue, terms.channel.rawValue, terms.side.rawValue, terms.pair,
+                                 status.confirmation.rawValue, status.settlement.rawValue, terms.amount.minor,
+                                 status.updatedAt.timeIntervalSince1970, blob])
+            return true
+        }
+    }
+
+    func recordRejection(sequence: UInt64, client: String, dealId: String, reason: String, at: Date) async throws {
+        try await store.write { db in
+            try db.execute(sql: "INSERT OR IGNORE INTO rejectedEvent (eventSequence, client, dealId, reason, at) VALUES (?, ?, ?, ?, ?)",
+                           arguments: [Int64(sequence), client, dealId, reason, at.timeIntervalSince1970])
+        }
+    }
+
+    func rejections(client: String, dealId: String) async throws -> [String] {
+        try await store.read { db in
+            try String.fetchAll(db, sql: "SELECT reason FROM rejectedEvent WHERE client = ? AND dealId = ? ORDER BY eventSequence",
+                                arguments: [client, dealId])
+        }
+    }
+
+    /// One page of a client's deals matching `query`, and the total count.
+    func list(client: String, _ query: DealListQuery) async throws -> DealPage {
+        var clauses = ["client = ?"]
+        var arguments: [any DatabaseValueConvertible] = [client]
+        func any<T: RawRepresentable>(_ column: String, _ values: [T]?) where T.RawValue == String {
+            guard let values, !values.isEmpty else { return }
+            clauses.append("\(column) IN (\(values.map { _ in "?" }.joined(separator: ",")))")
+            arguments += values.map(\.rawValue)
+        }
+        if let from = query.tradeFrom { clauses.append("tradeTime >= ?"); arguments.append(from.timeIntervalSince1970) }
+        if let to = query.tradeTo { clauses.append("tradeTime <= ?"); arguments.append(to.timeIntervalSince1970) }
+        if let from = query.valueDateFrom { clauses.append("valueDate >= ?"); arguments.append(from) }
+        if let to = query.valueDateTo { clauses.append("valueDate <= ?"); arguments.append(to) }
+        any("product", query.products)
+        any("channel", query.channels)
+        any("confirmation", query.confirmations)
+        any("settlement", query.settlements)
+        if let side = query.side { clauses.append("side = ?"); arguments.append(side.rawValue) }
+        if let pair = query.pair { clauses.append("pair = ?"); arguments.append(pair.uppercased()) }
+        if let dealId = query.dealId { clauses.append("dealId LIKE ?"); arguments.append(dealId + "%") }
+        let column: String
+        switch query.sort ?? .tradeTime {
+        case .tradeTime: column = "tradeTime"
+        case .dealId: column = "dealId"
+        case .valueDate: column = "valueDate"
+        case .amount: column = "amountMinor"
+        case .updatedAt: column = "updatedAt"
+        }
+        let order = (query.descending ?? true) ? "DESC" : "ASC"
+        let limit = min(max(query.limit ?? 50, 1), 500)
+        let offset = max(query.offset ?? 0, 0)
+        let whereSQL = clauses.joined(separator: " AND ")
+        let statement = StatementArguments(arguments.map { $0.databaseValue })
+        let (total, blobs) = try await store.read { db in
+            let total = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM deal WHERE \(whereSQL)", arguments: statement) ?? 0
+            let blobs = try Data.fetchAll(db, sql: """
+                SELECT snapshot FROM deal WHERE \(whereSQL) ORDER BY \(column) \(order), dealId \(order) LIMIT \(limit) OFFSET \(offset)
+                """, arguments: statement)
+            return (total, blobs)
+        }
+        let decoder = MessagePackDecoder()
+        return DealPage(total: total, deals: try blobs.map { try decoder.decode(DealStatus.self, from: $0) })
+    }
+}

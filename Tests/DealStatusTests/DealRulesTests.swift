@@ -1,0 +1,194 @@
+import Foundation
+import Messages
+import Testing
+
+@testable import DealStatus
+
+let t0 = Date(timeIntervalSince1970: 1_732_870_000)
+
+func terms(_ deal: String = "D1", product: DealProduct = .spot, side: DealSide = .buy, amount: String = "1000000.00",
+           base: CurrencyCode = "CNY", quote: CurrencyCode = "RUB", rate: String = "11.2345") -> DealTerms {
+    DealTerms(client: "C1", dealId: deal, tradeTime: t0, channel: .web, product: product, side: side, baseCurrency: base, quoteCurrency: quote,
+              amount: try! Money(parsing: amount, currency: base), rate: try! Rate(parsing: rate), valueDate: "2024-12-02",
+              farRate: product == .swap ? try! Rate(parsing: "11.3000") : nil, farValueDate: product == .swap ? "2025-01-09" : nil,
+              requisites: [SettlementRequisites(currency: base, account: "40807156700000001234", bic: "BKCHCNBJ"),
+                           SettlementRequisites(currency: quote, account: "40702810938000012345", bic: "SABRRUMM")])
+}
+
+/// Applies events in order with sequences 1, 2, …; returns the final state and each outcome.
+func run(_ events: [DealEvent], from start: DealStatus? = nil) -> (DealStatus?, [DealTransition]) {
+    var state = start
+    var outcomes: [DealTransition] = []
+    for (i, event) in events.enumerated() {
+        let outcome = DealRules.apply(event, sequence: UInt64(i + 1) + (start?.lastEventSequence ?? 0), to: state)
+        if case .applied(let next) = outcome { state = next }
+        outcomes.append(outcome)
+    }
+    return (state, outcomes)
+}
+
+func booked(_ t: DealTerms = terms()) -> DealEvent {
+    DealEvent(eventId: "b-\(t.dealId)", client: "C1", dealId: t.dealId, kind: .booked, occurredAt: t0, terms: t)
+}
+
+func confirm(_ status: ConfirmationStatus, _ n: Int = 0, fields: [String]? = nil) -> DealEvent {
+    DealEvent(eventId: "c\(n)-\(status)", client: "C1", dealId: "D1", kind: .confirmation, occurredAt: t0.addingTimeInterval(Double(n)),
+              confirmation: status, mismatchedFields: fields)
+}
+
+func settle(_ leg: String, _ status: SettlementStatus, _ n: Int = 0) -> DealEvent {
+    DealEvent(eventId: "s\(n)-\(leg)-\(status)", client: "C1", dealId: "D1", kind: .settlement, occurredAt: t0.addingTimeInterval(Double(60 * n)),
+              legId: leg, settlement: status)
+}
+
+func isApplied(_ t: DealTransition) -> Bool { if case .applied = t { return true } else { return false } }
+func isIgnored(_ t: DealTransition) -> Bool { if case .ignored = t { return true } else { return false } }
+func rejection(_ t: DealTransition) -> String? { if case .rejected(let why) = t { return why } else { return nil } }
+
+@Suite("Deal lifecycle rules")
+struct DealRulesTests {
+    @Test("booking makes one leg per currency and tenor, counter amount rounded once, client side as direction")
+    func booking() throws {
+        let (spot, _) = run([booked()])
+        let legs = try #require(spot).legs
+        #expect(legs.map(\.id) == ["NEAR-CNY", "NEAR-RUB"])
+        #expect(legs[0].amount == Money(minor: 100_000_000, currency: "CNY") && legs[0].direction == .bankPays)
+        #expect(legs[1].amount == Money(minor: 1_123_450_000, currency: "RUB") && legs[1].direction == .clientPays)
+        #expect(spot?.version == 1 && spot?.confirmation == .new && spot?.settlement == .pending)
+        let (swap, _) = run([booked(terms(product: .swap, side: .sell, amount: "819600.00", rate: "12.6180"))])
+        #expect(swap?.legs.map(\.id) == ["NEAR-CNY", "NEAR-RUB", "FAR-CNY", "FAR-RUB"])
+        #expect(swap?.legs.map(\.direction) == [.clientPays, .bankPays, .bankPays, .clientPays])
+        #expect(swap?.legs[3].amount == Money(minor: 926_148_000, currency: "RUB"))  // 819,600.00 × 11.3000
+    }
+
+    @Test("impossible bookings are rejected: zero amount, zero rate, swap without far leg, events before booking")
+    func badBookings() {
+        #expect(rejection(run([booked(terms(amount: "0.00"))]).1[0]) != nil)
+        #expect(rejection(run([booked(terms(rate: "0"))]).1[0]) != nil)
+        var swap = terms(product: .swap)
+        swap.farRate = nil
+        #expect(rejection(run([booked(swap)]).1[0]) != nil)
+        #expect(rejection(run([confirm(.awaiting)]).1[0]) == "deal D1 is not booked")
+    }
+
+    @Test("confirmation moves", arguments: [
+        ([ConfirmationStatus.awaiting, .confirmed], ConfirmationStatus.confirmed, "Подтверждено"),
+        ([.awaiting, .mismatched], .mismatched, "Без подтверждения"),
+        ([.awaiting, .mismatched, .awaiting, .confirmed], .confirmed, "Подтверждено"),
+        ([.awaiting, .disputed], .disputed, "Без подтверждения"),
+        ([.awaiting, .disputed, .awaiting], .awaiting, "Без подтверждения"),
+    ])
+    func confirmationMoves(steps: [ConfirmationStatus], final: ConfirmationStatus, label: String) {
+        let (state, outcomes) = run([booked()] + steps.enumerated().map { confirm($1, $0 + 1) })
+        #expect(outcomes.allSatisfy(isApplied))
+        #expect(state?.confirmation == final && state?.confirmation.dashboardLabel == label)
+        #expect(state?.version == Int64(steps.count + 1))
+    }
+
+    @Test("invalid confirmation moves are rejected with the reason and change nothing", arguments: [
+        [ConfirmationStatus.confirmed], [.awaiting, .confirmed, .mismatched], [.disputed], [.awaiting, .cancelled],
+    ])
+    func invalidConfirmation(steps: [ConfirmationStatus]) {
+        let (state, outcomes) = run([booked()] + steps.enumerated().map { confirm($1, $0 + 1) })
+        #expect(rejection(outcomes[outcomes.count - 1])?.hasPrefix("confirmation cannot move") == true)
+        #expect(state?.version == Int64(outcomes.filter(isApplied).count))
+    }
+
+    @Test("a mismatch keeps the differing fields and a reason for the dashboard")
+    func mismatch() {
+        let (state, _) = run([booked(), confirm(.awaiting, 1), confirm(.mismatched, 2, fields: ["rate", "valueDate"])])
+        #expect(state?.mismatchedFields == ["rate", "valueDate"])
+        #expect(state?.confirmationReason == "confirmation details differ")
+    }
+
+    @Test("settlement moves forward only; late and duplicate updates are absorbed")
+    func settlementForward() {
+        let events = [booked(), settle("NEAR-CNY", .instructed, 1), settle("NEAR-CNY", .sent, 2), settle("NEAR-CNY", .settled, 3),
+                      settle("NEAR-CNY", .sent, 4), settle("NEAR-CNY", .settled, 5), settle("NEAR-CNY", .instructed, 6)]
+        let (state, outcomes) = run(events)
+        #expect(outcomes.map(isApplied) == [true, true, true, true, false, false, false])
+        #expect(outcomes[4...].allSatisfy(isIgnored))
+        #expect(state?.legs[0].status == .settled)
+        #expect(state?.legs[0].statusAt == t0.addingTimeInterval(180))
+        #expect(state?.settlement == .partiallySettled && state?.settlement.dashboardLabel == "Частично зачислено")
+        #expect(state?.version == 4)
+    }
+
+    @Test("out-of-order arrival still converges: settled before sent")
+    func outOfOrder() {
+        let (state, outcomes) = run([booked(), settle("NEAR-RUB", .settled, 3), settle("NEAR-RUB", .sent, 2), settle("NEAR-RUB", .instructed, 1)])
+        #expect(outcomes.map(isApplied) == [true, true, false, false])
+        #expect(state?.legs[1].status == .settled)
+    }
+
+    @Test("a failed payment is re-instructed and can still settle; the deal shows the failure meanwhile")
+    func failure() {
+        let (failed, _) = run([booked(), settle("NEAR-CNY", .instructed, 1), settle("NEAR-CNY", .sent, 2), settle("NEAR-CNY", .failed, 3)])
+        #expect(failed?.settlement == .failed && failed?.legs[0].reason == "payment not received")
+        let (state, outcomes) = run([settle("NEAR-CNY", .instructed, 4), settle("NEAR-CNY", .sent, 5), settle("NEAR-CNY", .settled, 6),
+                                     settle("NEAR-RUB", .sent, 7), settle("NEAR-RUB", .settled, 8)], from: failed)
+        #expect(outcomes.allSatisfy(isApplied))
+        #expect(state?.settlement == .settled && state?.settlement.dashboardLabel == "Зачислено на счёт Клиента")
+        #expect(state?.settledAt == t0.addingTimeInterval(480))
+    }
+
+    @Test("invalid settlement moves are rejected", arguments: [
+        ("NEAR-CNY", SettlementStatus.failed, "a payment not yet instructed cannot fail"),
+        ("FAR-CNY", .sent, "unknown leg FAR-CNY"),
+    ])
+    func invalidSettlement(leg: String, status: SettlementStatus, reason: String) {
+        let (_, outcomes) = run([booked(), settle(leg, status, 1)])
+        #expect(rejection(outcomes[1]) == reason)
+    }
+
+    @Test("a leg without settlement requisites cannot be instructed")
+    func requisitesNeeded() {
+        var t = terms()
+        t.requisites = []
+        let (_, outcomes) = run([booked(t), settle("NEAR-CNY", .instructed, 1)])
+        #expect(rejection(outcomes[1]) == "no settlement requisites for CNY")
+    }
+
+    @Test("cancellation before release cancels every leg; after release it is refused")
+    func cancellation() {
+        let cancel = DealEvent(eventId: "x", client: "C1", dealId: "D1", kind: .cancelled, occurredAt: t0, reason: "client request")
+        let (cancelled, outcomes) = run([booked(), settle("NEAR-CNY", .instructed, 1), cancel, confirm(.awaiting, 2)])
+        #expect(outcomes.map(isApplied) == [true, true, true, false])
+        #expect(cancelled?.confirmation == .cancelled && cancelled?.settlement == .cancelled)
+        #expect(cancelled?.confirmationReason == "client request")
+        let (sent, late) = run([booked(), settle("NEAR-CNY", .sent, 1), cancel])
+        #expect(rejection(late[2])?.contains("too late to cancel") == true)
+        #expect(sent?.confirmation == .new)
+    }
+
+    @Test("an amendment sends a confirmed deal back to AWAITING and recomputes legs; refused after release")
+    func amendment() {
+        let amended = DealEvent(eventId: "a", client: "C1", dealId: "D1", kind: .amended, occurredAt: t0, terms: terms(amount: "2000000.00"))
+        let (state, outcomes) = run([booked(), confirm(.awaiting, 1), confirm(.confirmed, 2), amended])
+        #expect(outcomes.allSatisfy(isApplied))
+        #expect(state?.confirmation == .awaiting && state?.confirmationReason == "re-confirmation after amendment")
+        #expect(state?.legs[1].amount == Money(minor: 2_246_900_000, currency: "RUB"))
+        let (_, late) = run([booked(), settle("NEAR-RUB", .sent, 1), amended])
+        #expect(rejection(late[2])?.contains("amounts are fixed after release") == true)
+    }
+
+    @Test("requisites change before release re-instructs; after release it is refused")
+    func requisitesChange() {
+        let new = SettlementRequisites(currency: "CNY", account: "40807156700000009999", bic: "ICBKCNBJ")
+        let change = DealEvent(eventId: "r", client: "C1", dealId: "D1", kind: .requisitesChanged, occurredAt: t0.addingTimeInterval(30),
+                               requisites: [new])
+        let (state, outcomes) = run([booked(), settle("NEAR-CNY", .instructed, 0), change, change])
+        #expect(outcomes.map(isApplied) == [true, true, true, false])
+        #expect(state?.terms.requisites.first { $0.currency == "CNY" } == new)
+        #expect(state?.legs[0].reason == "re-instructed after requisites change")
+        let (_, late) = run([booked(), settle("NEAR-CNY", .sent, 1), change])
+        #expect(rejection(late[2])?.contains("requisites are fixed after release") == true)
+    }
+
+    @Test("a redelivered event (same or lower sequence) is absorbed")
+    func redelivery() throws {
+        let (state, _) = run([booked(), confirm(.awaiting, 1)])
+        let again = DealRules.apply(confirm(.confirmed, 2), sequence: 2, to: state)
+        #expect(isIgnored(again))
+    }
+}
