@@ -82,8 +82,14 @@ final class DealStatusService: Sendable {
         }
         for _ in 0..<8 {
             let current = try await store.current(client: client, dealId: dealId)
+            if try await earlierEventPending(message, appliedUpTo: current?.0.lastEventSequence ?? 0) {
+                try message.nak(delay: .milliseconds(20))  // another replica still holds an earlier event of this deal
+                return
+            }
             switch DealRules.apply(event, sequence: message.streamSequence, to: current?.0) {
-            case .ignored:
+            case .ignored(let reason):
+                try await store.recordHandled(sequence: message.streamSequence, client: client, dealId: dealId, outcome: .ignored,
+                                              reason: reason, at: Date())
                 try message.ack()
                 return
             case .rejected(let reason):
@@ -109,9 +115,38 @@ final class DealStatusService: Sendable {
         try message.nak(delay: .milliseconds(200))
     }
 
+    /// Whether an earlier event of the same deal may still be unprocessed (per-deal order across replicas).
+    ///
+    /// Events up to the snapshot's `lastEventSequence` are applied; one between that and this event counts as done
+    /// only once the shared consumer's ack floor has passed it (it was rejected or absorbed without a new version).
+    private func earlierEventPending(_ message: JetStreamMessage, appliedUpTo applied: UInt64) async throws -> Bool {
+        guard message.streamSequence > applied + 1 else { return false }
+        guard let earlier = try await jetStream.nextMessage(stream: Subjects.Deal.eventsStream, subject: message.subject, from: applied + 1),
+              earlier.seq < message.streamSequence
+        else { return false }
+        let info = try await jetStream.consumerInfo(stream: Subjects.Deal.eventsStream, consumer: Self.consumerName)
+        if info.ackFloor.streamSeq >= earlier.seq { return false }
+        return try await !laterEventsOnlyAbsorbed(message, from: earlier.seq)
+    }
+
+    /// True when every event of this deal from `first` up to (not including) `message` was absorbed or rejected here.
+    private func laterEventsOnlyAbsorbed(_ message: JetStreamMessage, from first: UInt64) async throws -> Bool {
+        let subject = Subject(message.subject)
+        let handled = try await store.handledSequences(client: subject[2] ?? "", dealId: subject[3] ?? "")
+        var next = first
+        while next < message.streamSequence {
+            guard handled.contains(next) else { return false }
+            guard let after = try await jetStream.nextMessage(stream: Subjects.Deal.eventsStream, subject: message.subject, from: next + 1)
+            else { return true }
+            next = after.seq
+        }
+        return true
+    }
+
     private func reject(_ message: JetStreamMessage, client: String, dealId: String, reason: String) async throws {
         logger.notice("deal event rejected", metadata: ["seq": "\(message.streamSequence)", "deal": "\(client)/\(dealId)", "reason": "\(reason)"])
-        try await store.recordRejection(sequence: message.streamSequence, client: client, dealId: dealId, reason: reason, at: Date())
+        try await store.recordHandled(sequence: message.streamSequence, client: client, dealId: dealId, outcome: .rejected, reason: reason,
+                                      at: Date())
         try message.ack()
     }
 

@@ -30,13 +30,16 @@ struct DealStore: Sendable {
                 t.primaryKey(["client", "dealId"])
             }
             try db.create(index: "deal_client_trade", on: "deal", columns: ["client", "tradeTime"])
-            try db.create(table: "rejectedEvent") { t in
+            // Events that changed nothing: rejected (invalid, the audit) or ignored (duplicate, late).
+            try db.create(table: "handledEvent") { t in
                 t.primaryKey("eventSequence", .integer)
                 t.column("client", .text).notNull()
                 t.column("dealId", .text).notNull()
+                t.column("outcome", .text).notNull()
                 t.column("reason", .text).notNull()
                 t.column("at", .double).notNull()
             }
+            try db.create(index: "handled_deal", on: "handledEvent", columns: ["client", "dealId"])
         }
         store = try Store(path: path, migrator: migrator)
     }
@@ -78,18 +81,31 @@ struct DealStore: Sendable {
         }
     }
 
-    func recordRejection(sequence: UInt64, client: String, dealId: String, reason: String, at: Date) async throws {
+    enum Outcome: String { case rejected, ignored }
+
+    func recordHandled(sequence: UInt64, client: String, dealId: String, outcome: Outcome, reason: String, at: Date) async throws {
         try await store.write { db in
-            try db.execute(sql: "INSERT OR IGNORE INTO rejectedEvent (eventSequence, client, dealId, reason, at) VALUES (?, ?, ?, ?, ?)",
-                           arguments: [Int64(sequence), client, dealId, reason, at.timeIntervalSince1970])
+            try db.execute(sql: """
+                INSERT OR IGNORE INTO handledEvent (eventSequence, client, dealId, outcome, reason, at) VALUES (?, ?, ?, ?, ?, ?)
+                """, arguments: [Int64(sequence), client, dealId, outcome.rawValue, reason, at.timeIntervalSince1970])
         }
     }
 
+    /// Reasons of the rejected events of one deal, oldest first (the audit a support lead reads).
     func rejections(client: String, dealId: String) async throws -> [String] {
         try await store.read { db in
-            try String.fetchAll(db, sql: "SELECT reason FROM rejectedEvent WHERE client = ? AND dealId = ? ORDER BY eventSequence",
-                                arguments: [client, dealId])
+            try String.fetchAll(db, sql: """
+                SELECT reason FROM handledEvent WHERE client = ? AND dealId = ? AND outcome = 'rejected' ORDER BY eventSequence
+                """, arguments: [client, dealId])
         }
+    }
+
+    /// Sequences of this deal's events handled here without a new version.
+    func handledSequences(client: String, dealId: String) async throws -> Set<UInt64> {
+        let values = try await store.read { db in
+            try Int64.fetchAll(db, sql: "SELECT eventSequence FROM handledEvent WHERE client = ? AND dealId = ?", arguments: [client, dealId])
+        }
+        return Set(values.map { UInt64($0) })
     }
 
     /// One page of a client's deals matching `query`, and the total count.

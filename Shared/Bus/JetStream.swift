@@ -80,6 +80,18 @@ public struct JetStream: Sendable {
         }
     }
 
+    /// The first message on `subject` at or after `sequence`, or nil when there is none.
+    public func nextMessage(stream: String, subject: String, from sequence: UInt64) async throws -> StoredMessage? {
+        struct Request: Encodable { var seq: UInt64; var nextBySubj: String }
+        struct Response: Decodable { var message: StoredMessage }
+        do {
+            let body = try [UInt8](Self.encoder.encode(Request(seq: sequence, nextBySubj: subject)))
+            return try await api("STREAM.MSG.GET.\(stream)", body: body, as: Response.self).message
+        } catch BusError.jetStream(_, let errorCode, _) where errorCode == 10037 {
+            return nil
+        }
+    }
+
     // MARK: Publish
 
     /// Stores a message and waits for the stream's acknowledgement.

@@ -99,6 +99,8 @@ public struct ConsumerInfo: Decodable, Sendable {
     public var numAckPending: Int
     public var numRedelivered: Int
     public var delivered: SequenceInfo
+    /// Every message up to `ackFloor.streamSeq` is acknowledged.
+    public var ackFloor: SequenceInfo
 
     public struct SequenceInfo: Decodable, Sendable {
         public var consumerSeq: UInt64

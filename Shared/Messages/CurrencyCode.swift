@@ -5,6 +5,7 @@
 public struct CurrencyCode: RawRepresentable, Codable, Hashable, Comparable, Sendable, ExpressibleByStringLiteral,
     CustomStringConvertible
 {
+    /// The three letters.
     public let rawValue: String
 
     /// Nil unless `rawValue` is three uppercase ASCII letters.

@@ -137,3 +137,184 @@ public struct DealTerms: Codable, Sendable, Hashable {
     /// "CNYRUB"
     public var pair: String { baseCurrency.rawValue + quoteCurrency.rawValue }
 }
+
+/// One payment of a deal: a currency flow on a value date, with its own settlement status.
+public struct PaymentLeg: Codable, Sendable, Hashable {
+    /// "NEAR-CNY", "FAR-RUB": stable within a deal.
+    public var id: String
+    public var tenor: LegTenor
+    public var amount: Money
+    public var direction: PaymentDirection
+    public var valueDate: String
+    public var status: SettlementStatus
+    public var statusAt: Date?
+    public var reason: String?
+
+    public init(id: String, tenor: LegTenor, amount: Money, direction: PaymentDirection, valueDate: String,
+                status: SettlementStatus = .pending, statusAt: Date? = nil, reason: String? = nil) {
+        self.id = id
+        self.tenor = tenor
+        self.amount = amount
+        self.direction = direction
+        self.valueDate = valueDate
+        self.status = status
+        self.statusAt = statusAt
+        self.reason = reason
+    }
+}
+
+/// What happened to a deal, as the back office (or the simulator) reports it on `deal.event.<client>.<deal>`.
+public enum DealEventKind: String, Codable, Sendable, CaseIterable {
+    case booked = "BOOKED"
+    case confirmation = "CONFIRMATION"
+    case settlement = "SETTLEMENT"
+    case amended = "AMENDED"
+    case cancelled = "CANCELLED"
+    case requisitesChanged = "REQUISITES_CHANGED"
+}
+
+/// A fact about a deal; `eventId` is its `Nats-Msg-Id`, so a repeated publish is stored once.
+public struct DealEvent: WireMessage, Equatable {
+    public static let schema = "DealEvent/1"
+    public var eventId: String
+    public var client: String
+    public var dealId: String
+    public var kind: DealEventKind
+    public var occurredAt: Date
+    /// `booked` and `amended`: the full economics.
+    public var terms: DealTerms?
+    /// `confirmation`: the new matching state.
+    public var confirmation: ConfirmationStatus?
+    /// `confirmation` to MISMATCHED: the fields that differ.
+    public var mismatchedFields: [String]?
+    /// `settlement`: which leg and its new state.
+    public var legId: String?
+    public var settlement: SettlementStatus?
+    /// `requisitesChanged`: the new settlement details (per currency).
+    public var requisites: [SettlementRequisites]?
+    public var reason: String?
+
+    public init(eventId: String, client: String, dealId: String, kind: DealEventKind, occurredAt: Date, terms: DealTerms? = nil,
+                confirmation: ConfirmationStatus? = nil, mismatchedFields: [String]? = nil, legId: String? = nil,
+                settlement: SettlementStatus? = nil, requisites: [SettlementRequisites]? = nil, reason: String? = nil) {
+        self.eventId = eventId
+        self.client = client
+        self.dealId = dealId
+        self.kind = kind
+        self.occurredAt = occurredAt
+        self.terms = terms
+        self.confirmation = confirmation
+        self.mismatchedFields = mismatchedFields
+        self.legId = legId
+        self.settlement = settlement
+        self.requisites = requisites
+        self.reason = reason
+    }
+}
+
+/// The state of a deal as the dashboard and terminals show it; one per `deal.status.<client>.<deal>`, `version` +1 per change.
+public struct DealStatus: WireMessage, Equatable {
+    public static let schema = "DealStatus/1"
+    public var terms: DealTerms
+    public var version: Int64
+    public var confirmation: ConfirmationStatus
+    /// Why the deal is not confirmed (mismatch, dispute, cancellation), for the "Без подтверждения" column.
+    public var confirmationReason: String?
+    public var mismatchedFields: [String]?
+    public var legs: [PaymentLeg]
+    public var settlement: DealSettlementStatus
+    /// When the last leg was credited ("Зачислено на счёт Клиента", with time).
+    public var settledAt: Date?
+    public var updatedAt: Date
+    /// Stream sequence of the last event applied (events at or below it are duplicates).
+    public var lastEventSequence: UInt64
+
+    public init(terms: DealTerms, version: Int64, confirmation: ConfirmationStatus, confirmationReason: String? = nil,
+                mismatchedFields: [String]? = nil, legs: [PaymentLeg], settlement: DealSettlementStatus, settledAt: Date? = nil,
+                updatedAt: Date, lastEventSequence: UInt64) {
+        self.terms = terms
+        self.version = version
+        self.confirmation = confirmation
+        self.confirmationReason = confirmationReason
+        self.mismatchedFields = mismatchedFields
+        self.legs = legs
+        self.settlement = settlement
+        self.settledAt = settledAt
+        self.updatedAt = updatedAt
+        self.lastEventSequence = lastEventSequence
+    }
+}
+
+/// `deal.query.<client>.list`: every filter optional; dates are "yyyy-MM-dd", times inclusive.
+public struct DealListQuery: WireMessage, Equatable {
+    public static let schema = "DealListQuery/1"
+    public enum SortField: String, Codable, Sendable { case tradeTime, dealId, valueDate, amount, updatedAt }
+
+    public var tradeFrom: Date?
+    public var tradeTo: Date?
+    public var valueDateFrom: String?
+    public var valueDateTo: String?
+    public var products: [DealProduct]?
+    public var channels: [DealChannel]?
+    public var side: DealSide?
+    public var pair: String?
+    public var confirmations: [ConfirmationStatus]?
+    public var settlements: [DealSettlementStatus]?
+    public var dealId: String?
+    public var sort: SortField?
+    public var descending: Bool?
+    public var offset: Int?
+    /// At most 500; 50 when absent.
+    public var limit: Int?
+
+    public init() {}
+}
+
+/// A page of deals and how many match in all.
+public struct DealPage: WireMessage, Equatable {
+    public static let schema = "DealPage/1"
+    public var total: Int
+    public var deals: [DealStatus]
+
+    public init(total: Int, deals: [DealStatus]) {
+        self.total = total
+        self.deals = deals
+    }
+}
+
+/// `deal.query.<client>.get`
+public struct DealGet: WireMessage, Equatable {
+    public static let schema = "DealGet/1"
+    public var dealId: String
+
+    public init(dealId: String) { self.dealId = dealId }
+}
+
+/// `deal.cmd.<client>.requisites`: new settlement details for one currency of a deal.
+public struct ChangeRequisites: WireMessage, Equatable {
+    public static let schema = "ChangeRequisites/1"
+    /// Idempotency key: a retried command is applied once.
+    public var requestId: String
+    public var dealId: String
+    public var requisites: SettlementRequisites
+    public var requestedBy: String?
+
+    public init(requestId: String, dealId: String, requisites: SettlementRequisites, requestedBy: String? = nil) {
+        self.requestId = requestId
+        self.dealId = dealId
+        self.requisites = requisites
+        self.requestedBy = requestedBy
+    }
+}
+
+/// The command was accepted and recorded as a deal event at `eventSequence`.
+public struct CommandAccepted: WireMessage, Equatable {
+    public static let schema = "CommandAccepted/1"
+    public var eventSequence: UInt64
+    public var duplicate: Bool
+
+    public init(eventSequence: UInt64, duplicate: Bool) {
+        self.eventSequence = eventSequence
+        self.duplicate = duplicate
+    }
+}

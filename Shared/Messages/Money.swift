@@ -7,6 +7,7 @@
 public struct Money: Codable, Hashable, Sendable, CustomStringConvertible {
     /// The amount in the currency's minor units: 250,000.50 CNY is 25000050, 151,237 JPY is 151237.
     public var minor: Int64
+    /// The currency whose minor units `minor` counts.
     public var currency: CurrencyCode
 
     /// An amount of `minor` units of `currency`, unchecked (see `validated()`).
@@ -39,8 +40,11 @@ public struct Money: Codable, Hashable, Sendable, CustomStringConvertible {
         return self
     }
 
+    /// Exactly nothing.
     public var isZero: Bool { minor == 0 }
+    /// More than nothing (in netting: the bank pays).
     public var isPositive: Bool { minor > 0 }
+    /// Less than nothing (in netting: the client pays).
     public var isNegative: Bool { minor < 0 }
     /// −1, 0 or +1: in netting, + means the bank pays the client.
     public var signum: Int { Int(minor.signum()) }

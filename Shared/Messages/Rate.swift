@@ -6,7 +6,9 @@ public struct Rate: Codable, Hashable, Sendable, CustomStringConvertible {
     /// Digits after the point a rate may have.
     public static let scaleRange = 0...18
 
+    /// The rate's digits without the point: 1123456 for 11.23456.
     public var mantissa: Int64
+    /// Digits after the point: 5 for 11.23456.
     public var scale: Int
 
     /// `mantissa` × 10^−`scale`, unchecked (see `validated()`).

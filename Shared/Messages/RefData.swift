@@ -21,6 +21,7 @@ public struct CurrencyQuery: WireMessage, Equatable {
 /// `ref.currency.get` reply.
 public struct CurrencyInfo: WireMessage, Equatable {
     public static let schema = "CurrencyInfo/1"
+    /// The code as asked.
     public var code: String
     /// Digits after the decimal point (ISO 4217): RUB 2, JPY 0, KWD 3, CLF 4.
     public var minorUnits: Int
@@ -39,6 +40,7 @@ public struct CounterAmountRequest: WireMessage, Equatable {
     public var base: Money
     /// Counter currency per one unit of base currency; positive, scale 0…18.
     public var rate: Rate
+    /// The currency to convert into.
     public var counterCurrency: CurrencyCode
     /// Half-up when absent.
     public var rounding: RoundingMode?

@@ -1,47 +1,69 @@
 /// A concrete subject split into tokens, with NATS wildcard matching.
 ///
 /// Services subscribe with a pattern (`netting.cmd.*.close`) and read the client id back from the subject of each
-/// request: `try Subject(message.subject).captures(Subjects.Netting.commandPattern(.close))?.first`.
+/// request: `Subject(message.subject).captures(Subjects.Netting.commandPattern(.close))?.first`. Tokens compare
+/// byte-wise, as NATS compares them.
 public struct Subject: Hashable, Sendable, CustomStringConvertible {
-    /// The tokens between the dots, each a valid `SubjectToken`.
-    public let tokens: [SubjectToken]
+    /// The tokens between the dots, as received.
+    public let tokens: [String]
 
-    /// Parses a concrete subject (no wildcards); every token must be a valid `SubjectToken`, else `SubjectError`.
-    public init(_ text: String) throws {
+    /// Splits a subject as received, never failing: NATS only delivers valid subjects, and a wrong shape simply
+    /// matches no pattern. Use `init(validating:)` for text from anywhere else.
+    public init(_ text: String) {
         // Split on the byte, as NATS does; "." is ASCII, so every part is valid UTF-8 again.
-        tokens = try text.utf8.split(separator: Self.dot, omittingEmptySubsequences: false).map { part in
-            try SubjectToken(String(decoding: part, as: UTF8.self))
-        }
+        tokens = text.utf8.split(separator: Self.dot, omittingEmptySubsequences: false).map { String(decoding: $0, as: UTF8.self) }
+    }
+
+    /// Parses a concrete subject (no wildcards) whose every token is a valid `SubjectToken`, else throws `SubjectError`.
+    public init(validating text: String) throws {
+        self.init(text)
+        for token in tokens { try SubjectToken.validate(token) }
     }
 
     /// The subject of `tokens` joined by dots.
     public init(tokens: [SubjectToken]) {
-        self.tokens = tokens
+        self.tokens = tokens.map(\.rawValue)
     }
 
-    public var description: String { tokens.map(\.rawValue).joined(separator: ".") }
+    public var description: String { tokens.joined(separator: ".") }
 
     /// The token at `index`, or nil past the end.
-    public subscript(index: Int) -> SubjectToken? { tokens.indices.contains(index) ? tokens[index] : nil }
+    public subscript(index: Int) -> String? { tokens.indices.contains(index) ? tokens[index] : nil }
+
+    /// The token at `index` if it is a valid `SubjectToken` (a client or deal id to use in other subjects).
+    public func token(at index: Int) -> SubjectToken? { self[index].flatMap(SubjectToken.init(rawValue:)) }
 
     /// Whether this subject matches `pattern` (`*` is one token, `>` one or more trailing tokens).
-    public func matches(_ pattern: String) -> Bool { captures(pattern) != nil }
+    public func matches(_ pattern: String) -> Bool { wildcardTokens(pattern) != nil }
 
-    /// The tokens that `pattern`'s wildcards stand for, in order (every token under `>`), or nil if it does not match.
+    /// The tokens that `pattern`'s wildcards stand for, in order (every token under `>`); nil if it does not match
+    /// or a captured token is not a valid `SubjectToken`.
     ///
     /// A malformed pattern (empty token, `>` not last) matches nothing.
     public func captures(_ pattern: String) -> [SubjectToken]? {
+        guard let captured = wildcardTokens(pattern) else { return nil }
+        let valid = captured.compactMap(SubjectToken.init(rawValue:))
+        return valid.count == captured.count ? valid : nil
+    }
+
+    public static func == (lhs: Subject, rhs: Subject) -> Bool { lhs.description.utf8.elementsEqual(rhs.description.utf8) }
+
+    public func hash(into hasher: inout Hasher) {
+        for byte in description.utf8 { hasher.combine(byte) }
+    }
+
+    private func wildcardTokens(_ pattern: String) -> [String]? {
         let parts = pattern.utf8.split(separator: Self.dot, omittingEmptySubsequences: false)
-        var captured: [SubjectToken] = []
+        var captured: [String] = []
         for (i, part) in parts.enumerated() {
             if part.elementsEqual(">".utf8) {
-                guard i == parts.count - 1, tokens.count > i else { return nil }
+                guard i == parts.count - 1, tokens.count > i, !tokens[i...].contains(where: \.isEmpty) else { return nil }
                 return captured + tokens[i...]
             }
-            guard i < tokens.count, !part.isEmpty else { return nil }
+            guard i < tokens.count, !part.isEmpty, !tokens[i].isEmpty else { return nil }
             if part.elementsEqual("*".utf8) {
                 captured.append(tokens[i])
-            } else if !part.elementsEqual(tokens[i].rawValue.utf8) {
+            } else if !part.elementsEqual(tokens[i].utf8) {
                 return nil
             }
         }

@@ -24,6 +24,7 @@ public struct SubjectToken: RawRepresentable, Hashable, Sendable, Codable, Custo
     /// Longest token in UTF-8 bytes; far above any id we issue, low enough to bound subject length.
     public static let maxBytes = 128
 
+    /// The token text, valid by construction.
     public let rawValue: String
 
     /// Nil when `rawValue` is not a valid token.

@@ -76,7 +76,7 @@ struct MoneyTests {
     }
 
     @Test("an unknown currency cannot make money")
-    func unknownCurrency() {
+    func unknownCurrency() throws {
         #expect(throws: MoneyError.unknownCurrency("XYZ")) { try Money(parsing: "1", currency: "XYZ") }
         #expect(throws: MoneyError.unknownCurrency("XYZ")) { try Money(minor: 1, currency: "XYZ").validated() }
         #expect(throws: MoneyError.overflow) { try Money(minor: .min, currency: "USD").validated() }

@@ -69,16 +69,16 @@ struct SubjectTests {
         (Subjects.Deal.queryGet(client: client), Subjects.Deal.queryGetPattern),
         (Subjects.Deal.requisites(client: client), Subjects.Deal.requisitesPattern),
     ] + Subjects.Netting.Command.allCases.map { (Subjects.Netting.command($0, client: client), Subjects.Netting.commandPattern($0)) })
-    func servicePatterns(subject: String, pattern: String) throws {
-        #expect(try Subject(subject).captures(pattern) == [Self.client])
+    func servicePatterns(subject: String, pattern: String) {
+        #expect(Subject(subject).captures(pattern) == [Self.client])
     }
 
     @Test("stream-wide wildcards cover every per-client subject")
-    func streamWildcards() throws {
-        #expect(try Subject(Subjects.Deal.event(client: Self.client, deal: Self.deal)).matches(Subjects.Deal.allEvents))
-        #expect(try Subject(Subjects.Deal.status(client: Self.client, deal: Self.deal)).matches(Subjects.Deal.allStatuses))
-        #expect(try Subject(Subjects.Netting.status(client: Self.client, set: Self.set)).matches(Subjects.Netting.allStatuses))
-        #expect(try !Subject(Subjects.Deal.status(client: Self.client, deal: Self.deal)).matches(Subjects.Deal.allEvents))
+    func streamWildcards() {
+        #expect(Subject(Subjects.Deal.event(client: Self.client, deal: Self.deal)).matches(Subjects.Deal.allEvents))
+        #expect(Subject(Subjects.Deal.status(client: Self.client, deal: Self.deal)).matches(Subjects.Deal.allStatuses))
+        #expect(Subject(Subjects.Netting.status(client: Self.client, set: Self.set)).matches(Subjects.Netting.allStatuses))
+        #expect(!Subject(Subjects.Deal.status(client: Self.client, deal: Self.deal)).matches(Subjects.Deal.allEvents))
     }
 
     @Test("wildcard matching follows NATS", arguments: [
@@ -88,29 +88,52 @@ struct SubjectTests {
         ("deal.status.C1.D1", "deal.status.C1.D1", true), ("deal.status.C1.D1", "deal.status.C1.D1.x", false),
         ("deal.status.C1.D1", "deal.>.D1", false), ("deal.status.C1.D1", "deal..C1.D1", false), ("deal.status.C1.D1", "", false),
         ("deal.status.C1.D1", "deal.stat*.C1.D1", false), ("deal.status.e\u{301}.D1", "deal.status.\u{E9}.D1", false),
+        ("deal..C1.D1", "deal.*.C1.D1", false), ("deal.status.C1.", "deal.status.C1.>", false), ("deal.status.C1.", "deal.status.C1.*", false),
     ])
-    func matching(subject: String, pattern: String, matches: Bool) throws {
-        #expect(try Subject(subject).matches(pattern) == matches)
+    func matching(subject: String, pattern: String, matches: Bool) {
+        #expect(Subject(subject).matches(pattern) == matches)
     }
 
     @Test("captures are the wildcard tokens in order, every token under >")
-    func captures() throws {
-        let subject = try Subject("netting.status.C42.2024-12-02")
+    func captures() {
+        let subject = Subject("netting.status.C42.2024-12-02")
         #expect(subject.captures("netting.status.*.*")?.map(\.rawValue) == ["C42", "2024-12-02"])
         #expect(subject.captures("netting.*.C42.>")?.map(\.rawValue) == ["status", "2024-12-02"])
         #expect(subject.captures("netting.status.C42.2024-12-02") == [])
         #expect(subject.captures("netting.cmd.*.*") == nil)
-        #expect(subject[2]?.rawValue == "C42")
-        #expect(subject[4] == nil)
+        #expect(subject[2] == "C42")
+        #expect(subject.token(at: 2)?.rawValue == "C42")
+        #expect(subject[4] == nil && subject.token(at: 4) == nil)
+        #expect(subject.tokens.count == 4)
         #expect(subject.description == "netting.status.C42.2024-12-02")
+        #expect(Subject(tokens: subject.tokens.compactMap(SubjectToken.init(rawValue:))) == subject)
     }
 
-    @Test("a received subject must be concrete", arguments: [
+    @Test("a captured token that could not be a subject token is no match")
+    func invalidCapture() {
+        let subject = Subject("deal.query.C 1.list")
+        #expect(subject.matches(Subjects.Deal.queryListPattern))
+        #expect(subject.captures(Subjects.Deal.queryListPattern) == nil)
+        #expect(subject.token(at: 2) == nil)
+    }
+
+    @Test("subjects compare byte-wise")
+    func byteEquality() {
+        #expect(Subject("deal.status.\u{E9}") != Subject("deal.status.e\u{301}"))
+        #expect(Set([Subject("a.\u{E9}"), Subject("a.e\u{301}"), Subject("a.\u{E9}")]).count == 2)
+    }
+
+    @Test("a subject from outside must be concrete", arguments: [
         ("", SubjectError.empty), ("deal..C1", .empty), ("deal.status.", .empty), (".deal", .empty),
         ("deal.status.*", .forbiddenCharacter("*", "*")), ("deal.>", .forbiddenCharacter(">", ">")),
         ("deal.st atus", .forbiddenCharacter("st atus", " ")),
     ])
     func concrete(text: String, error: SubjectError) {
-        #expect(throws: error) { try Subject(text) }
+        #expect(throws: error) { try Subject(validating: text) }
+    }
+
+    @Test("a concrete subject validates")
+    func validSubject() throws {
+        #expect(try Subject(validating: "deal.status.C1.D1").tokens == ["deal", "status", "C1", "D1"])
     }
 }
