@@ -34,15 +34,15 @@ final class DealStatusService: Sendable {
     }
 
     /// Creates the streams and the shared durable consumer (idempotent; every replica does it at start).
-    static func ensureStreams(_ js: JetStream) async throws {
+    static func ensureStreams(_ js: JetStream, ackWait: Duration = .seconds(10)) async throws {
         var events = StreamConfig(name: Subjects.Deal.eventsStream, subjects: [Subjects.Deal.allEvents])
         events.duplicateWindow = 10 * 60 * 1_000_000_000
         try await js.ensureStream(events)
         var status = StreamConfig(name: Subjects.Deal.statusStream, subjects: [Subjects.Deal.allStatuses])
-        status.maxMsgsPerSubject = 1  // the last value per deal is the state; history lives in DEAL_EVENTS
+        status.maxMsgsPerSubject = 32  // the last value is the state; a short history shows every version was published once
         try await js.ensureStream(status)
         var consumer = ConsumerConfig(durableName: consumerName)
-        consumer.ackWait = 10_000_000_000
+        consumer.ackWait = ackWait.nanoseconds
         consumer.maxAckPending = 10_000
         try await js.ensureConsumer(stream: Subjects.Deal.eventsStream, consumer)
     }
@@ -50,13 +50,22 @@ final class DealStatusService: Sendable {
     // MARK: Event processing
 
     /// Pulls events until cancelled: what is there at once in batches, otherwise waits for the next one.
+    ///
+    /// A batch is split by deal: deals are processed concurrently, the events of one deal in stream order.
     func processEvents() async {
         let consumer = jetStream.pullConsumer(stream: Subjects.Deal.eventsStream, durable: Self.consumerName)
         while !Task.isCancelled {
             do {
                 var batch = try await consumer.fetch(batch: 256, noWait: true)
                 if batch.isEmpty { batch = try await consumer.fetch(batch: 1, expires: .seconds(1)) }
-                for message in batch { try await process(message) }
+                var byDeal: [String: [JetStreamMessage]] = [:]
+                for message in batch { byDeal[message.subject, default: []].append(message) }
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    for messages in byDeal.values {
+                        group.addTask { for message in messages { try await self.process(message) } }
+                    }
+                    try await group.waitForAll()
+                }
             } catch {
                 if Task.isCancelled { return }
                 logger.warning("event processing paused", metadata: ["error": "\(error)"])
@@ -65,96 +74,132 @@ final class DealStatusService: Sendable {
         }
     }
 
+    /// Brings the deal up to this event and publishes the next version if anything changed.
+    ///
+    /// Replicas share one consumer, so the events of a deal may be handled by different replicas in any order.
+    /// Order is restored here: the newest snapshot says which event it covers (`lastEventSequence`), and every
+    /// event of the deal after that one, up to this message, is folded in stream order. The result is published as
+    /// the next version with `Nats-Expected-Last-Subject-Sequence`; if another replica got there first, re-read
+    /// and try again. An event already covered by a snapshot is simply acknowledged.
     func process(_ message: JetStreamMessage) async throws {
         let subject = Subject(message.subject)
         let client = subject[2] ?? "?"
         let dealId = subject[3] ?? "?"
-        let event: DealEvent
-        do {
-            event = try MessagePackDecoder().decode(DealEvent.self, from: message.payload)
-        } catch {
-            try await reject(message, client: client, dealId: dealId, reason: "malformed event: \(error)")
+        guard subject.tokens.count == 4 else {
+            try await reject(message, client: client, dealId: dealId, reason: "event on malformed subject \(message.subject)")
             return
         }
-        guard event.client == client, event.dealId == dealId, subject.tokens.count == 4 else {
-            try await reject(message, client: client, dealId: dealId, reason: "event for \(event.client)/\(event.dealId) on \(message.subject)")
+        let own: DealEvent
+        switch Self.decodeEvent(message.payload, subject: message.subject, client: client, dealId: dealId) {
+        case .success(let event): own = event
+        case .failure(let reason):
+            try await reject(message, client: client, dealId: dealId, reason: reason.message)
             return
         }
-        for _ in 0..<8 {
-            let current = try await store.current(client: client, dealId: dealId)
-            if try await earlierEventPending(message, appliedUpTo: current?.0.lastEventSequence ?? 0) {
-                try message.nak(delay: .milliseconds(20))  // another replica still holds an earlier event of this deal
+        var current = try await store.current(client: client, dealId: dealId)
+        var conflicts = 0
+        while conflicts < 8 {
+            let covered = current?.0.lastEventSequence ?? 0
+            if message.streamSequence <= covered {
+                try message.ack()  // folded into a snapshot already (by this or another replica)
                 return
             }
-            switch DealRules.apply(event, sequence: message.streamSequence, to: current?.0) {
-            case .ignored(let reason):
-                try await store.recordHandled(sequence: message.streamSequence, client: client, dealId: dealId, outcome: .ignored,
-                                              reason: reason, at: Date())
-                try message.ack()
+            guard let next = try await nextVersion(after: current?.0, upTo: message, own: own) else {
+                try message.ack()  // nothing up to this event changes the deal
                 return
-            case .rejected(let reason):
-                try await reject(message, client: client, dealId: dealId, reason: reason)
-                return
-            case .applied(let next):
-                do {
-                    let ack = try await jetStream.publish(
-                        try MessagePackEncoder().encode(next),
-                        to: "deal.status.\(client).\(dealId)",
-                        headers: [Header.contentType: ContentType.msgpack, Header.schema: DealStatus.schema],
-                        msgId: "\(client).\(dealId).v\(next.version)",
-                        expectedLastSubjectSequence: current?.1 ?? 0
-                    )
-                    if !ack.duplicate { try await store.upsert(next, statusSequence: ack.sequence) }
-                    try message.ack()
-                    return
-                } catch BusError.wrongLastSequence {
-                    try await refresh(client: client, dealId: dealId)  // another replica moved this deal: re-read, re-apply
+            }
+            do {
+                let ack = try await jetStream.publish(
+                    try MessagePackEncoder().encode(next),
+                    to: "deal.status.\(client).\(dealId)",
+                    headers: [Header.contentType: ContentType.msgpack, Header.schema: DealStatus.schema],
+                    msgId: "\(client).\(dealId).v\(next.version)",
+                    expectedLastSubjectSequence: current?.1 ?? 0
+                )
+                if ack.duplicate {
+                    throw BusError.wrongLastSequence(expected: current?.1 ?? 0, detail: "version \(next.version) already published")
                 }
+                try await store.upsert(next, statusSequence: ack.sequence)
+                current = (next, ack.sequence)
+            } catch BusError.wrongLastSequence {
+                // Another replica published this version first: take its snapshot and go on from there.
+                conflicts += 1
+                current = try await latest(client: client, dealId: dealId)
             }
         }
         try message.nak(delay: .milliseconds(200))
     }
 
-    /// Whether an earlier event of the same deal may still be unprocessed (per-deal order across replicas).
-    ///
-    /// Events up to the snapshot's `lastEventSequence` are applied; one between that and this event counts as done
-    /// only once the shared consumer's ack floor has passed it (it was rejected or absorbed without a new version).
-    private func earlierEventPending(_ message: JetStreamMessage, appliedUpTo applied: UInt64) async throws -> Bool {
-        guard message.streamSequence > applied + 1 else { return false }
-        guard let earlier = try await jetStream.nextMessage(stream: Subjects.Deal.eventsStream, subject: message.subject, from: applied + 1),
-              earlier.seq < message.streamSequence
-        else { return false }
-        let info = try await jetStream.consumerInfo(stream: Subjects.Deal.eventsStream, consumer: Self.consumerName)
-        if info.ackFloor.streamSeq >= earlier.seq { return false }
-        return try await !laterEventsOnlyAbsorbed(message, from: earlier.seq)
+    /// The first event of the deal after `state`, up to `message`, that changes it, applied: one version per change,
+    /// so every replica numbers the versions of a deal the same way. Ignored and rejected events on the way are recorded.
+    private func nextVersion(after state: DealStatus?, upTo message: JetStreamMessage, own: DealEvent) async throws -> DealStatus? {
+        let subject = Subject(message.subject)
+        let (client, dealId) = (subject[2] ?? "?", subject[3] ?? "?")
+        var sequence = state?.lastEventSequence ?? 0
+        while sequence < message.streamSequence {
+            var event: DealEvent? = own
+            if message.streamSequence == sequence + 1 {
+                sequence = message.streamSequence
+            } else {
+                guard let stored = try await jetStream.nextMessage(stream: Subjects.Deal.eventsStream, subject: message.subject,
+                                                                   from: sequence + 1)
+                else { return nil }
+                sequence = min(stored.seq, message.streamSequence)
+                if sequence < message.streamSequence {
+                    // A malformed earlier event is rejected when its own delivery is handled.
+                    event = try? Self.decodeEvent(stored.payload, subject: stored.subject, client: client, dealId: dealId).get()
+                }
+            }
+            guard let event else { continue }
+            switch DealRules.apply(event, sequence: sequence, to: state) {
+            case .applied(let next):
+                return next
+            case .ignored(let reason):
+                if sequence == message.streamSequence {
+                    try await store.recordHandled(sequence: sequence, client: client, dealId: dealId, outcome: .ignored,
+                                                  reason: reason, at: Date())
+                }
+            case .rejected(let reason):
+                try await store.recordHandled(sequence: sequence, client: client, dealId: dealId, outcome: .rejected,
+                                              reason: reason, at: Date())
+                if sequence == message.streamSequence { logRejection(message, client: client, dealId: dealId, reason: reason) }
+            }
+        }
+        return nil
     }
 
-    /// True when every event of this deal from `first` up to (not including) `message` was absorbed or rejected here.
-    private func laterEventsOnlyAbsorbed(_ message: JetStreamMessage, from first: UInt64) async throws -> Bool {
-        let subject = Subject(message.subject)
-        let handled = try await store.handledSequences(client: subject[2] ?? "", dealId: subject[3] ?? "")
-        var next = first
-        while next < message.streamSequence {
-            guard handled.contains(next) else { return false }
-            guard let after = try await jetStream.nextMessage(stream: Subjects.Deal.eventsStream, subject: message.subject, from: next + 1)
-            else { return true }
-            next = after.seq
+    struct EventProblem: Error { let message: String }
+
+    static func decodeEvent(_ payload: [UInt8], subject: String, client: String, dealId: String) -> Result<DealEvent, EventProblem> {
+        do {
+            let event = try MessagePackDecoder().decode(DealEvent.self, from: payload)
+            guard event.client == client, event.dealId == dealId else {
+                return .failure(EventProblem(message: "event for \(event.client)/\(event.dealId) on \(subject)"))
+            }
+            return .success(event)
+        } catch {
+            return .failure(EventProblem(message: "malformed event: \(error)"))
         }
-        return true
+    }
+
+    private func logRejection(_ message: JetStreamMessage, client: String, dealId: String, reason: String) {
+        logger.notice("deal event rejected", metadata: ["seq": "\(message.streamSequence)", "deal": "\(client)/\(dealId)", "reason": "\(reason)"])
     }
 
     private func reject(_ message: JetStreamMessage, client: String, dealId: String, reason: String) async throws {
-        logger.notice("deal event rejected", metadata: ["seq": "\(message.streamSequence)", "deal": "\(client)/\(dealId)", "reason": "\(reason)"])
+        logRejection(message, client: client, dealId: dealId, reason: reason)
         try await store.recordHandled(sequence: message.streamSequence, client: client, dealId: dealId, outcome: .rejected, reason: reason,
                                       at: Date())
         try message.ack()
     }
 
-    /// Loads the newest snapshot of one deal straight from DEAL_STATUS.
-    private func refresh(client: String, dealId: String) async throws {
+    /// The newest snapshot of one deal straight from DEAL_STATUS (also stored in this replica's projection).
+    private func latest(client: String, dealId: String) async throws -> (DealStatus, UInt64)? {
         guard let stored = try await jetStream.lastMessage(stream: Subjects.Deal.statusStream, subject: "deal.status.\(client).\(dealId)")
-        else { return }
-        try await store.upsert(try MessagePackDecoder().decode(DealStatus.self, from: stored.payload), statusSequence: stored.seq)
+        else { return nil }
+        let status = try MessagePackDecoder().decode(DealStatus.self, from: stored.payload)
+        try await store.upsert(status, statusSequence: stored.seq)
+        return (status, stored.seq)
     }
 
     // MARK: Projection

@@ -100,14 +100,6 @@ struct DealStore: Sendable {
         }
     }
 
-    /// Sequences of this deal's events handled here without a new version.
-    func handledSequences(client: String, dealId: String) async throws -> Set<UInt64> {
-        let values = try await store.read { db in
-            try Int64.fetchAll(db, sql: "SELECT eventSequence FROM handledEvent WHERE client = ? AND dealId = ?", arguments: [client, dealId])
-        }
-        return Set(values.map { UInt64($0) })
-    }
-
     /// One page of a client's deals matching `query`, and the total count.
     func list(client: String, _ query: DealListQuery) async throws -> DealPage {
         var clauses = ["client = ?"]

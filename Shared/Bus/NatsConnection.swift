@@ -288,13 +288,14 @@ public final class NatsConnection: @unchecked Sendable {  // wraps the C handle;
 }
 
 extension Duration {
+    // Public for services that hand durations to JetStream configs (which count nanoseconds).
     /// Whole milliseconds, at least 1, as cnats takes them.
     var milliseconds: Int64 {
         let (seconds, attoseconds) = components
         return max(1, seconds * 1000 + attoseconds / 1_000_000_000_000_000)
     }
 
-    var nanoseconds: Int64 {
+    public var nanoseconds: Int64 {
         let (seconds, attoseconds) = components
         return seconds * 1_000_000_000 + attoseconds / 1_000_000_000
     }

@@ -1,189 +1,299 @@
 import Foundation
 
-/// The header of one MessagePack value: its kind and where its payload lies.
-enum Header {
-    case null
-    case bool(Bool)
-    case int(Int64)
-    case uint(UInt64)
-    case float(Float)
-    case double(Double)
-    case string(offset: Int, length: Int)
-    case binary(offset: Int, length: Int)
-    case array(count: Int, first: Int)
-    case map(count: Int, first: Int)
-    case ext(type: Int8, offset: Int, length: Int)
+/// Bounds-checked big-endian reads over input that stays alive for the whole decode.
+///
+/// Every read checks its range, so even a broken invariant elsewhere ends in `WireError.truncated`, never a bad read.
+struct Reader {
+    var base: UnsafePointer<UInt8>
+    var count: Int
 
-    var kindName: String {
-        switch self {
-        case .null: "nil"
-        case .bool: "bool"
-        case .int, .uint: "integer"
-        case .float, .double: "float"
-        case .string: "string"
-        case .binary: "binary"
-        case .array: "array"
-        case .map: "map"
-        case .ext(let type, _, _): type == -1 ? "timestamp" : "extension \(type)"
-        }
-    }
-}
-
-/// Bounds-checked reads over input that stays alive for the whole decode.
-struct MessagePackReader {
-    let base: UnsafePointer<UInt8>
-    let count: Int
-    let limits: WireLimits
-    /// End offset of every container, by its start offset, filled by `index()` so later skips are O(1).
-    var ends: UnsafeMutablePointer<Int32>?
-
-    @inline(__always) func need(_ offset: Int, _ length: Int) throws {
-        if length < 0 || offset > count - length { throw WireError.truncated(offset: count) }
-    }
-
-    @inline(__always) func u8(_ o: Int) throws -> UInt8 {
-        try need(o, 1)
+    @inline(__always)
+    func byte(_ o: Int) throws(WireError) -> UInt8 {
+        guard o >= 0, o < count else { throw WireError.truncated(offset: count) }
         return base[o]
     }
 
-    @inline(__always) func u16(_ o: Int) throws -> UInt16 {
-        try need(o, 2)
-        return UInt16(base[o]) << 8 | UInt16(base[o + 1])
+    @inline(__always)
+    func load<V: FixedWidthInteger>(_ o: Int, as type: V.Type) throws(WireError) -> V {
+        guard o >= 0, o <= count &- MemoryLayout<V>.size else { throw WireError.truncated(offset: count) }
+        return V(bigEndian: UnsafeRawPointer(base + o).loadUnaligned(as: V.self))
     }
 
-    @inline(__always) func u32(_ o: Int) throws -> UInt32 {
-        try need(o, 4)
-        return UInt32(base[o]) << 24 | UInt32(base[o + 1]) << 16 | UInt32(base[o + 2]) << 8 | UInt32(base[o + 3])
+    /// Checks that `length` bytes start at `start` and returns the offset after them.
+    @inline(__always)
+    func span(_ start: Int, _ length: Int) throws(WireError) -> Int {
+        guard start >= 0, length >= 0, start <= count, length <= count &- start else { throw WireError.truncated(offset: count) }
+        return start &+ length
     }
 
-    @inline(__always) func u64(_ o: Int) throws -> UInt64 {
-        UInt64(try u32(o)) << 32 | UInt64(try u32(o + 4))
+    /// The bytes `start..<start+length`, checked.
+    @inline(__always)
+    func bytes(_ start: Int, _ length: Int) throws(WireError) -> UnsafeBufferPointer<UInt8> {
+        _ = try span(start, length)
+        return UnsafeBufferPointer(start: base + start, count: length)
     }
 
-    /// A declared length, checked against the remaining input and the limits before anything is allocated.
-    @inline(__always) func length(_ n: Int, at payload: Int, minimumElementSize: Int = 1) throws -> Int {
-        if n > limits.maxLength { throw WireError.tooLarge(length: n, limit: limits.maxLength) }
-        if n > (count - min(payload, count)) / minimumElementSize { throw WireError.truncated(offset: count) }
-        return n
+    /// A str payload as a `String`, refusing invalid UTF-8.
+    func string(_ start: Int, _ length: Int) throws(WireError) -> String {
+        let utf8 = try bytes(start, length)
+        // ASCII is most of the traffic (codes, ids, keys); checking it word by word is cheaper than general validation.
+        if isASCII(utf8) {
+            return String(unsafeUninitializedCapacity: length) { target in
+                if length > 0 { UnsafeMutableRawPointer(target.baseAddress!).copyMemory(from: utf8.baseAddress!, byteCount: length) }
+                return length
+            }
+        }
+        guard let text = String(validating: utf8, as: UTF8.self) else { throw WireError.invalidUTF8(offset: start) }
+        return text
     }
 
-    /// Reads the header of the value at `o` (the payload itself is only bounds-checked).
-    func header(_ o: Int) throws -> Header {
-        let b = try u8(o)
+    @inline(__always)
+    private func isASCII(_ utf8: UnsafeBufferPointer<UInt8>) -> Bool {
+        guard let start = utf8.baseAddress else { return true }
+        let raw = UnsafeRawPointer(start)
+        var i = 0
+        let n = utf8.count
+        while i &+ 8 <= n {
+            if raw.loadUnaligned(fromByteOffset: i, as: UInt64.self) & 0x8080_8080_8080_8080 != 0 { return false }
+            i &+= 8
+        }
+        while i < n {
+            if start[i] & 0x80 != 0 { return false }
+            i &+= 1
+        }
+        return true
+    }
+
+    /// Start and length of the str at `o`, or nil when `b` (the byte at `o`) starts no str.
+    @inline(__always)
+    func stringHeader(_ b: UInt8, at o: Int) throws(WireError) -> (start: Int, length: Int)? {
+        if b & 0xE0 == 0xA0 { return (o &+ 1, Int(b & 0x1F)) }
         switch b {
-        case 0x00...0x7F: return .uint(UInt64(b))
-        case 0x80...0x8F: return .map(count: try length(Int(b & 0x0F), at: o + 1, minimumElementSize: 2), first: o + 1)
-        case 0x90...0x9F: return .array(count: try length(Int(b & 0x0F), at: o + 1), first: o + 1)
-        case 0xA0...0xBF:
-            let n = Int(b & 0x1F)
-            try need(o + 1, n)
-            return .string(offset: o + 1, length: n)
-        case 0xC0: return .null
-        case 0xC2: return .bool(false)
-        case 0xC3: return .bool(true)
-        case 0xC4, 0xC5, 0xC6:
-            let (n, start) = try sized(b - 0xC4, o)
-            try need(start, n)
-            return .binary(offset: start, length: n)
-        case 0xC7, 0xC8, 0xC9:
-            let (n, start) = try sized(b - 0xC7, o)
-            let type = Int8(bitPattern: try u8(start))
-            try need(start + 1, n)
-            return .ext(type: type, offset: start + 1, length: n)
-        case 0xCA: return .float(Float(bitPattern: try u32(o + 1)))
-        case 0xCB: return .double(Double(bitPattern: try u64(o + 1)))
-        case 0xCC: return .uint(UInt64(try u8(o + 1)))
-        case 0xCD: return .uint(UInt64(try u16(o + 1)))
-        case 0xCE: return .uint(UInt64(try u32(o + 1)))
-        case 0xCF: return .uint(try u64(o + 1))
-        case 0xD0: return .int(Int64(Int8(bitPattern: try u8(o + 1))))
-        case 0xD1: return .int(Int64(Int16(bitPattern: try u16(o + 1))))
-        case 0xD2: return .int(Int64(Int32(bitPattern: try u32(o + 1))))
-        case 0xD3: return .int(Int64(bitPattern: try u64(o + 1)))
-        case 0xD4, 0xD5, 0xD6, 0xD7, 0xD8:
-            let n = 1 << Int(b - 0xD4)
-            let type = Int8(bitPattern: try u8(o + 1))
-            try need(o + 2, n)
-            return .ext(type: type, offset: o + 2, length: n)
-        case 0xD9, 0xDA, 0xDB:
-            let (n, start) = try sized(b - 0xD9, o)
-            try need(start, n)
-            return .string(offset: start, length: n)
-        case 0xDC: return .array(count: try length(Int(try u16(o + 1)), at: o + 3), first: o + 3)
-        case 0xDD: return .array(count: try length(Int(try u32(o + 1)), at: o + 5), first: o + 5)
-        case 0xDE: return .map(count: try length(Int(try u16(o + 1)), at: o + 3, minimumElementSize: 2), first: o + 3)
-        case 0xDF: return .map(count: try length(Int(try u32(o + 1)), at: o + 5, minimumElementSize: 2), first: o + 5)
-        case 0xE0...0xFF: return .int(Int64(Int8(bitPattern: b)))
+        case 0xD9: return (o + 2, Int(try load(o + 1, as: UInt8.self)))
+        case 0xDA: return (o + 3, Int(try load(o + 1, as: UInt16.self)))
+        case 0xDB: return (o + 5, Int(try load(o + 1, as: UInt32.self)))
+        default: return nil
+        }
+    }
+
+    /// The integer at `o` widened to `Int128`, or nil when `b` starts no integer.
+    @inline(__always)
+    func integer(_ b: UInt8, at o: Int) throws(WireError) -> Int128? {
+        if b <= 0x7F { return Int128(b) }
+        if b >= 0xE0 { return Int128(Int8(bitPattern: b)) }
+        switch b {
+        case 0xCC: return Int128(try load(o + 1, as: UInt8.self))
+        case 0xCD: return Int128(try load(o + 1, as: UInt16.self))
+        case 0xCE: return Int128(try load(o + 1, as: UInt32.self))
+        case 0xCF: return Int128(try load(o + 1, as: UInt64.self))
+        case 0xD0: return Int128(try load(o + 1, as: Int8.self))
+        case 0xD1: return Int128(try load(o + 1, as: Int16.self))
+        case 0xD2: return Int128(try load(o + 1, as: Int32.self))
+        case 0xD3: return Int128(try load(o + 1, as: Int64.self))
+        default: return nil
+        }
+    }
+
+    /// Seconds and nanoseconds of the timestamp at `o`, or nil when `b` starts no timestamp (ext −1).
+    func timestamp(_ b: UInt8, at o: Int) throws(WireError) -> (seconds: Int64, nanoseconds: UInt32)? {
+        let payload: Int, length: Int
+        switch b {
+        case 0xD4...0xD8:
+            (payload, length) = (o + 2, 1 << Int(b - 0xD4))
+            guard try byte(o + 1) == 0xFF else { return nil }
+        case 0xC7:
+            (payload, length) = (o + 3, Int(try byte(o + 1)))
+            guard try byte(o + 2) == 0xFF else { return nil }
+        case 0xC8:
+            (payload, length) = (o + 4, Int(try load(o + 1, as: UInt16.self)))
+            guard try byte(o + 3) == 0xFF else { return nil }
+        case 0xC9:
+            (payload, length) = (o + 6, Int(try load(o + 1, as: UInt32.self)))
+            guard try byte(o + 5) == 0xFF else { return nil }
+        default:
+            return nil
+        }
+        switch length {
+        case 4:
+            return (Int64(try load(payload, as: UInt32.self)), 0)
+        case 8:
+            let packed = try load(payload, as: UInt64.self)
+            let nanos = UInt32(truncatingIfNeeded: packed >> 34)
+            guard nanos < 1_000_000_000 else { throw WireError.invalidTimestamp(offset: o) }
+            return (Int64(packed & 0x3_FFFF_FFFF), nanos)
+        case 12:
+            let nanos = try load(payload, as: UInt32.self)
+            guard nanos < 1_000_000_000 else { throw WireError.invalidTimestamp(offset: o) }
+            return (try load(payload + 4, as: Int64.self), nanos)
+        default:
+            throw WireError.invalidTimestamp(offset: o)
+        }
+    }
+
+    /// The offset after the value at `o` when it is not an array or map.
+    func scalarEnd(_ o: Int) throws(WireError) -> Int {
+        let b = try byte(o)
+        switch b {
+        case 0x00...0x7F, 0xC0, 0xC2, 0xC3, 0xE0...0xFF: return o + 1
+        case 0xA0...0xBF: return try span(o + 1, Int(b & 0x1F))
+        case 0xCC, 0xD0: return try span(o, 2)
+        case 0xCD, 0xD1: return try span(o, 3)
+        case 0xCA, 0xCE, 0xD2: return try span(o, 5)
+        case 0xCB, 0xCF, 0xD3: return try span(o, 9)
+        case 0xD4...0xD8: return try span(o + 2, 1 << Int(b - 0xD4))
+        case 0xC4, 0xD9: return try span(o + 2, Int(try load(o + 1, as: UInt8.self)))
+        case 0xC5, 0xDA: return try span(o + 3, Int(try load(o + 1, as: UInt16.self)))
+        case 0xC6, 0xDB: return try span(o + 5, Int(try load(o + 1, as: UInt32.self)))
+        case 0xC7: return try span(o + 3, Int(try load(o + 1, as: UInt8.self)))
+        case 0xC8: return try span(o + 4, Int(try load(o + 1, as: UInt16.self)))
+        case 0xC9: return try span(o + 6, Int(try load(o + 1, as: UInt32.self)))
         default: throw WireError.invalidByte(b, offset: o)
         }
     }
 
-    /// Length prefix of 1, 2 or 4 bytes (width index 0, 1, 2) after the type byte at `o`.
-    private func sized(_ width: UInt8, _ o: Int) throws -> (Int, Int) {
-        let n: Int
-        switch width {
-        case 0: n = Int(try u8(o + 1))
-        case 1: n = Int(try u16(o + 1))
-        default: n = Int(try u32(o + 1))
-        }
-        if n > limits.maxLength { throw WireError.tooLarge(length: n, limit: limits.maxLength) }
-        return (n, o + 2 + (width == 0 ? 0 : width == 1 ? 1 : 3))
-    }
-
-    /// Offset just past the value at `o`, checking the whole subtree (lengths, depth).
-    func skip(_ o: Int, depth: Int = 0) throws -> Int {
-        if depth > limits.maxDepth { throw WireError.tooDeep(limit: limits.maxDepth) }
-        let b = try u8(o)
-        if let ends, ends[o] > 0 { return Int(ends[o]) }
+    /// What a value starting with `b` is, for error messages.
+    static func kindName(_ b: UInt8) -> String {
         switch b {
-        case 0x00...0x7F, 0xC0, 0xC2, 0xC3, 0xE0...0xFF: return o + 1
-        case 0xCC, 0xD0: try need(o, 2); return o + 2
-        case 0xCD, 0xD1: try need(o, 3); return o + 3
-        case 0xCA, 0xCE, 0xD2: try need(o, 5); return o + 5
-        case 0xCB, 0xCF, 0xD3: try need(o, 9); return o + 9
-        default: break
+        case 0xC0: "nil"
+        case 0xC2, 0xC3: "bool"
+        case 0x00...0x7F, 0xE0...0xFF, 0xCC...0xD3: "integer"
+        case 0xCA, 0xCB: "float"
+        case 0xA0...0xBF, 0xD9...0xDB: "string"
+        case 0xC4...0xC6: "binary"
+        case 0x90...0x9F, 0xDC, 0xDD: "array"
+        case 0x80...0x8F, 0xDE, 0xDF: "map"
+        case 0xC7...0xC9, 0xD4...0xD8: "extension"
+        default: "invalid byte"
         }
-        switch try header(o) {
-        case .string(let offset, let length), .binary(let offset, let length), .ext(_, let offset, let length):
-            return offset + length
-        case .array(let n, var next):
-            for _ in 0..<n { next = try skip(next, depth: depth + 1) }
-            ends?[o] = Int32(truncatingIfNeeded: next)
-            return next
-        case .map(let n, var next):
-            for _ in 0..<n {
-                next = try skip(next, depth: depth + 1)
-                next = try skip(next, depth: depth + 1)
+    }
+
+    @inline(__always)
+    static func isContainer(_ b: UInt8) -> Bool { b & 0xE0 == 0x80 || b >= 0xDC && b <= 0xDF }
+}
+
+/// One array or map of the input, in pre-order: where it ends and which node follows its subtree.
+///
+/// With these a container's children are walked without re-scanning nested values: the first child container of
+/// node `n` is `n + 1`, and the sibling after child `c` is `nodes[c].next`.
+struct Node {
+    var end: Int
+    var next: Int
+}
+
+/// The index the validating scan builds, owned by one decode.
+struct ContainerIndex: ~Copyable {
+    private(set) var nodes: UnsafeMutablePointer<Node>
+    private(set) var count = 0
+    private var capacity: Int
+
+    init() {
+        capacity = 16
+        nodes = .allocate(capacity: capacity)
+    }
+
+    deinit { nodes.deallocate() }
+
+    @inline(__always)
+    mutating func append() -> Int {
+        if count == capacity { grow() }
+        nodes[count] = Node(end: 0, next: 0)
+        count += 1
+        return count - 1
+    }
+
+    private mutating func grow() {
+        let bigger = UnsafeMutablePointer<Node>.allocate(capacity: capacity * 2)
+        bigger.moveInitialize(from: nodes, count: count)
+        nodes.deallocate()
+        nodes = bigger
+        capacity *= 2
+    }
+
+    @inline(__always)
+    subscript(node: Int) -> Node {
+        get { nodes[node] }
+        set { nodes[node] = newValue }
+    }
+
+    /// Forgets every node (after the decode, so a retained decoder finds nothing rather than freed memory).
+    mutating func clear() { count = 0 }
+
+    /// Gives back a buffer grown past `limit` nodes by a large input (the index is kept between decodes).
+    mutating func shrink(above limit: Int) {
+        guard capacity > limit else { return }
+        nodes.deallocate()
+        capacity = 16
+        nodes = .allocate(capacity: capacity)
+        count = 0
+    }
+}
+
+extension Reader {
+    /// Validates the whole input value by value (lengths against the input and the limits, depth, invalid bytes)
+    /// and records every container in `index`; returns the offset after the top-level value.
+    ///
+    /// Iterative with an explicit stack, so a depth bomb costs a `tooDeep`, not the thread's stack.
+    func scan(limits: WireLimits, into index: inout ContainerIndex) throws(WireError) -> Int {
+        let stackCapacity = Swift.max(1, Swift.min(limits.maxDepth, count) + 1)
+        let frames = UnsafeMutablePointer<(remaining: Int, node: Int)>.allocate(capacity: stackCapacity)
+        defer { frames.deallocate() }
+        var depth = 0
+        var o = 0
+        while true {
+            let b = try byte(o)
+            var elements = -1
+            switch b {
+            case 0x00...0x7F, 0xC0, 0xC2, 0xC3, 0xE0...0xFF: o += 1
+            case 0x80...0x8F: elements = Int(b & 0x0F) * 2; o += 1
+            case 0x90...0x9F: elements = Int(b & 0x0F); o += 1
+            case 0xA0...0xBF: o = try span(o + 1, Int(b & 0x1F))
+            case 0xC4, 0xD9: o = try span(o + 2, try limited(Int(try load(o + 1, as: UInt8.self)), limits))
+            case 0xC5, 0xDA: o = try span(o + 3, try limited(Int(try load(o + 1, as: UInt16.self)), limits))
+            case 0xC6, 0xDB: o = try span(o + 5, try limited(Int(try load(o + 1, as: UInt32.self)), limits))
+            case 0xC7: o = try span(o + 3, try limited(Int(try load(o + 1, as: UInt8.self)), limits))
+            case 0xC8: o = try span(o + 4, try limited(Int(try load(o + 1, as: UInt16.self)), limits))
+            case 0xC9: o = try span(o + 6, try limited(Int(try load(o + 1, as: UInt32.self)), limits))
+            case 0xCC, 0xD0: o = try span(o, 2)
+            case 0xCD, 0xD1: o = try span(o, 3)
+            case 0xCA, 0xCE, 0xD2: o = try span(o, 5)
+            case 0xCB, 0xCF, 0xD3: o = try span(o, 9)
+            case 0xD4...0xD8: o = try span(o + 2, 1 << Int(b - 0xD4))
+            case 0xDC: elements = try limited(Int(try load(o + 1, as: UInt16.self)), limits); o += 3
+            case 0xDD: elements = try limited(Int(try load(o + 1, as: UInt32.self)), limits); o += 5
+            case 0xDE: elements = try limited(Int(try load(o + 1, as: UInt16.self)), limits) * 2; o += 3
+            case 0xDF: elements = try limited(Int(try load(o + 1, as: UInt32.self)), limits) * 2; o += 5
+            default: throw WireError.invalidByte(b, offset: o)
             }
-            ends?[o] = Int32(truncatingIfNeeded: next)
-            return next
-        default:
-            throw WireError.invalidByte(b, offset: o)
+            if elements >= 0 {
+                // Every element takes at least a byte: a count beyond the input is refused before anything is sized by it.
+                guard elements <= count - o else { throw WireError.truncated(offset: count) }
+                guard depth < limits.maxDepth else { throw WireError.tooDeep(limit: limits.maxDepth) }
+                guard index.count < limits.maxContainerCount else {
+                    throw WireError.tooLarge(length: index.count + 1, limit: limits.maxContainerCount)
+                }
+                let node = index.append()
+                if elements > 0 {
+                    frames[depth] = (elements, node)
+                    depth += 1
+                    continue
+                }
+                index[node] = Node(end: o, next: node + 1)
+            }
+            // A value ended: close every container it completes.
+            while depth > 0 {
+                frames[depth - 1].remaining -= 1
+                if frames[depth - 1].remaining > 0 { break }
+                let node = frames[depth - 1].node
+                index[node] = Node(end: o, next: index.count)
+                depth -= 1
+            }
+            if depth == 0 { return o }
         }
     }
 
-    func string(offset: Int, length: Int) throws -> String {
-        let buffer = UnsafeBufferPointer(start: base + offset, count: length)
-        guard let s = String(validating: buffer, as: UTF8.self) else { throw WireError.invalidUTF8(offset: offset) }
-        return s
-    }
-
-    /// Seconds and nanoseconds of a timestamp extension payload (4, 8 or 12 bytes).
-    func timestamp(offset: Int, length: Int) throws -> (Int64, UInt32) {
-        switch length {
-        case 4:
-            return (Int64(try u32(offset)), 0)
-        case 8:
-            let packed = try u64(offset)
-            let nanos = UInt32(packed >> 34)
-            guard nanos < 1_000_000_000 else { throw WireError.invalidTimestamp(offset: offset) }
-            return (Int64(packed & 0x3_FFFF_FFFF), nanos)
-        case 12:
-            let nanos = try u32(offset)
-            guard nanos < 1_000_000_000 else { throw WireError.invalidTimestamp(offset: offset) }
-            return (Int64(bitPattern: try u64(offset + 4)), nanos)
-        default:
-            throw WireError.invalidTimestamp(offset: offset)
-        }
+    @inline(__always)
+    private func limited(_ length: Int, _ limits: WireLimits) throws(WireError) -> Int {
+        guard length <= limits.maxLength else { throw WireError.tooLarge(length: length, limit: limits.maxLength) }
+        return length
     }
 }

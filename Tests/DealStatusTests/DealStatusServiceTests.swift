@@ -153,8 +153,7 @@ struct DealStatusServiceTests {
             try await publish(js, DealEvent(eventId: "c-\(n)", client: "C1", dealId: "D\(n)", kind: .confirmation, occurredAt: t0,
                                             confirmation: .awaiting))
         }
-        let done = await eventually(within: .seconds(20)) { (try? await first.service.store.list(client: "C1", DealListQuery()))?.total == 20 }
-        #expect(done)
+        #expect(await drained(js))
         var all = DealListQuery()
         all.limit = 100
         let before = try await first.service.store.list(client: "C1", all)
@@ -168,5 +167,159 @@ struct DealStatusServiceTests {
         #expect(after == before)
         #expect(after.deals.allSatisfy { $0.version == 2 && $0.confirmation == .awaiting })
         await second.stop()
+    }
+}
+
+extension Replica {
+    /// Dies without draining: fetched but unacknowledged events go back to the others after the ack wait.
+    func kill() async {
+        workers.cancel()
+        service.connection.close()
+        _ = await endpoints.result
+        await workers.value
+    }
+}
+
+/// A realistic lifecycle per deal, interleaved across deals the way a back office emits them.
+func lifecycleEvents(deals: Int) -> [DealEvent] {
+    var perDeal: [[DealEvent]] = []
+    for n in 1...deals {
+        let id = "D\(n)"
+        let t = terms(id, product: n % 3 == 0 ? .swap : .spot, side: n % 2 == 0 ? .buy : .sell)
+        func at(_ s: Int) -> Date { t0.addingTimeInterval(Double(n * 10 + s)) }
+        var events = [DealEvent(eventId: "\(id)-b", client: "C1", dealId: id, kind: .booked, occurredAt: at(0), terms: t),
+                      DealEvent(eventId: "\(id)-c1", client: "C1", dealId: id, kind: .confirmation, occurredAt: at(1), confirmation: .awaiting)]
+        if n % 7 == 0 {
+            events.append(DealEvent(eventId: "\(id)-c2", client: "C1", dealId: id, kind: .confirmation, occurredAt: at(2),
+                                    confirmation: .mismatched, mismatchedFields: ["rate"]))
+        } else {
+            events.append(DealEvent(eventId: "\(id)-c2", client: "C1", dealId: id, kind: .confirmation, occurredAt: at(2), confirmation: .confirmed))
+        }
+        for (i, leg) in ["NEAR-CNY", "NEAR-RUB"].enumerated() {
+            for (j, status) in [SettlementStatus.instructed, .sent, n % 11 == 0 && i == 1 ? .failed : .settled].enumerated() {
+                events.append(DealEvent(eventId: "\(id)-\(leg)-\(j)", client: "C1", dealId: id, kind: .settlement, occurredAt: at(3 + i * 3 + j),
+                                        legId: leg, settlement: status))
+            }
+        }
+        events.append(DealEvent(eventId: "\(id)-late", client: "C1", dealId: id, kind: .settlement, occurredAt: at(9), legId: "NEAR-CNY",
+                                settlement: .sent))  // a late duplicate report: absorbed
+        perDeal.append(events)
+    }
+    var interleaved: [DealEvent] = []
+    for step in 0..<perDeal[0].count {
+        for events in perDeal where step < events.count { interleaved.append(events[step]) }
+    }
+    return interleaved
+}
+
+func publishAll(_ js: JetStream, _ events: [DealEvent]) async throws {
+    let batch = js.batch(maxPending: 512)
+    for event in events {
+        try await batch.publish(try MessagePackEncoder().encode(event), to: "deal.event.\(event.client).\(event.dealId)", msgId: event.eventId)
+    }
+    let outcome = await batch.complete()
+    #expect(outcome.failures.isEmpty)
+}
+
+/// Waits until the shared consumer has every event of DEAL_EVENTS acknowledged (all events handled).
+func drained(_ js: JetStream, within limit: Duration = .seconds(20)) async -> Bool {
+    await eventually(within: limit) {
+        guard let info = try? await js.consumerInfo(stream: Subjects.Deal.eventsStream, consumer: DealStatusService.consumerName)
+        else { return false }
+        return info.numPending == 0 && info.numAckPending == 0
+    }
+}
+
+/// Every version of every deal stored in DEAL_STATUS, in stream order.
+func storedVersions(_ js: JetStream) async throws -> [String: [Int64]] {
+    var config = ConsumerConfig()
+    config.ackPolicy = .none
+    config.ackWait = nil
+    config.maxAckPending = nil
+    config.maxDeliver = nil
+    config.inactiveThreshold = 10_000_000_000
+    let info = try await js.ensureConsumer(stream: "DEAL_STATUS", config)
+    var versions: [String: [Int64]] = [:]
+    let consumer = js.pullConsumer(stream: "DEAL_STATUS", durable: info.name)
+    while true {
+        let batch = try await consumer.fetch(batch: 500, noWait: true)
+        if batch.isEmpty { break }
+        for message in batch {
+            let status = try MessagePackDecoder().decode(DealStatus.self, from: message.payload)
+            versions[message.subject, default: []].append(status.version)
+        }
+    }
+    return versions
+}
+
+@Suite("deal-status replicas")
+struct DealStatusReplicaTests {
+    @Test("3 replicas, one killed mid-stream: same final states as one instance, every version published exactly once")
+    func replicas() async throws {
+        let deals = Int(ProcessInfo.processInfo.environment["DEAL_REPLICA_DEALS"] ?? "") ?? 1_000
+        let events = lifecycleEvents(deals: deals)  // 10 events per deal: 10,000 events
+        #expect(events.count == deals * 10)
+        var all = DealListQuery()
+        all.limit = 500
+        all.sort = .dealId
+
+        // Reference: one instance.
+        let single = try NatsServer()
+        let singleDir = try tempDirectory()
+        defer { try? FileManager.default.removeItem(at: singleDir) }
+        let only = try await Replica.start(single, directory: singleDir, name: "only")
+        let singleFeed = JetStream(connection: try await NatsConnection.connect(ConnectionOptions(servers: [single.url]), logger: Logger(label: "f")))
+        try await publishAll(singleFeed, events)
+        #expect(await drained(singleFeed, within: .seconds(120)))
+        let reference = try await fullState(only.service.store, settled: events)
+        await only.stop()
+
+        // Three replicas; the second dies a third of the way through.
+        let server = try NatsServer()
+        let dir = try tempDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        var replicas: [Replica] = []
+        for name in ["r1", "r2", "r3"] {
+            let connection = try await NatsConnection.connect(ConnectionOptions(servers: [server.url], name: name), logger: Logger(label: name))
+            try await DealStatusService.ensureStreams(JetStream(connection: connection), ackWait: .seconds(2))
+            replicas.append(try await Replica.start(server, directory: dir, name: name))
+        }
+        let feed = JetStream(connection: try await NatsConnection.connect(ConnectionOptions(servers: [server.url]), logger: Logger(label: "f")))
+        try await publishAll(feed, Array(events[..<(events.count * 3 / 10)]))
+        await replicas[1].kill()
+        try await publishAll(feed, Array(events[(events.count * 3 / 10)...]))
+        let survivors = [replicas[0], replicas[2]]
+        for replica in survivors {
+            let caughtUp = await eventually(within: .seconds(120)) {
+                (try? await fullState(replica.service.store, settled: events)) == reference
+            }
+            #expect(caughtUp)
+            if !caughtUp {
+                let state = try await fullState(replica.service.store, settled: events)
+                let differing = zip(state, reference).filter { $0 != $1 }
+                    .map { "\($0.terms.dealId) v\($0.version)@\($0.lastEventSequence) vs v\($1.version)@\($1.lastEventSequence)" }
+                Issue.record("\(state.count) deals vs \(reference.count); \(differing.count) differ: \(differing.prefix(5))")
+            }
+        }
+        let versions = try await storedVersions(feed)
+        #expect(versions.count == deals)
+        let gapsOrRepeats = versions.filter { _, seen in seen != Array(1...Int64(seen.count)) }
+        #expect(gapsOrRepeats.isEmpty, "versions not 1…n: \(gapsOrRepeats.prefix(3))")
+        for replica in survivors { await replica.stop() }
+    }
+}
+
+/// All deals of C1 in deal-id order, page by page.
+func fullState(_ store: DealStore, settled events: [DealEvent]) async throws -> [DealStatus] {
+    var query = DealListQuery()
+    query.limit = 500
+    query.sort = .dealId
+    query.descending = false
+    var deals: [DealStatus] = []
+    while true {
+        query.offset = deals.count
+        let page = try await store.list(client: "C1", query)
+        deals += page.deals
+        if page.deals.isEmpty || deals.count >= page.total { return deals }
     }
 }

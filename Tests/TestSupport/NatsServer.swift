@@ -121,7 +121,7 @@ public enum NatsServerError: Error, CustomStringConvertible {
 /// Waits until `condition` holds or the deadline passes; returns whether it held.
 public func eventually(
     within timeout: Duration = .seconds(10),
-    poll: Duration = .milliseconds(10),
+    poll: Duration = .milliseconds(20),
     _ condition: () async throws -> Bool
 ) async rethrows -> Bool {
     let clock = ContinuousClock()
