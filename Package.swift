@@ -21,6 +21,7 @@ let package = Package(
     products: [
         .executable(name: "refdata", targets: ["RefData"]),
         .executable(name: "deal-status", targets: ["DealStatus"]),
+        .executable(name: "netting", targets: ["Netting"]),
         .executable(name: "wire-vectors", targets: ["WireVectors"]),
         .executable(name: "svyaz-bench", targets: ["SvyazBench"]),
         .library(name: "Bus", targets: ["Bus"]),
@@ -78,6 +79,12 @@ let package = Package(
             path: "Services/DealStatus",
             swiftSettings: swiftSettings
         ),
+        .executableTarget(
+            name: "Netting",
+            dependencies: serviceDependencies + [.product(name: "ServiceLifecycle", package: "swift-service-lifecycle")],
+            path: "Services/Netting",
+            swiftSettings: swiftSettings
+        ),
 
         // MARK: Tools, tests and benchmarks
         .executableTarget(name: "WireVectors", dependencies: ["Wire", "Messages"], path: "Tests/WireVectors", swiftSettings: swiftSettings),
@@ -99,6 +106,12 @@ let package = Package(
             name: "DealStatusTests",
             dependencies: serviceDependencies + ["DealStatus", "TestSupport"],
             path: "Tests/DealStatusTests",
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "NettingTests",
+            dependencies: serviceDependencies + ["Netting", "DealStatus", "TestSupport"],
+            path: "Tests/NettingTests",
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -1,0 +1,26 @@
+import ArgumentParser
+import Bus
+import Logging
+import ServiceKit
+
+/// `netting`: payment netting of a client's FX deals per value date (seed 000).
+@main
+struct NettingMain: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "netting",
+        abstract: "Keeps netting sets per client and value date; answers preview, include, exclude and close."
+    )
+
+    @OptionGroup var options: ServiceOptions
+
+    func run() async throws {
+        let logger = ServiceRuntime.bootstrap(options, service: "netting")
+        let store = try NettingStore(path: options.databasePath("netting"))
+        let connection = try await NatsConnection.connect(options.connectionOptions(name: "netting"), logger: logger)
+        try await NettingService.ensureStreams(JetStream(connection: connection), logger: logger)
+        let service = try NettingService(connection: connection, store: store, logger: logger)
+        logger.info("netting ready", metadata: ["id": "\(service.micro.id)"])
+        try await ServiceRuntime.run([NettingWorkers(service: service), MicroServiceRunner(service.micro, store: store.store)],
+                                     options: options, logger: logger)
+    }
+}

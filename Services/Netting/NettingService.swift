@@ -1,0 +1,220 @@
+import Bus
+import Foundation
+import Logging
+import Messages
+import ServiceKit
+import ServiceLifecycle
+import Wire
+
+/// Netting: keeps each client's netting set per value date in step with the deals, and runs the client's commands.
+///
+/// The state of a set is its last snapshot on NETTING_STATUS (`netting.status.<client>.<valueDate>`). Every change —
+/// a deal status arriving, include, exclude, close — reads that snapshot, applies `NettingRules` and publishes the next
+/// version with `Nats-Expected-Last-Subject-Sequence`; a replica that loses the race re-reads and re-applies, so two
+/// closes of one set cannot both win. Replicas share the durable consumer `netting` on DEAL_STATUS and each keeps a
+/// SQLite copy of the sets for previews.
+final class NettingService: Sendable {
+    static let identity = MicroService.Identity(
+        name: "netting", version: "0.1.0", description: "Payment netting per client and value date: preview, include, exclude, close",
+        metadata: ["contract": "docs/CONTRACT.md"]
+    )
+    static let consumerName = "netting"
+
+    let connection: NatsConnection
+    let jetStream: JetStream
+    let store: NettingStore
+    let logger: Logger
+    let micro: MicroService
+
+    init(connection: NatsConnection, store: NettingStore, logger: Logger) throws {
+        self.connection = connection
+        self.jetStream = JetStream(connection: connection)
+        self.store = store
+        self.logger = logger
+        micro = try MicroService(connection: connection, identity: Self.identity, logger: logger)
+        try registerEndpoints()
+    }
+
+    /// NETTING_STATUS (owned here) and the durable consumer on DEAL_STATUS (owned by deal-status: waits for it).
+    static func ensureStreams(_ js: JetStream, logger: Logger) async throws {
+        var sets = StreamConfig(name: Subjects.Netting.statusStream, subjects: [Subjects.Netting.allStatuses])
+        sets.maxMsgsPerSubject = 16  // the last value is the state; a short history for the audit
+        sets.duplicateWindow = 10 * 60 * 1_000_000_000
+        try await js.ensureStream(sets)
+        var consumer = ConsumerConfig(durableName: consumerName)
+        consumer.ackWait = 10_000_000_000
+        consumer.maxAckPending = 10_000
+        var warned = false
+        while true {
+            do {
+                try await js.ensureConsumer(stream: Subjects.Deal.statusStream, consumer)
+                return
+            } catch BusError.jetStream(_, let code, _) where code == 10059 {  // stream not found: deal-status not started yet
+                if !warned { logger.notice("waiting for deal-status to create \(Subjects.Deal.statusStream)") }
+                warned = true
+                try await Task.sleep(for: .milliseconds(250))
+            }
+        }
+    }
+
+    // MARK: Deal statuses
+
+    /// Applies deal statuses to their sets until cancelled; a batch is split by client, each client's in order.
+    func processStatuses() async {
+        let consumer = jetStream.pullConsumer(stream: Subjects.Deal.statusStream, durable: Self.consumerName)
+        while !Task.isCancelled {
+            do {
+                var batch = try await consumer.fetch(batch: 256, noWait: true)
+                if batch.isEmpty { batch = try await consumer.fetch(batch: 1, expires: .seconds(1)) }
+                var byClient: [String: [JetStreamMessage]] = [:]
+                for message in batch { byClient[Subject(message.subject)[2] ?? "", default: []].append(message) }
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    for messages in byClient.values {
+                        group.addTask { for message in messages { try await self.process(message) } }
+                    }
+                    try await group.waitForAll()
+                }
+            } catch {
+                if Task.isCancelled { return }
+                logger.warning("deal status processing paused", metadata: ["error": "\(error)"])
+                try? await Task.sleep(for: .milliseconds(500))
+            }
+        }
+    }
+
+    func process(_ message: JetStreamMessage) async throws {
+        let status: DealStatus
+        do {
+            status = try MessagePackDecoder().decode(DealStatus.self, from: message.payload)
+        } catch {
+            logger.error("undecodable deal status skipped", metadata: ["subject": "\(message.subject)", "error": "\(error)"])
+            try message.term()
+            return
+        }
+        let client = status.terms.client
+        var dates = Set(status.legs.map(\.valueDate))
+        dates.formUnion(try await store.valueDates(client: client, dealId: status.terms.dealId))
+        let now = Date()
+        for valueDate in dates.sorted() {
+            _ = try await update(client: client, valueDate: valueDate) { set in NettingRules.apply(status, to: set, at: now) }
+        }
+        try message.ack()
+    }
+
+    // MARK: Set updates
+
+    /// Reads the set, applies `change` and publishes the result as the next version; retries when another replica
+    /// published first. Returns the set as it stands afterwards. `change` returns nil for "nothing to change".
+    @discardableResult
+    func update(client: String, valueDate: String, _ change: (NettingSet) throws -> NettingSet?) async throws -> NettingSet {
+        var current = try await store.current(client: client, valueDate: valueDate)
+        for _ in 0..<16 {
+            let set = current?.0 ?? NettingSet(client: client, valueDate: valueDate, updatedAt: Date())
+            guard let next = try change(set) else { return set }
+            do {
+                let ack = try await jetStream.publish(
+                    try MessagePackEncoder().encode(next),
+                    to: "netting.status.\(client).\(valueDate)",
+                    headers: [Header.contentType: ContentType.msgpack, Header.schema: NettingSet.schema],
+                    msgId: "\(client).\(valueDate).v\(next.version)",
+                    expectedLastSubjectSequence: current?.1 ?? 0
+                )
+                if ack.duplicate { throw BusError.wrongLastSequence(expected: current?.1 ?? 0, detail: "version \(next.version) exists") }
+                try await store.upsert(next, statusSequence: ack.sequence)
+                return next
+            } catch BusError.wrongLastSequence {
+                current = try await latest(client: client, valueDate: valueDate)  // another replica moved the set
+            }
+        }
+        throw ErrorBody(code: ErrorBody.conflict, message: "the netting set for \(valueDate) is changing too fast; try again")
+    }
+
+    private func latest(client: String, valueDate: String) async throws -> (NettingSet, UInt64)? {
+        guard let stored = try await jetStream.lastMessage(stream: Subjects.Netting.statusStream, subject: "netting.status.\(client).\(valueDate)")
+        else { return nil }
+        let set = try MessagePackDecoder().decode(NettingSet.self, from: stored.payload)
+        try await store.upsert(set, statusSequence: stored.seq)
+        return (set, stored.seq)
+    }
+
+    /// Keeps this replica's copy of every set current (including changes made by the other replicas).
+    func followSets() async {
+        while !Task.isCancelled {
+            do {
+                let updates = try await jetStream.snapshotAndUpdates(stream: Subjects.Netting.statusStream, filter: Subjects.Netting.allStatuses)
+                defer { Task { await updates.stop() } }
+                for try await event in updates {
+                    guard case .message(let message) = event else { continue }
+                    let set = try MessagePackDecoder().decode(NettingSet.self, from: message.payload)
+                    try await store.upsert(set, statusSequence: message.streamSequence)
+                }
+            } catch {
+                if Task.isCancelled { return }
+                logger.warning("netting projection restarting", metadata: ["error": "\(error)"])
+            }
+            try? await Task.sleep(for: .milliseconds(500))
+        }
+    }
+
+    // MARK: Commands
+
+    private func registerEndpoints() throws {
+        try micro.addEndpoint("preview", subject: Subjects.Netting.commandPattern(.preview), request: NettingPreview.self,
+                              maxConcurrency: 8) { [self] preview, request in
+            let client = try Self.client(of: request)
+            let valueDate = try Self.valueDate(preview.valueDate)
+            return try await store.current(client: client, valueDate: valueDate)?.0
+                ?? NettingSet(client: client, valueDate: valueDate, updatedAt: Date())
+        }
+        try micro.addEndpoint("include", subject: Subjects.Netting.commandPattern(.include), request: NettingDealChange.self) { [self] change, request in
+            let valueDate = try Self.valueDate(change.valueDate)
+            return try await update(client: try Self.client(of: request), valueDate: valueDate) { set in
+                try NettingRules.include(change.dealId, in: set, expectedVersion: change.expectedVersion, at: Date())
+            }
+        }
+        try micro.addEndpoint("exclude", subject: Subjects.Netting.commandPattern(.exclude), request: NettingDealChange.self) { [self] change, request in
+            let valueDate = try Self.valueDate(change.valueDate)
+            return try await update(client: try Self.client(of: request), valueDate: valueDate) { set in
+                try NettingRules.exclude(change.dealId, from: set, expectedVersion: change.expectedVersion, at: Date())
+            }
+        }
+        try micro.addEndpoint("close", subject: Subjects.Netting.commandPattern(.close), request: NettingClose.self) { [self] close, request in
+            let valueDate = try Self.valueDate(close.valueDate)
+            return try await update(client: try Self.client(of: request), valueDate: valueDate) { set in
+                try NettingRules.close(set, expectedVersion: close.expectedVersion, by: close.closedBy, at: Date())
+            }
+        }
+    }
+
+    static func client(of request: ServiceRequest) throws -> String {
+        guard let token = Subject(request.subject)[2], SubjectToken(rawValue: token) != nil else {
+            throw ErrorBody(code: ErrorBody.badRequest, message: "no client in subject \(request.subject)")
+        }
+        return token
+    }
+
+    /// A value date is the set id and a subject token: exactly YYYY-MM-DD, a real date.
+    static func valueDate(_ text: String) throws -> String {
+        let parts = text.split(separator: "-", omittingEmptySubsequences: false)
+        guard text.count == 10, parts.count == 3, parts.allSatisfy({ $0.allSatisfy(\.isASCII) && $0.allSatisfy(\.isNumber) }),
+              let month = Int(parts[1]), (1...12).contains(month), let day = Int(parts[2]), (1...31).contains(day)
+        else {
+            throw ErrorBody(code: ErrorBody.badRequest, message: "value date must be YYYY-MM-DD, got \"\(text)\"", field: "valueDate")
+        }
+        return text
+    }
+}
+
+/// Runs the status processor and the projection beside the endpoints until graceful shutdown.
+struct NettingWorkers: Service {
+    let service: NettingService
+
+    func run() async throws {
+        await cancelWhenGracefulShutdown {
+            await withDiscardingTaskGroup { group in
+                group.addTask { await service.processStatuses() }
+                group.addTask { await service.followSets() }
+            }
+        }
+    }
+}

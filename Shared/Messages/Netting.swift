@@ -1,0 +1,166 @@
+import Foundation
+
+/// Whether a netting set still follows its deals or has fixed its net obligations.
+public enum NettingState: String, Codable, Sendable, CaseIterable {
+    /// Deals come and go with their status; the net amounts are a proposal.
+    case open = "OPEN"
+    /// Closed by the client: the net obligations are agreed and fixed.
+    case closed = "CLOSED"
+}
+
+/// One payment leg of a deal as a netting set sees it.
+public struct NettingLeg: Codable, Sendable, Hashable {
+    public var legId: String
+    /// Always positive; `direction` says who pays.
+    public var amount: Money
+    public var direction: PaymentDirection
+    /// The settlement account for the leg's currency, when the deal has requisites for it.
+    public var account: String?
+
+    public init(legId: String, amount: Money, direction: PaymentDirection, account: String? = nil) {
+        self.legId = legId
+        self.amount = amount
+        self.direction = direction
+        self.account = account
+    }
+
+    /// The leg as a signed amount: + the bank pays the client, − the client pays the bank.
+    public var signed: Money {
+        direction == .bankPays ? amount : Money(minor: -amount.minor, currency: amount.currency)
+    }
+}
+
+/// A deal with at least one leg on the set's value date: in the net, or out with the reason.
+public struct NettingDeal: Codable, Sendable, Hashable {
+    public var dealId: String
+    /// The `DealStatus.version` this entry was built from (older versions are ignored).
+    public var dealVersion: Int64
+    /// In the net: eligible (`reason == nil`) and not excluded by the client (nor gone after a close).
+    public var included: Bool
+    public var excludedByClient: Bool
+    /// Why the deal cannot be netted: "not confirmed (AWAITING)", "leg NEAR-USD is SENT", "left after close: …".
+    public var reason: String?
+    /// Only the legs on the set's value date (a swap's far leg may be in another set).
+    public var legs: [NettingLeg]
+
+    public init(dealId: String, dealVersion: Int64, excludedByClient: Bool = false, reason: String? = nil, legs: [NettingLeg]) {
+        self.dealId = dealId
+        self.dealVersion = dealVersion
+        self.included = reason == nil && !excludedByClient
+        self.excludedByClient = excludedByClient
+        self.reason = reason
+        self.legs = legs
+    }
+}
+
+/// The net obligation in one currency (and settlement account): + the bank pays the client, − the client pays.
+public struct NetLine: Codable, Sendable, Hashable {
+    public var currency: CurrencyCode
+    public var account: String?
+    public var net: Money
+    /// nil when the payments cancel out exactly (nothing to pay).
+    public var direction: PaymentDirection?
+    /// The gross payments this line replaces.
+    public var grossPayments: Int
+
+    public init(currency: CurrencyCode, account: String?, net: Money, grossPayments: Int) {
+        self.currency = currency
+        self.account = account
+        self.net = net
+        self.direction = net.isZero ? nil : (net.isPositive ? .bankPays : .clientPays)
+        self.grossPayments = grossPayments
+    }
+}
+
+/// A deal that left a closed set because it changed after the close; it settles gross.
+public struct NettingDeparture: Codable, Sendable, Hashable {
+    public var dealId: String
+    public var reason: String
+    public var at: Date
+
+    public init(dealId: String, reason: String, at: Date) {
+        self.dealId = dealId
+        self.reason = reason
+        self.at = at
+    }
+}
+
+/// A client's netting set for one value date: published on `netting.status.<client>.<valueDate>` on every change.
+public struct NettingSet: WireMessage, Equatable {
+    public static let schema = "NettingSet/1"
+    public var client: String
+    /// The set id: its value date, "2024-12-02".
+    public var valueDate: String
+    /// One more on every change; `close` names the version it agrees to.
+    public var version: Int64
+    public var state: NettingState
+    /// Every deal with a leg on this value date, sorted by deal id.
+    public var deals: [NettingDeal]
+    /// Net per currency and account. Fixed once the set is closed.
+    public var net: [NetLine]
+    /// Payments without netting (every included leg) and with it (every non-zero net line).
+    public var grossPayments: Int
+    public var netPayments: Int
+    public var updatedAt: Date
+    public var closedAt: Date?
+    public var closedBy: String?
+    /// Deals that changed after the close: out of the agreed net, settled gross (the audit of what was agreed stays).
+    public var leftAfterClose: [NettingDeparture]?
+
+    public init(client: String, valueDate: String, version: Int64 = 0, state: NettingState = .open, deals: [NettingDeal] = [],
+                net: [NetLine] = [], grossPayments: Int = 0, netPayments: Int = 0, updatedAt: Date,
+                closedAt: Date? = nil, closedBy: String? = nil, leftAfterClose: [NettingDeparture]? = nil) {
+        self.client = client
+        self.valueDate = valueDate
+        self.version = version
+        self.state = state
+        self.deals = deals
+        self.net = net
+        self.grossPayments = grossPayments
+        self.netPayments = netPayments
+        self.updatedAt = updatedAt
+        self.closedAt = closedAt
+        self.closedBy = closedBy
+        self.leftAfterClose = leftAfterClose
+    }
+
+    /// The net line for `currency` (the first, when several accounts are used).
+    public func net(in currency: CurrencyCode) -> NetLine? { net.first { $0.currency == currency } }
+}
+
+/// `netting.cmd.<client>.preview`: the set for a value date as it stands (an empty set at version 0 when no deal has a leg then).
+public struct NettingPreview: WireMessage, Equatable {
+    public static let schema = "NettingPreview/1"
+    public var valueDate: String
+
+    public init(valueDate: String) { self.valueDate = valueDate }
+}
+
+/// `netting.cmd.<client>.include` / `.exclude`: put a deal back into the set or take it out (it settles gross).
+public struct NettingDealChange: WireMessage, Equatable {
+    public static let schema = "NettingDealChange/1"
+    public var valueDate: String
+    public var dealId: String
+    /// When given, the change applies only to this version of the set (else 409).
+    public var expectedVersion: Int64?
+
+    public init(valueDate: String, dealId: String, expectedVersion: Int64? = nil) {
+        self.valueDate = valueDate
+        self.dealId = dealId
+        self.expectedVersion = expectedVersion
+    }
+}
+
+/// `netting.cmd.<client>.close`: agree the net of exactly the version the client saw.
+public struct NettingClose: WireMessage, Equatable {
+    public static let schema = "NettingClose/1"
+    public var valueDate: String
+    public var expectedVersion: Int64
+    public var closedBy: String?
+
+    public init(valueDate: String, expectedVersion: Int64, closedBy: String? = nil) {
+        self.valueDate = valueDate
+        self.expectedVersion = expectedVersion
+        self.closedBy = closedBy
+    }
+}

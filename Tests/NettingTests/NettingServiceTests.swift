@@ -1,0 +1,161 @@
+import Bus
+import Foundation
+import Logging
+import Messages
+import ServiceKit
+import Testing
+import TestSupport
+import Wire
+
+@testable import DealStatus
+@testable import Netting
+
+/// deal-status and netting instances in this process, each with its own connection and SQLite file.
+final class Platform: Sendable {
+    let server: NatsServer
+    let directory: URL
+    let tasks: [Task<Void, Never>]
+    let dealStatus: DealStatusService
+    let netting: [NettingService]
+
+    init(nettingReplicas: Int = 2) async throws {
+        let server = try NatsServer()
+        self.server = server
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("svyaz-netting-\(UUID().uuidString)")
+        self.directory = directory
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        func connect(_ name: String) async throws -> NatsConnection {
+            var options = ConnectionOptions(servers: [server.url], name: name)
+            options.sendAsap = true
+            return try await NatsConnection.connect(options, logger: Logger(label: name))
+        }
+        let dealConnection = try await connect("deal-status")
+        try await DealStatusService.ensureStreams(JetStream(connection: dealConnection))
+        let dealStatus = try DealStatusService(connection: dealConnection, store: try DealStore(path: directory.appendingPathComponent("deals.sqlite").path),
+                                               logger: Logger(label: "deal-status"))
+        var tasks: [Task<Void, Never>] = [
+            Task { await dealStatus.processEvents() }, Task { await dealStatus.followStatuses() },
+            Task { try? await dealStatus.micro.run() },
+        ]
+        var netting: [NettingService] = []
+        for n in 1...nettingReplicas {
+            let connection = try await connect("netting-\(n)")
+            try await NettingService.ensureStreams(JetStream(connection: connection), logger: Logger(label: "netting"))
+            let service = try NettingService(connection: connection, store: try NettingStore(path: directory.appendingPathComponent("netting-\(n).sqlite").path),
+                                             logger: Logger(label: "netting-\(n)"))
+            tasks += [Task { await service.processStatuses() }, Task { await service.followSets() }, Task { try? await service.micro.run() }]
+            try connection.flush()
+            netting.append(service)
+        }
+        self.dealStatus = dealStatus
+        self.netting = netting
+        self.tasks = tasks
+    }
+
+    func stop() async {
+        for task in tasks { task.cancel() }
+        await dealStatus.micro.stop()
+        for service in netting { await service.micro.stop() }
+        for task in tasks { await task.value }
+        await dealStatus.connection.drain()
+        for service in netting { await service.connection.drain() }
+        try? FileManager.default.removeItem(at: directory)
+    }
+}
+
+func send(_ js: JetStream, _ event: DealEvent) async throws {
+    _ = try await js.publish(try MessagePackEncoder().encode(event), to: "deal.event.\(event.client).\(event.dealId)", msgId: event.eventId)
+}
+
+func bookAndConfirm(_ js: JetStream, _ terms: DealTerms) async throws {
+    try await send(js, DealEvent(eventId: "\(terms.dealId)-b", client: "C1", dealId: terms.dealId, kind: .booked, occurredAt: tradeTime, terms: terms))
+    try await send(js, DealEvent(eventId: "\(terms.dealId)-a", client: "C1", dealId: terms.dealId, kind: .confirmation, occurredAt: tradeTime,
+                                 confirmation: .awaiting))
+    try await send(js, DealEvent(eventId: "\(terms.dealId)-c", client: "C1", dealId: terms.dealId, kind: .confirmation, occurredAt: tradeTime,
+                                 confirmation: .confirmed))
+}
+
+@Suite("netting over a real nats-server, deal-status and SQLite")
+struct NettingServiceTests {
+    @Test("a treasurer previews, excludes D3, closes once; a second close of the same version is refused; an amendment after close leaves the net as agreed")
+    func workflow() async throws {
+        let platform = try await Platform()
+        let client = try await NatsConnection.connect(ConnectionOptions(servers: [platform.server.url], name: "terminal"), logger: Logger(label: "t"))
+        let js = JetStream(connection: client)
+        let live = try client.subscribe(to: "netting.status.C1.>")
+        try client.flush()
+        for terms in example { try await bookAndConfirm(js, terms) }
+
+        // Both replicas see all five deals netted.
+        let ready = await eventually(within: .seconds(20)) {
+            for n in 0..<2 {
+                let stored = try? await platform.netting[n].store.current(client: "C1", valueDate: valueDate)?.0
+                guard stored?.deals.filter(\.included).count == 5 else { return false }
+            }
+            return true
+        }
+        #expect(ready)
+        let preview = try await client.request(NettingPreview(valueDate: valueDate), to: "netting.cmd.C1.preview", expecting: NettingSet.self)
+        #expect(amount(preview, "CNY") == "850000.50" && amount(preview, "USD") == "-70000.00" && amount(preview, "RUB") == "-3787836.62")
+        #expect(preview.grossPayments == 10 && preview.netPayments == 3)
+
+        let excluded = try await client.request(NettingDealChange(valueDate: valueDate, dealId: "D3", expectedVersion: preview.version),
+                                                to: "netting.cmd.C1.exclude", expecting: NettingSet.self)
+        #expect(amount(excluded, "USD") == "-120000.00" && amount(excluded, "RUB") == "284998.38")
+        #expect(excluded.net(in: "RUB")?.direction == .bankPays)
+        #expect(excluded.version == preview.version + 1)
+
+        // A stale version is refused with a clear conflict; nothing changes.
+        await #expect(throws: ErrorBody.self) {
+            _ = try await client.request(NettingDealChange(valueDate: valueDate, dealId: "D1", expectedVersion: preview.version),
+                                         to: "netting.cmd.C1.exclude", expecting: NettingSet.self)
+        }
+
+        // Two closes of the same version race (through both replicas): exactly one wins.
+        let close = NettingClose(valueDate: valueDate, expectedVersion: excluded.version, closedBy: "treasurer")
+        let outcomes = await withTaskGroup(of: Result<NettingSet, any Error>.self) { group in
+            for _ in 0..<4 {
+                group.addTask {
+                    do { return .success(try await client.request(close, to: "netting.cmd.C1.close", expecting: NettingSet.self)) }
+                    catch { return .failure(error) }
+                }
+            }
+            return await group.reduce(into: []) { $0.append($1) }
+        }
+        let wins = outcomes.compactMap { try? $0.get() }
+        #expect(wins.count == 1)
+        let refusals = outcomes.compactMap { if case .failure(let e) = $0 { e as? ErrorBody } else { nil } }
+        #expect(refusals.count == 3 && refusals.allSatisfy { $0.code == 409 })
+        let closed = try #require(wins.first)
+        #expect(closed.state == .closed && closed.version == excluded.version + 1 && closed.net == excluded.net)
+
+        // D1 amended after the close: it leaves the set and settles gross; the agreed net is unchanged.
+        var amended = example[0]
+        amended.rate = try Rate(parsing: "11.3000")
+        try await send(js, DealEvent(eventId: "D1-amend", client: "C1", dealId: "D1", kind: .amended, occurredAt: tradeTime, terms: amended))
+        let departed = await eventually(within: .seconds(10)) {
+            (try? await client.request(NettingPreview(valueDate: valueDate), to: "netting.cmd.C1.preview", expecting: NettingSet.self))?
+                .leftAfterClose != nil
+        }
+        #expect(departed)
+        let after = try await client.request(NettingPreview(valueDate: valueDate), to: "netting.cmd.C1.preview", expecting: NettingSet.self)
+        // Every version reached subscribers live, in order.
+        var seen: [Int64] = []
+        for try await message in live {
+            seen.append(try MessagePackDecoder().decode(NettingSet.self, from: message.payload).version)
+            if seen.last == after.version { break }
+        }
+        #expect(seen == Array(1...after.version))
+        #expect(after.leftAfterClose?.map(\.dealId) == ["D1"] && after.net == closed.net && after.state == .closed)
+        #expect(after.version == closed.version + 1)
+
+        // Bad input: a malformed value date is a 400; an unknown deal a 404.
+        await #expect(throws: ErrorBody(code: 400, message: "value date must be YYYY-MM-DD, got \"2024.12.02\"", field: "valueDate")) {
+            _ = try await client.request(NettingPreview(valueDate: "2024.12.02"), to: "netting.cmd.C1.preview", expecting: NettingSet.self)
+        }
+        let other = try await client.request(NettingPreview(valueDate: valueDate), to: "netting.cmd.C2.preview", expecting: NettingSet.self)
+        #expect(other.version == 0 && other.deals.isEmpty)
+        await client.drain()
+        await platform.stop()
+    }
+}

@@ -1,0 +1,148 @@
+import Bus
+import Foundation
+import Logging
+import Messages
+import ServiceKit
+import Testing
+import TestSupport
+import Wire
+
+@testable import DealStatus
+@testable import Netting
+
+let valueDate = "2024-12-02"
+let tradeTime = Date(timeIntervalSince1970: 1_732_870_000)
+
+/// A deal of the public example: `amount` of `base` against RUB at `rate`, settling on `valueDate`.
+func deal(_ id: String, _ side: DealSide, _ amount: String, _ base: CurrencyCode, at rate: String, quote: CurrencyCode = "RUB",
+          swapNear: String? = nil) -> DealTerms {
+    let requisites = [SettlementRequisites(currency: base, account: "ACC-\(base)", bic: "BANKBIC1"),
+                      SettlementRequisites(currency: quote, account: "ACC-\(quote)", bic: "BANKBIC1")]
+    if let swapNear {
+        // A swap whose far leg is on the set's value date: the client does the opposite near, on an earlier date.
+        return DealTerms(client: "C1", dealId: id, tradeTime: tradeTime, channel: .fixAPI, product: .swap, side: side.opposite,
+                         baseCurrency: base, quoteCurrency: quote, amount: try! Money(parsing: amount, currency: base),
+                         rate: try! Rate(parsing: swapNear), valueDate: "2024-11-28", farRate: try! Rate(parsing: rate),
+                         farValueDate: valueDate, requisites: requisites)
+    }
+    return DealTerms(client: "C1", dealId: id, tradeTime: tradeTime, channel: .web, product: .spot, side: side, baseCurrency: base,
+                     quoteCurrency: quote, amount: try! Money(parsing: amount, currency: base), rate: try! Rate(parsing: rate),
+                     valueDate: valueDate, requisites: requisites)
+}
+
+/// D1–D5 of the issue and DOMAIN.md §3.
+let example = [
+    deal("D1", .buy, "1000000.00", "CNY", at: "11.2345"),
+    deal("D2", .sell, "400000.00", "CNY", at: "11.2500"),
+    deal("D3", .buy, "50000.00", "USD", at: "81.4567"),
+    deal("D4", .sell, "120000.00", "USD", at: "81.9012", swapNear: "81.5000"),
+    deal("D5", .buy, "250000.50", "CNY", at: "11.23456"),
+]
+
+/// The confirmed status DealRules gives a booked and confirmed deal.
+func confirmed(_ terms: DealTerms) -> DealStatus {
+    guard case .applied(let booked) = DealRules.apply(DealEvent(eventId: "b", client: "C1", dealId: terms.dealId, kind: .booked,
+                                                                occurredAt: tradeTime, terms: terms), sequence: 1, to: nil),
+          case .applied(let awaiting) = DealRules.apply(DealEvent(eventId: "a", client: "C1", dealId: terms.dealId, kind: .confirmation,
+                                                                  occurredAt: tradeTime, confirmation: .awaiting), sequence: 2, to: booked),
+          case .applied(let done) = DealRules.apply(DealEvent(eventId: "c", client: "C1", dealId: terms.dealId, kind: .confirmation,
+                                                              occurredAt: tradeTime, confirmation: .confirmed), sequence: 3, to: awaiting)
+    else { fatalError("example deal did not confirm") }
+    return done
+}
+
+func amount(_ set: NettingSet, _ currency: CurrencyCode) -> String? { set.net(in: currency).map { $0.net.decimalString } }
+
+@Suite("Netting rules")
+struct NettingRulesTests {
+    func build(_ terms: [DealTerms]) -> NettingSet {
+        var set = NettingSet(client: "C1", valueDate: valueDate, updatedAt: tradeTime)
+        for t in terms { set = NettingRules.apply(confirmed(t), to: set, at: tradeTime) ?? set }
+        return set
+    }
+
+    @Test("the public example: CNY +850,000.50, USD −70,000.00, RUB −3,787,836.62; 10 gross payments become 3")
+    func publicExample() throws {
+        let set = build(example)
+        #expect(amount(set, "CNY") == "850000.50")
+        #expect(amount(set, "USD") == "-70000.00")
+        #expect(amount(set, "RUB") == "-3787836.62")
+        #expect(set.net(in: "CNY")?.direction == .bankPays && set.net(in: "RUB")?.direction == .clientPays)
+        #expect(set.grossPayments == 10 && set.netPayments == 3)
+        #expect(set.deals.map(\.dealId) == ["D1", "D2", "D3", "D4", "D5"] && set.deals.allSatisfy(\.included))
+        // D5's counter amount was rounded once, half-up: 2,808,645.61728 → 2,808,645.62.
+        #expect(set.deals[4].legs.first { $0.amount.currency == "RUB" }?.amount.decimalString == "2808645.62")
+        // D4 is a swap: only its far leg settles on this date.
+        #expect(set.deals[3].legs.map(\.legId) == ["FAR-USD", "FAR-RUB"])
+    }
+
+    @Test("excluding D3 flips RUB to +284,998.38 (the bank pays) and D3 settles gross")
+    func excludeD3() throws {
+        let set = build(example)
+        let out = try #require(try NettingRules.exclude("D3", from: set, expectedVersion: set.version, at: tradeTime))
+        #expect(amount(out, "USD") == "-120000.00")
+        #expect(amount(out, "RUB") == "284998.38")
+        #expect(out.net(in: "RUB")?.direction == .bankPays)
+        #expect(amount(out, "CNY") == "850000.50")
+        #expect(out.grossPayments == 8 && out.version == set.version + 1)
+        let d3 = try #require(out.deals.first { $0.dealId == "D3" })
+        #expect(!d3.included && d3.excludedByClient)
+        #expect(try NettingRules.exclude("D3", from: out, expectedVersion: nil, at: tradeTime) == nil)  // already out: no new version
+        let back = try #require(try NettingRules.include("D3", in: out, expectedVersion: out.version, at: tradeTime))
+        #expect(back.net == set.net)
+    }
+
+    @Test("JPY and KWD net in their own minor units")
+    func otherMinorUnits() throws {
+        let set = build([
+            deal("J1", .buy, "1000000", "JPY", at: "0.5123", quote: "RUB"),
+            deal("J2", .sell, "250000", "JPY", at: "0.5130", quote: "RUB"),
+            deal("K1", .buy, "1000.125", "KWD", at: "3.2501", quote: "USD"),
+        ])
+        #expect(amount(set, "JPY") == "750000")
+        #expect(amount(set, "KWD") == "1000.125")
+        // 1,000,000 × 0.5123 = 512,300.00; 250,000 × 0.5130 = 128,250.00; the client pays the difference.
+        #expect(amount(set, "RUB") == "-384050.00")
+        // 1,000.125 × 3.2501 = 3,250.5062625 → 3,250.51 USD, half-up, once.
+        #expect(amount(set, "USD") == "-3250.51")
+    }
+
+    @Test("only confirmed deals with unreleased legs are netted; each out-of-set deal says why")
+    func eligibility() throws {
+        var set = build(example)
+        var awaiting = confirmed(deal("D6", .buy, "10.00", "CNY", at: "11.0000"))
+        awaiting.confirmation = .awaiting
+        set = try #require(NettingRules.apply(awaiting, to: set, at: tradeTime))
+        var sent = confirmed(deal("D7", .buy, "10.00", "CNY", at: "11.0000"))
+        sent.legs[0].status = .sent
+        set = try #require(NettingRules.apply(sent, to: set, at: tradeTime))
+        #expect(set.deals.first { $0.dealId == "D6" }?.reason == "not confirmed (AWAITING)")
+        #expect(set.deals.first { $0.dealId == "D7" }?.reason == "leg NEAR-CNY is SENT")
+        #expect(amount(set, "CNY") == "850000.50")
+        #expect(throws: ErrorBody(code: 422, message: "deal D6 cannot be netted: not confirmed (AWAITING)", field: "dealId")) {
+            try NettingRules.include("D6", in: set, expectedVersion: nil, at: tradeTime)
+        }
+        // A stale status (older version) changes nothing.
+        #expect(NettingRules.apply(confirmed(example[0]), to: set, at: tradeTime) == nil)
+    }
+
+    @Test("a closed set keeps its agreed net; a deal amended after the close leaves it and settles gross")
+    func closedSet() throws {
+        let set = build(example)
+        #expect(throws: ErrorBody.self) { try NettingRules.close(set, expectedVersion: set.version - 1, by: "treasurer", at: tradeTime) }
+        let closed = try NettingRules.close(set, expectedVersion: set.version, by: "treasurer", at: tradeTime)
+        #expect(closed.state == .closed && closed.closedBy == "treasurer" && closed.net == set.net)
+        #expect(throws: ErrorBody.self) { try NettingRules.exclude("D1", from: closed, expectedVersion: nil, at: tradeTime) }
+        var amended = confirmed(example[0])
+        amended.version += 1
+        amended.confirmation = .awaiting
+        let after = try #require(NettingRules.apply(amended, to: closed, at: tradeTime))
+        #expect(after.net == set.net)  // not silently changed
+        #expect(after.leftAfterClose?.map(\.dealId) == ["D1"])
+        #expect(after.deals.first { $0.dealId == "D1" }?.included == false)
+        var released = confirmed(example[1])
+        released.version += 1
+        released.legs[0].status = .sent  // the net payment going out is not a departure
+        #expect(NettingRules.apply(released, to: after, at: tradeTime) == nil)
+    }
+}
