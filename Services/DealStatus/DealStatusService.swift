@@ -38,7 +38,10 @@ final class DealStatusService: Sendable {
         var events = StreamConfig(name: Subjects.Deal.eventsStream, subjects: [Subjects.Deal.allEvents])
         events.duplicateWindow = 10 * 60 * 1_000_000_000
         try await js.ensureStream(events)
-        var status = StreamConfig(name: Subjects.Deal.statusStream, subjects: [Subjects.Deal.allStatuses])
+        var status = StreamConfig(name: Subjects.Deal.statusStream, subjects: [Subjects.Deal.allStoredStatuses])
+        // Core subscribers (terminals) get a version only once the stream accepted it: a replica's losing publish
+        // would otherwise reach them too.
+        status.republish = .init(src: Subjects.Deal.allStoredStatuses, dest: Subjects.Deal.allStatuses)
         status.maxMsgsPerSubject = 32  // the last value is the state; a short history shows every version was published once
         try await js.ensureStream(status)
         var consumer = ConsumerConfig(durableName: consumerName)
@@ -111,7 +114,7 @@ final class DealStatusService: Sendable {
             do {
                 let ack = try await jetStream.publish(
                     try MessagePackEncoder().encode(next),
-                    to: "deal.status.\(client).\(dealId)",
+                    to: Subjects.Deal.storedStatus(client: client, deal: dealId),
                     headers: [Header.contentType: ContentType.msgpack, Header.schema: DealStatus.schema],
                     msgId: "\(client).\(dealId).v\(next.version)",
                     expectedLastSubjectSequence: current?.1 ?? 0
@@ -195,7 +198,7 @@ final class DealStatusService: Sendable {
 
     /// The newest snapshot of one deal straight from DEAL_STATUS (also stored in this replica's projection).
     private func latest(client: String, dealId: String) async throws -> (DealStatus, UInt64)? {
-        guard let stored = try await jetStream.lastMessage(stream: Subjects.Deal.statusStream, subject: "deal.status.\(client).\(dealId)")
+        guard let stored = try await jetStream.lastMessage(stream: Subjects.Deal.statusStream, subject: Subjects.Deal.storedStatus(client: client, deal: dealId))
         else { return nil }
         let status = try MessagePackDecoder().decode(DealStatus.self, from: stored.payload)
         try await store.upsert(status, statusSequence: stored.seq)
@@ -208,7 +211,7 @@ final class DealStatusService: Sendable {
     func followStatuses() async {
         while !Task.isCancelled {
             do {
-                let updates = try await jetStream.snapshotAndUpdates(stream: Subjects.Deal.statusStream, filter: Subjects.Deal.allStatuses)
+                let updates = try await jetStream.snapshotAndUpdates(stream: Subjects.Deal.statusStream, filter: Subjects.Deal.allStoredStatuses)
                 defer { Task { await updates.stop() } }
                 for try await event in updates {
                     guard case .message(let message) = event else { continue }

@@ -8,7 +8,7 @@ import Wire
 
 /// Netting: keeps each client's netting set per value date in step with the deals, and runs the client's commands.
 ///
-/// The state of a set is its last snapshot on NETTING_STATUS (`netting.status.<client>.<valueDate>`). Every change —
+/// The state of a set is its last snapshot on NETTING_STATUS (stored on `netting.snapshot.<client>.<valueDate>`, republished live on `netting.status.…`). Every change —
 /// a deal status arriving, include, exclude, close — reads that snapshot, applies `NettingRules` and publishes the next
 /// version with `Nats-Expected-Last-Subject-Sequence`; a replica that loses the race re-reads and re-applies, so two
 /// closes of one set cannot both win. Replicas share the durable consumer `netting` on DEAL_STATUS and each keeps a
@@ -37,7 +37,8 @@ final class NettingService: Sendable {
 
     /// NETTING_STATUS (owned here) and the durable consumer on DEAL_STATUS (owned by deal-status: waits for it).
     static func ensureStreams(_ js: JetStream, logger: Logger) async throws {
-        var sets = StreamConfig(name: Subjects.Netting.statusStream, subjects: [Subjects.Netting.allStatuses])
+        var sets = StreamConfig(name: Subjects.Netting.statusStream, subjects: [Subjects.Netting.allStoredStatuses])
+        sets.republish = .init(src: Subjects.Netting.allStoredStatuses, dest: Subjects.Netting.allStatuses)  // only accepted versions go live
         sets.maxMsgsPerSubject = 16  // the last value is the state; a short history for the audit
         sets.duplicateWindow = 10 * 60 * 1_000_000_000
         try await js.ensureStream(sets)
@@ -114,7 +115,7 @@ final class NettingService: Sendable {
             do {
                 let ack = try await jetStream.publish(
                     try MessagePackEncoder().encode(next),
-                    to: "netting.status.\(client).\(valueDate)",
+                    to: Subjects.Netting.storedStatus(client: client, set: valueDate),
                     headers: [Header.contentType: ContentType.msgpack, Header.schema: NettingSet.schema],
                     msgId: "\(client).\(valueDate).v\(next.version)",
                     expectedLastSubjectSequence: current?.1 ?? 0
@@ -130,7 +131,8 @@ final class NettingService: Sendable {
     }
 
     private func latest(client: String, valueDate: String) async throws -> (NettingSet, UInt64)? {
-        guard let stored = try await jetStream.lastMessage(stream: Subjects.Netting.statusStream, subject: "netting.status.\(client).\(valueDate)")
+        guard let stored = try await jetStream.lastMessage(stream: Subjects.Netting.statusStream,
+                                                                subject: Subjects.Netting.storedStatus(client: client, set: valueDate))
         else { return nil }
         let set = try MessagePackDecoder().decode(NettingSet.self, from: stored.payload)
         try await store.upsert(set, statusSequence: stored.seq)
@@ -141,7 +143,8 @@ final class NettingService: Sendable {
     func followSets() async {
         while !Task.isCancelled {
             do {
-                let updates = try await jetStream.snapshotAndUpdates(stream: Subjects.Netting.statusStream, filter: Subjects.Netting.allStatuses)
+                let updates = try await jetStream.snapshotAndUpdates(stream: Subjects.Netting.statusStream,
+                                                                   filter: Subjects.Netting.allStoredStatuses)
                 defer { Task { await updates.stop() } }
                 for try await event in updates {
                     guard case .message(let message) = event else { continue }

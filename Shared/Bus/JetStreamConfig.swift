@@ -20,6 +20,21 @@ public struct StreamConfig: Codable, Sendable, Equatable {
     public var duplicateWindow: Int64 = 120_000_000_000
     public var numReplicas: Int = 1
     public var allowDirect: Bool = false
+    /// Re-sends every message the stream stored to another subject: subscribers there see only what was accepted.
+    public var republish: RePublish?
+
+    /// `src` (within the stream's subjects) mapped to `dest`, e.g. `deal.snapshot.>` → `deal.status.>`.
+    public struct RePublish: Codable, Sendable, Equatable {
+        public var src: String
+        public var dest: String
+        public var headersOnly: Bool?
+
+        public init(src: String, dest: String, headersOnly: Bool? = nil) {
+            self.src = src
+            self.dest = dest
+            self.headersOnly = headersOnly
+        }
+    }
 
     public init(name: String, subjects: [String]) {
         self.name = name
@@ -41,6 +56,7 @@ public struct StreamConfig: Codable, Sendable, Equatable {
         duplicateWindow = try c.decodeIfPresent(Int64.self, forKey: .duplicateWindow) ?? 120_000_000_000
         numReplicas = try c.decodeIfPresent(Int.self, forKey: .numReplicas) ?? 1
         allowDirect = try c.decodeIfPresent(Bool.self, forKey: .allowDirect) ?? false
+        republish = try c.decodeIfPresent(RePublish.self, forKey: .republish)
     }
 }
 

@@ -17,8 +17,13 @@ extension Subjects {
         public static func status(client: SubjectToken, deal: SubjectToken) -> String { "deal.status.\(client).\(deal)" }
         /// `deal.status.<client>.>`: every deal of one client, what a terminal subscribes to.
         public static func statusWildcard(client: SubjectToken) -> String { "deal.status.\(client).>" }
-        /// `deal.status.>`: every deal status (the stream's subjects).
+        /// `deal.status.>`: every deal status.
         public static let allStatuses = "deal.status.>"
+        /// `deal.snapshot.<client>.<deal>`: where deal-status stores a version (stream DEAL_STATUS). The stream republishes
+        /// each stored version to `deal.status.<client>.<deal>`, so subscribers see only versions that were accepted.
+        public static func storedStatus(client: String, deal: String) -> String { "deal.snapshot.\(client).\(deal)" }
+        /// `deal.snapshot.>`: the stream's subjects.
+        public static let allStoredStatuses = "deal.snapshot.>"
 
         /// `deal.query.<client>.list`: filtered, paged list of a client's deals.
         public static func queryList(client: SubjectToken) -> String { "deal.query.\(client).list" }

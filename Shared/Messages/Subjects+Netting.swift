@@ -34,7 +34,12 @@ extension Subjects {
         public static func status(client: SubjectToken, set: SubjectToken) -> String { "netting.status.\(client).\(set)" }
         /// `netting.status.<client>.>`: every netting set of one client.
         public static func statusWildcard(client: SubjectToken) -> String { "netting.status.\(client).>" }
-        /// `netting.status.>`: every netting set (the stream's subjects).
+        /// `netting.status.>`: every netting set.
         public static let allStatuses = "netting.status.>"
+        /// `netting.snapshot.<client>.<set>`: where netting stores a version (stream NETTING_STATUS), republished by the
+        /// stream to `netting.status.<client>.<set>` once accepted.
+        public static func storedStatus(client: String, set: String) -> String { "netting.snapshot.\(client).\(set)" }
+        /// `netting.snapshot.>`: the stream's subjects.
+        public static let allStoredStatuses = "netting.snapshot.>"
     }
 }

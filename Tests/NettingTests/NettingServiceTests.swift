@@ -82,7 +82,7 @@ struct NettingServiceTests {
         let platform = try await Platform()
         let client = try await NatsConnection.connect(ConnectionOptions(servers: [platform.server.url], name: "terminal"), logger: Logger(label: "t"))
         let js = JetStream(connection: client)
-        let live = try client.subscribe(to: "netting.status.C1.>")
+        let live = try client.subscribe(to: "netting.status.C1.\(valueDate)")
         try client.flush()
         for terms in example { try await bookAndConfirm(js, terms) }
 
