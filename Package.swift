@@ -22,6 +22,8 @@ let package = Package(
         .executable(name: "refdata", targets: ["RefData"]),
         .executable(name: "deal-status", targets: ["DealStatus"]),
         .executable(name: "netting", targets: ["Netting"]),
+        .executable(name: "simulator", targets: ["Simulator"]),
+        .executable(name: "terminal", targets: ["Terminal"]),
         .executable(name: "wire-vectors", targets: ["WireVectors"]),
         .executable(name: "svyaz-bench", targets: ["SvyazBench"]),
         .library(name: "Bus", targets: ["Bus"]),
@@ -85,6 +87,8 @@ let package = Package(
             path: "Services/Netting",
             swiftSettings: swiftSettings
         ),
+        .executableTarget(name: "Simulator", dependencies: serviceDependencies, path: "Services/Simulator", swiftSettings: swiftSettings),
+        .executableTarget(name: "Terminal", dependencies: serviceDependencies, path: "Services/Terminal", swiftSettings: swiftSettings),
 
         // MARK: Tools, tests and benchmarks
         .executableTarget(name: "WireVectors", dependencies: ["Wire", "Messages"], path: "Tests/WireVectors", swiftSettings: swiftSettings),

@@ -18,8 +18,8 @@ final class Platform: Sendable {
     let dealStatus: DealStatusService
     let netting: [NettingService]
 
-    init(nettingReplicas: Int = 2) async throws {
-        let server = try NatsServer()
+    init(nettingReplicas: Int = 2, config: String? = nil, user: String? = nil, password: String? = nil) async throws {
+        let server = try NatsServer(config: config)
         self.server = server
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("svyaz-netting-\(UUID().uuidString)")
         self.directory = directory
@@ -27,6 +27,8 @@ final class Platform: Sendable {
         func connect(_ name: String) async throws -> NatsConnection {
             var options = ConnectionOptions(servers: [server.url], name: name)
             options.sendAsap = true
+            options.user = user
+            options.password = password
             return try await NatsConnection.connect(options, logger: Logger(label: name))
         }
         let dealConnection = try await connect("deal-status")
@@ -156,6 +158,65 @@ struct NettingServiceTests {
         let other = try await client.request(NettingPreview(valueDate: valueDate), to: "netting.cmd.C2.preview", expecting: NettingSet.self)
         #expect(other.version == 0 && other.deals.isEmpty)
         await client.drain()
+        await platform.stop()
+    }
+}
+
+@Suite("per-client permissions from compose/nats/auth.conf")
+struct ClientPermissionTests {
+    /// compose/nats/auth.conf without its fixed ports and store (the fixture picks a free port and a temp store).
+    static func composeAuthConfig() throws -> String {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let text = try String(contentsOf: root.appendingPathComponent("compose/nats/auth.conf"), encoding: .utf8)
+        return text.split(separator: "\n", omittingEmptySubsequences: false)
+            .filter { !$0.hasPrefix("listen:") && !$0.hasPrefix("http:") && !$0.hasPrefix("jetstream {") }
+            .joined(separator: "\n")
+    }
+
+    func terminal(_ platform: Platform, _ client: String, _ password: String) async throws -> NatsConnection {
+        var options = ConnectionOptions(servers: [platform.server.url], name: "terminal-\(client)")
+        options.user = "client-\(client)"
+        options.password = password
+        options.inboxPrefix = "_INBOX_\(client)"
+        return try await NatsConnection.connect(options, logger: Logger(label: "terminal"))
+    }
+
+    @Test("a client's terminal sees and queries its own deals; another client's subjects are refused")
+    func ownDealsOnly() async throws {
+        let platform = try await Platform(nettingReplicas: 1, config: try Self.composeAuthConfig(), user: "svc", password: "svc-demo-password")
+        let feed = JetStream(connection: platform.dealStatus.connection)
+        let c1 = try await terminal(platform, "C1", "c1-demo-password")
+        let c2 = try await terminal(platform, "C2", "c2-demo-password")
+        let live = try c1.subscribe(to: "deal.status.C1.>")
+        try c1.flush()
+        try await bookAndConfirm(feed, example[0])
+        var seen = 0
+        for try await message in live {
+            let status = try MessagePackDecoder().decode(DealStatus.self, from: message.payload)
+            #expect(status.terms.client == "C1")
+            seen += 1
+            if status.confirmation == .confirmed { break }
+        }
+        #expect(seen == 3)
+        let own = try await c1.request(DealListQuery(), to: "deal.query.C1.list", expecting: DealPage.self)
+        #expect(own.total == 1)
+        let set = try await c1.request(NettingPreview(valueDate: valueDate), to: "netting.cmd.C1.preview", expecting: NettingSet.self)
+        #expect(set.client == "C1")
+
+        // C2 cannot query C1's deals, nor command its netting, nor listen to its statuses.
+        await #expect(throws: BusError.self) {
+            _ = try await c2.request(DealListQuery(), to: "deal.query.C1.list", expecting: DealPage.self)
+        }
+        await #expect(throws: BusError.self) {
+            _ = try await c2.request(NettingPreview(valueDate: valueDate), to: "netting.cmd.C1.preview", expecting: NettingSet.self)
+        }
+        let snooping = try c2.subscribe(to: "deal.status.C1.>")
+        await #expect(throws: BusError.self) { for try await _ in snooping {} }
+        // …and its own queries still work on a fresh connection.
+        let c2again = try await terminal(platform, "C2", "c2-demo-password")
+        let theirs = try await c2again.request(DealListQuery(), to: "deal.query.C2.list", expecting: DealPage.self)
+        #expect(theirs.total == 0)
+        for connection in [c1, c2, c2again] { await connection.drain() }
         await platform.stop()
     }
 }

@@ -1,0 +1,281 @@
+import ArgumentParser
+import Bus
+import Foundation
+import Logging
+import Messages
+import ServiceKit
+import Wire
+
+/// `terminal`: a corporate client's trading terminal — live deal statuses, netting and requisites commands.
+///
+/// It connects with the client's own NATS credentials; the server's permissions let it reach only that client's
+/// subjects (`deal.status.<client>.>`, `deal.query.<client>.*`, `deal.cmd.<client>.*`, `netting.*.<client>.*`).
+@main
+struct TerminalMain: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "terminal",
+        abstract: "Live FX deal statuses and netting for one corporate client.",
+        subcommands: [Deals.self, NettingCommand.self, Requisites.self],
+        defaultSubcommand: Deals.self
+    )
+}
+
+/// Connection and client options shared by every subcommand.
+struct ClientOptions: ParsableArguments {
+    @OptionGroup var service: ServiceOptions
+    @Option(help: "The client id this terminal acts for (env SVYAZ_CLIENT).")
+    var client: String = ProcessInfo.processInfo.environment["SVYAZ_CLIENT"] ?? "C1"
+
+    func validate() throws {
+        guard SubjectToken(rawValue: client) != nil else { throw ValidationError("--client must be one subject token, got \"\(client)\"") }
+    }
+
+    func connect() async throws -> NatsConnection {
+        var logger = Logger(label: "terminal")
+        logger.logLevel = .warning
+        var options = service.connectionOptions(name: "terminal-\(client)")
+        options.sendAsap = true
+        options.inboxPrefix = "_INBOX_\(client)"  // replies come to an inbox only this client may read
+        return try await NatsConnection.connect(options, logger: logger)
+    }
+}
+
+/// Prints a failed command the way a user reads it and exits non-zero.
+func fail(_ error: any Error) -> ExitCode {
+    switch error {
+    case let body as ErrorBody: FileHandle.standardError.write(Data("error \(body.code): \(body.message)\n".utf8))
+    case BusError.permissionDenied(let subject, let detail): FileHandle.standardError.write(Data("not allowed on \(subject): \(detail)\n".utf8))
+    case BusError.noResponders: FileHandle.standardError.write(Data("the service is not running (no responders)\n".utf8))
+    case BusError.timeout: FileHandle.standardError.write(Data("the service did not answer in time\n".utf8))
+    default: FileHandle.standardError.write(Data("error: \(error)\n".utf8))
+    }
+    return ExitCode(1)
+}
+
+let jsonEncoder: JSONEncoder = {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+    encoder.dateEncodingStrategy = .iso8601
+    return encoder
+}()
+
+func printJSON(_ value: some Encodable) {
+    if let data = try? jsonEncoder.encode(value) { print(String(decoding: data, as: UTF8.self)) }
+}
+
+// MARK: deals
+
+struct Deals: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "The live table of the client's deals (the default command).")
+
+    @OptionGroup var client: ClientOptions
+    @Flag(help: "One JSON line per deal and per update, for scripts.") var json = false
+    @Flag(help: "Print the current table once and exit.") var once = false
+    @Option(help: "Only deals with this confirmation status (CONFIRMED, AWAITING, …).") var confirmation: ConfirmationStatus?
+    @Option(help: "Only deals with this settlement status (SETTLED, FAILED, …).") var settlement: DealSettlementStatus?
+    @Option(help: "Only this currency pair, e.g. CNYRUB.") var pair: String?
+    @Option(help: "Only this product (FX_SPOT, FX_FORWARD, FX_SWAP).") var product: DealProduct?
+    @Option(help: "Only deals settling on this value date (YYYY-MM-DD).") var valueDate: String?
+
+    func matches(_ deal: DealStatus) -> Bool {
+        (confirmation.map { deal.confirmation == $0 } ?? true) && (settlement.map { deal.settlement == $0 } ?? true)
+            && (pair.map { deal.terms.pair == $0.uppercased() } ?? true) && (product.map { deal.terms.product == $0 } ?? true)
+            && (valueDate.map { deal.terms.valueDate == $0 || deal.terms.farValueDate == $0 } ?? true)
+    }
+
+    func run() async throws {
+        do {
+            let connection = try await client.connect()
+            // Subscribe first, then load the snapshot: an update racing the load is applied if it is newer.
+            let live = try connection.subscribe(to: "deal.status.\(client.client).>")
+            try connection.flush()
+            var table = DealTable()
+            var query = DealListQuery()
+            query.limit = 500
+            query.sort = .dealId
+            query.descending = false
+            query.offset = 0
+            while true {
+                let page = try await connection.request(query, to: "deal.query.\(client.client).list", expecting: DealPage.self)
+                for deal in page.deals { table.apply(deal) }
+                query.offset = (query.offset ?? 0) + page.deals.count
+                if page.deals.isEmpty || query.offset! >= page.total { break }
+            }
+            if json {
+                for deal in table.sorted where matches(deal) { printJSON(deal) }
+            } else {
+                render(table)
+            }
+            if once {
+                await connection.drain()
+                return
+            }
+            var lastDraw = ContinuousClock.now
+            for try await message in live {
+                guard let deal = try? MessagePackDecoder().decode(DealStatus.self, from: message.payload), table.apply(deal) else { continue }
+                if json {
+                    if matches(deal) { printJSON(deal) }
+                } else if ContinuousClock.now - lastDraw > .milliseconds(100) {
+                    render(table)
+                    lastDraw = .now
+                }
+            }
+        } catch {
+            throw fail(error)
+        }
+    }
+
+    func render(_ table: DealTable) {
+        let rows = table.sorted.filter(matches)
+        var out = once ? "" : "\u{1B}[H\u{1B}[2J"
+        out += "Svyaz terminal — client \(client.client) — \(rows.count) deals — \(Date().formatted(.iso8601))\n"
+        out += DealTable.header + "\n"
+        for deal in rows { out += DealTable.row(deal) + "\n" }
+        print(out, terminator: "")
+    }
+}
+
+/// The client's deals by id, newest version of each.
+struct DealTable {
+    private(set) var deals: [String: DealStatus] = [:]
+
+    /// Keeps `deal` if it is newer than what the table has; stale and repeated versions are ignored.
+    @discardableResult
+    mutating func apply(_ deal: DealStatus) -> Bool {
+        if let known = deals[deal.terms.dealId], known.version >= deal.version { return false }
+        deals[deal.terms.dealId] = deal
+        return true
+    }
+
+    var sorted: [DealStatus] { deals.values.sorted { ($0.terms.tradeTime, $0.terms.dealId) > ($1.terms.tradeTime, $1.terms.dealId) } }
+
+    static let header = pad("Deal", 16) + pad("Trade time", 21) + pad("Channel", 8) + pad("Product", 11) + pad("Side", 5) + pad("Pair", 7)
+        + pad("Amount", 24) + pad("Rate", 11) + pad("Value date", 11) + pad("Confirmation", 36) + "Settlement"
+
+    static func row(_ deal: DealStatus) -> String {
+        let t = deal.terms
+        let confirmation = deal.confirmation == .confirmed
+            ? deal.confirmation.dashboardLabel
+            : "\(deal.confirmation.dashboardLabel) (\(deal.confirmationReason ?? deal.confirmation.rawValue))"
+        var settlement = deal.settlement.dashboardLabel
+        if let at = deal.settledAt { settlement += " " + at.formatted(.iso8601) }
+        return pad(t.dealId, 16) + pad(String(t.tradeTime.formatted(.iso8601).prefix(19)), 21) + pad(t.channel.rawValue, 8)
+            + pad(t.product.rawValue, 11) + pad(t.side.rawValue, 5) + pad(t.pair, 7) + pad(t.amount.formatted(), 24)
+            + pad(t.rate.description, 11) + pad(t.valueDate, 11) + pad(confirmation, 36) + settlement
+    }
+
+    static func pad(_ text: String, _ width: Int) -> String {
+        text.count >= width ? String(text.prefix(width - 1)) + " " : text + String(repeating: " ", count: width - text.count)
+    }
+}
+
+extension ConfirmationStatus: ExpressibleByArgument {}
+extension DealSettlementStatus: ExpressibleByArgument {}
+extension DealProduct: ExpressibleByArgument {}
+
+// MARK: netting
+
+struct NettingCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "netting", abstract: "Preview, include, exclude or close the netting set of a value date.",
+        subcommands: [Preview.self, Include.self, Exclude.self, Close.self]
+    )
+
+    struct SetOptions: ParsableArguments {
+        @OptionGroup var client: ClientOptions
+        @Option(help: "Value date of the set (YYYY-MM-DD).") var valueDate: String
+        @Flag(help: "Print the set as JSON.") var json = false
+    }
+
+    static func show(_ set: NettingSet, json: Bool) {
+        if json { return printJSON(set) }
+        print("Netting set \(set.client) \(set.valueDate) — version \(set.version) — \(set.state.rawValue)"
+              + (set.closedBy.map { " by \($0)" } ?? ""))
+        for line in set.net {
+            let who = switch line.direction { case .bankPays?: "bank pays client"; case .clientPays?: "client pays bank"; case nil: "nothing to pay" }
+            print("  \(DealTable.pad(line.net.formatted(), 26)) \(DealTable.pad(who, 18)) account \(line.account ?? "-")  (\(line.grossPayments) gross)")
+        }
+        print("  \(set.grossPayments) gross payments → \(set.netPayments) net")
+        for deal in set.deals {
+            let state = deal.included ? "in " : "out"
+            let why = deal.excludedByClient ? "excluded by the client" : (deal.reason ?? "")
+            print("  \(state) \(DealTable.pad(deal.dealId, 16)) \(deal.legs.map { "\($0.signed.formatted())" }.joined(separator: ", ")) \(why)")
+        }
+        for departure in set.leftAfterClose ?? [] { print("  left after close: \(departure.dealId) — \(departure.reason); settles gross") }
+    }
+
+    static func request<Body: WireMessage>(_ options: SetOptions, _ command: Subjects.Netting.Command, _ body: Body) async throws {
+        do {
+            let connection = try await options.client.connect()
+            let set = try await connection.request(body, to: "netting.cmd.\(options.client.client).\(command.rawValue)", expecting: NettingSet.self)
+            show(set, json: options.json)
+            await connection.drain()
+        } catch {
+            throw fail(error)
+        }
+    }
+
+    struct Preview: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Net amount per currency with direction, deals in and out.")
+        @OptionGroup var set: SetOptions
+        func run() async throws { try await NettingCommand.request(set, .preview, NettingPreview(valueDate: set.valueDate)) }
+    }
+
+    struct Include: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Put an excluded deal back into the set.")
+        @OptionGroup var set: SetOptions
+        @Option(help: "Deal number.") var deal: String
+        @Option(help: "Apply only to this set version.") var expectedVersion: Int64?
+        func run() async throws {
+            try await NettingCommand.request(set, .include, NettingDealChange(valueDate: set.valueDate, dealId: deal, expectedVersion: expectedVersion))
+        }
+    }
+
+    struct Exclude: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Take a deal out of the set; it settles gross.")
+        @OptionGroup var set: SetOptions
+        @Option(help: "Deal number.") var deal: String
+        @Option(help: "Apply only to this set version.") var expectedVersion: Int64?
+        func run() async throws {
+            try await NettingCommand.request(set, .exclude, NettingDealChange(valueDate: set.valueDate, dealId: deal, expectedVersion: expectedVersion))
+        }
+    }
+
+    struct Close: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Agree the net of the version you previewed.")
+        @OptionGroup var set: SetOptions
+        @Option(name: .customLong("version"), help: "The set version shown by preview.") var version: Int64
+        @Option(help: "Who closes (for the audit).") var by: String?
+        func run() async throws {
+            try await NettingCommand.request(set, .close, NettingClose(valueDate: set.valueDate, expectedVersion: version, closedBy: by))
+        }
+    }
+}
+
+// MARK: requisites
+
+struct Requisites: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Change a deal's settlement details for one currency (before release).")
+
+    @OptionGroup var client: ClientOptions
+    @Option(help: "Deal number.") var deal: String
+    @Option(help: "Currency of the leg, e.g. CNY.") var currency: String
+    @Option(help: "Account number.") var account: String
+    @Option(help: "Bank BIC / SWIFT code.") var bic: String
+    @Option(help: "Request id (repeat it to retry safely); default: new.") var requestId = UUID().uuidString
+
+    func run() async throws {
+        do {
+            let code = try CurrencyCode(validating: currency.uppercased())
+            let connection = try await client.connect()
+            let command = ChangeRequisites(requestId: requestId, dealId: deal,
+                                           requisites: SettlementRequisites(currency: code, account: account, bic: bic),
+                                           requestedBy: "terminal-\(client.client)")
+            let accepted = try await connection.request(command, to: "deal.cmd.\(client.client).requisites", expecting: CommandAccepted.self)
+            print(accepted.duplicate ? "already accepted (event \(accepted.eventSequence))" : "accepted (event \(accepted.eventSequence)); the deal is re-instructed")
+            await connection.drain()
+        } catch {
+            throw fail(error)
+        }
+    }
+}
