@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs the demo: nats-server with JetStream plus every Svyaz service (two refdata replicas), until Ctrl-C.
+# Runs the demo: nats-server with JetStream, every Svyaz service (two replicas each) and the deal simulator, until Ctrl-C.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 source scripts/setup.sh
@@ -32,6 +32,17 @@ for i in 1 2; do
   PIDS+=($!)
 done
 
+for i in 1 2; do
+  "$BIN/deal-status" --nats-url nats://127.0.0.1:4222 --data-dir .run/data --instance-id "deal-status-$i" \
+    --metrics-port "911$i" >".run/logs/deal-status-$i.log" 2>&1 &
+  PIDS+=($!)
+  "$BIN/netting" --nats-url nats://127.0.0.1:4222 --data-dir .run/data --instance-id "netting-$i" \
+    --metrics-port "912$i" >".run/logs/netting-$i.log" 2>&1 &
+  PIDS+=($!)
+done
+"$BIN/simulator" --nats-url nats://127.0.0.1:4222 --clients 3 --rate 20 >.run/logs/simulator.log 2>&1 &
+PIDS+=($!)
+
 .venv/bin/python scripts/demo_client.py nats://127.0.0.1:4222
 
 cat <<INFO
@@ -40,6 +51,10 @@ Svyaz demo is running. Where to look:
   NATS monitoring     http://127.0.0.1:8222  (/varz /connz /jsz /healthz)
   refdata metrics     http://127.0.0.1:9101/metrics  and  http://127.0.0.1:9102/metrics
   service discovery   .venv/bin/python scripts/demo_client.py nats://127.0.0.1:4222   (\$SRV.PING/INFO/STATS + a call)
+  deal-status metrics http://127.0.0.1:9111/metrics  http://127.0.0.1:9112/metrics   (netting: 9121, 9122)
+  live deals          $BIN/terminal deals --client C1            (full screen; --json for one JSON line per update)
+  netting             $BIN/terminal netting preview --client C1 --value-date <a value date from the table>
+  simulator           3 clients (C1–C3), 20 deal events/s; its log: .run/logs/simulator.log
   logs                .run/logs/
 Press Ctrl-C to stop (only the processes started here are stopped).
 INFO

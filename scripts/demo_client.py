@@ -22,7 +22,7 @@ async def main(url):
                     seen[info["id"]] = info
         except nats.errors.TimeoutError:
             pass
-        if len(seen) >= 2:
+        if len(seen) >= 6:  # refdata, deal-status and netting, two replicas each
             break
     print("services on the bus:")
     for info in seen.values():

@@ -32,7 +32,7 @@ struct ClientOptions: ParsableArguments {
 
     func connect() async throws -> NatsConnection {
         var logger = Logger(label: "terminal")
-        logger.logLevel = .warning
+        logger.logLevel = .error  // the table is the output; connection events would only clutter it
         var options = service.connectionOptions(name: "terminal-\(client)")
         options.sendAsap = true
         options.inboxPrefix = "_INBOX_\(client)"  // replies come to an inbox only this client may read
