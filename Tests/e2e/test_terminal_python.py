@@ -1,0 +1,68 @@
+"""A terminal written outside Swift (nats-py + msgpack) follows one client's deals live and decodes the snapshots."""
+import asyncio
+import datetime
+import subprocess
+
+import msgpack
+import nats
+
+from conftest import stop_pid
+
+
+def start(bin_dir, tmp_dir, url, *args, name):
+    log = open(tmp_dir / f"{name}.log", "w")
+    return subprocess.Popen([str(bin_dir / args[0]), "--nats-url", url, *args[1:]], stdout=log, stderr=subprocess.STDOUT)
+
+
+def test_python_terminal_follows_deal_status(nats_server, bin_dir, tmp_dir):
+    deal_status = start(bin_dir, tmp_dir, nats_server.url, "deal-status", "--data-dir", str(tmp_dir), "--instance-id", "ds1",
+                        name="deal-status")
+    simulator = None
+    try:
+        async def run():
+            nc = await nats.connect(nats_server.url)
+            latest = {}
+            versions = {}
+
+            async def on_status(msg):
+                status = msgpack.unpackb(msg.data, timestamp=3)
+                deal = status["terms"]["dealId"]
+                assert msg.subject == f"deal.status.C1.{deal}"
+                assert status["terms"]["client"] == "C1"
+                # Money is integer minor units with the currency; times are MessagePack timestamps.
+                assert isinstance(status["terms"]["amount"]["minor"], int)
+                assert isinstance(status["updatedAt"], datetime.datetime)
+                versions.setdefault(deal, []).append(status["version"])
+                latest[deal] = status
+
+            await nc.subscribe("deal.status.C1.>", cb=on_status)
+            await nc.flush()
+            nonlocal simulator
+            simulator = start(bin_dir, tmp_dir, nats_server.url, "simulator", "--clients", "2", "--deals", "12", "--rate", "400",
+                              "--active", "6", "--prefix", "PY-", name="simulator")
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + 60
+            while loop.time() < deadline:
+                if simulator.poll() == 0 and latest and all(s["settlement"] == "SETTLED" for s in latest.values()):
+                    page = msgpack.unpackb((await nc.request("deal.query.C1.list", msgpack.packb({"limit": 500}), timeout=2)).data,
+                                           timestamp=3)
+                    if page["total"] == len(latest):
+                        break
+                await asyncio.sleep(0.05)
+            else:
+                raise AssertionError(f"deals did not all settle: {[(d, s['settlement']) for d, s in latest.items()]}")
+            assert simulator.returncode == 0
+            # Every version of every deal arrived once, in order.
+            for deal, seen in versions.items():
+                assert seen == list(range(1, len(seen) + 1)), (deal, seen)
+            for status in latest.values():
+                assert status["confirmation"] == "CONFIRMED"
+                assert all(leg["status"] == "SETTLED" for leg in status["legs"])
+                assert isinstance(status["settledAt"], datetime.datetime)
+            await nc.drain()
+
+        asyncio.run(run())
+    finally:
+        if simulator is not None:
+            stop_pid(simulator)
+        stop_pid(deal_status)
