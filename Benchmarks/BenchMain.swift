@@ -26,6 +26,10 @@ struct BenchMain {
         print("jetstream publish…")
         results.append(try await nats.jetStreamPublish(count: 20_000 * scale))
 
+        print("deal status and netting (release binaries)…")
+        let binaries = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
+        results += try await DealBench(server: server, logger: logger, binDirectory: binaries).run(scale: scale == 1 ? 1 : 2)
+
         print("")
         printTable(results)
         if let jsonPath {

@@ -3,6 +3,6 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 source scripts/setup.sh
-swift build -c release --product svyaz-bench -q
+swift build -c release -q  # svyaz-bench runs the release deal-status and netting binaries too
 mkdir -p bench-results
 "$(swift build -c release --show-bin-path)/svyaz-bench" --json "bench-results/foundation.json" "$@"

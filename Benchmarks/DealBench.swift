@@ -1,0 +1,195 @@
+import Bus
+import Foundation
+import Logging
+import Messages
+import TestSupport
+import Wire
+
+/// Deal status end to end: an event published to DEAL_EVENTS → the snapshot received by a subscribed terminal,
+/// through the release `deal-status` binary (one instance), beside a raw JetStream store-and-republish of the same
+/// payload in the same run. And a netting preview of a 1,000-deal set through the `netting` binary.
+struct DealBench {
+    let server: NatsServer
+    let logger: Logger
+    let binDirectory: URL
+
+    func launch(_ name: String, directory: URL) throws -> Process {
+        let process = Process()
+        process.executableURL = binDirectory.appendingPathComponent(name)
+        process.arguments = ["--nats-url", server.url, "--data-dir", directory.path, "--instance-id", "\(name)-bench", "--log-level", "warning"]
+        process.standardOutput = FileHandle.nullDevice
+        try process.run()
+        return process
+    }
+
+    func stop(_ process: Process) {
+        if process.isRunning { kill(process.processIdentifier, SIGTERM) }
+        process.waitUntilExit()
+    }
+
+    static func terms(client: String, deal: String, valueDate: String = "2024-12-02") -> DealTerms {
+        DealTerms(client: client, dealId: deal, tradeTime: Date(), channel: .fixAPI, product: .spot, side: .buy, baseCurrency: "CNY",
+                  quoteCurrency: "RUB", amount: Money(minor: 100_000_000, currency: "CNY"), rate: Rate(mantissa: 112_345, scale: 4),
+                  valueDate: valueDate,
+                  requisites: [SettlementRequisites(currency: "CNY", account: "1", bic: "B"), SettlementRequisites(currency: "RUB", account: "2", bic: "B")])
+    }
+
+    /// Publishes `count` bookings at `rate` per second (0 = as fast as possible) on `prefix`.<deal> and measures until
+    /// every deal's first snapshot arrives on `receive`.<deal>. Returns latencies and the achieved end-to-end rate.
+    func pipeline(connection: NatsConnection, publishPrefix: String, receivePrefix: String, count: Int, rate: Double, tag: String)
+        async throws -> (Latencies, Double)
+    {
+        let js = JetStream(connection: connection)
+        let received = try connection.subscribe(to: "\(receivePrefix).>")
+        try connection.flush()
+        let sent = SentTimes(count: count)
+        let encoder = MessagePackEncoder()
+        let payloads = try (0..<count).map { n in
+            let deal = "\(tag)-\(n)"
+            return try encoder.encode(DealEvent(eventId: "\(tag)-\(n)", client: "B", dealId: deal, kind: .booked, occurredAt: Date(),
+                                                terms: Self.terms(client: "B", deal: deal)))
+        }
+        let clock = ContinuousClock()
+        let start = clock.now
+        let publisher = Task {
+            let batch = js.batch(maxPending: 1_024)
+            let interval = rate > 0 ? Duration.seconds(1) / rate : .zero
+            for n in 0..<count {
+                if rate > 0 {
+                    let due = start.advanced(by: interval * n)
+                    if due > clock.now { try await Task.sleep(until: due, clock: clock) }
+                }
+                sent.set(n, clock.now)
+                try await batch.publish(payloads[n], to: "\(publishPrefix).\(tag)-\(n)", msgId: "\(tag)-\(n)")
+            }
+            _ = await batch.complete()
+        }
+        var latencies = Latencies()
+        var seen = 0
+        for try await message in received {
+            guard let dash = message.subject.lastIndex(of: "-"), let n = Int(message.subject[message.subject.index(after: dash)...]) else { continue }
+            latencies.record(clock.now - sent.get(n))
+            seen += 1
+            if seen == count { break }
+        }
+        let elapsed = clock.now - start
+        try await publisher.value
+        return (latencies, Double(count) / seconds(elapsed))
+    }
+
+    func run(scale: Int) async throws -> [CaseResult] {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("svyaz-bench-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        var options = ConnectionOptions(servers: [server.url], name: "bench-terminal")
+        options.sendAsap = false
+        let connection = try await NatsConnection.connect(options, logger: logger)
+        let js = JetStream(connection: connection)
+        // Baseline: a stream that stores bench.in.> and republishes to bench.out.> (the JetStream floor of our path).
+        var raw = StreamConfig(name: "BENCH_RAW", subjects: ["bench.in.>"])
+        raw.republish = .init(src: "bench.in.>", dest: "bench.out.>")
+        try await js.ensureStream(raw)
+
+        let dealStatus = try launch("deal-status", directory: directory)
+        defer { stop(dealStatus) }
+        _ = await eventually(within: .seconds(20)) {
+            (try? await connection.request([], to: "$SRV.PING.deal-status", timeout: .milliseconds(200))) != nil
+        }
+        var results: [CaseResult] = []
+        for rate in [1_000.0, 5_000, 10_000] {
+            let count = Int(rate) * scale
+            let (ours, _) = try await pipeline(connection: connection, publishPrefix: "deal.event.B", receivePrefix: "deal.status.B",
+                                               count: count, rate: rate, tag: "R\(Int(rate))")
+            let (base, _) = try await pipeline(connection: connection, publishPrefix: "bench.in", receivePrefix: "bench.out",
+                                               count: count, rate: rate, tag: "X\(Int(rate))")
+            let ratio = ours.p99 / base.p99
+            results.append(CaseResult(
+                name: "deal event → terminal @ \(Int(rate / 1000))k/s", baseline: "raw JetStream store → republish",
+                ours: Measurement(opsPerSecond: rate, p50Micros: ours.p50, p99Micros: ours.p99),
+                base: Measurement(opsPerSecond: rate, p50Micros: base.p50, p99Micros: base.p99),
+                ratioName: "p99 of raw", ratio: ratio, target: rate == 5_000 ? "p99 < 10 ms" : "-",
+                met: rate == 5_000 ? ours.p99 < 10_000 : true
+            ))
+        }
+        let burst = 20_000 * scale
+        let (_, ourRate) = try await pipeline(connection: connection, publishPrefix: "deal.event.B", receivePrefix: "deal.status.B",
+                                              count: burst, rate: 0, tag: "S")
+        let (_, baseRate) = try await pipeline(connection: connection, publishPrefix: "bench.in", receivePrefix: "bench.out",
+                                               count: burst, rate: 0, tag: "Y")
+        results.append(CaseResult(
+            name: "deal events sustained (1 instance)", baseline: "raw JetStream store → republish",
+            ours: Measurement(opsPerSecond: ourRate), base: Measurement(opsPerSecond: baseRate),
+            ratioName: "of raw", ratio: ourRate / baseRate, target: "≥ 20k/s", met: ourRate >= 20_000
+        ))
+        results.append(try await nettingPreview(connection: connection, directory: directory, iterations: 1_000 * scale))
+        await connection.drain()
+        return results
+    }
+
+    /// 1,000 confirmed deals on one value date, then `preview` of that set, beside a raw request/reply of the same bytes.
+    func nettingPreview(connection: NatsConnection, directory: URL, iterations: Int) async throws -> CaseResult {
+        let netting = try launch("netting", directory: directory)
+        defer { stop(netting) }
+        let js = JetStream(connection: connection)
+        let batch = js.batch(maxPending: 1_024)
+        let encoder = MessagePackEncoder()
+        for n in 0..<1_000 {
+            let deal = "N-\(n)"
+            for (i, confirmation) in [ConfirmationStatus?.none, .awaiting, .confirmed].enumerated() {
+                let event = DealEvent(eventId: "\(deal)-\(i)", client: "N", dealId: deal, kind: confirmation == nil ? .booked : .confirmation,
+                                      occurredAt: Date(), terms: confirmation == nil ? Self.terms(client: "N", deal: deal) : nil,
+                                      confirmation: confirmation)
+                try await batch.publish(try encoder.encode(event), to: "deal.event.N.\(deal)", msgId: event.eventId)
+            }
+        }
+        _ = await batch.complete()
+        let preview = try encoder.encode(NettingPreview(valueDate: "2024-12-02"))
+        var size = 0
+        _ = await eventually(within: .seconds(120), poll: .milliseconds(100)) {
+            guard let reply = try? await connection.request(preview, to: "netting.cmd.N.preview", timeout: .seconds(2)),
+                  let set = try? MessagePackDecoder().decode(NettingSet.self, from: reply.payload) else { return false }
+            size = reply.payload.count
+            return set.deals.filter(\.included).count == 1_000
+        }
+        let clock = ContinuousClock()
+        var ours = Latencies()
+        for _ in 0..<iterations {
+            let start = clock.now
+            let reply = try await connection.request(preview, to: "netting.cmd.N.preview", timeout: .seconds(2))
+            _ = try MessagePackDecoder().decode(NettingSet.self, from: reply.payload)
+            ours.record(clock.now - start)
+        }
+        // Baseline: an echo of a payload of the same size over the same connection (transport and copy only).
+        let echoes = try connection.subscribe(to: "bench.echo")
+        try connection.flush()
+        let echo = Task {
+            for try await message in echoes { if let reply = message.reply { try connection.publish(message.payload, to: reply) } }
+        }
+        let blob = [UInt8](repeating: 7, count: size)
+        var base = Latencies()
+        for _ in 0..<iterations {
+            let start = clock.now
+            _ = try await connection.request(blob, to: "bench.echo", timeout: .seconds(2))
+            base.record(clock.now - start)
+        }
+        echo.cancel()
+        echoes.unsubscribe()
+        return CaseResult(
+            name: "netting preview, 1,000 deals (\(size / 1024) KiB)", baseline: "raw request/reply, same bytes",
+            ours: Measurement(opsPerSecond: 0, p50Micros: ours.p50, p99Micros: ours.p99),
+            base: Measurement(opsPerSecond: 0, p50Micros: base.p50, p99Micros: base.p99),
+            ratioName: "p99 of raw", ratio: ours.p99 / base.p99, target: "p99 < 5 ms", met: ours.p99 < 5_000
+        )
+    }
+}
+
+/// Publish instants by index, written by the publisher task and read by the receiver.
+final class SentTimes: @unchecked Sendable {  // guarded by `lock`
+    private var times: [ContinuousClock.Instant]
+    private let lock = NSLock()
+
+    init(count: Int) { times = Array(repeating: ContinuousClock.now, count: count) }
+
+    func set(_ index: Int, _ instant: ContinuousClock.Instant) { lock.withLock { times[index] = instant } }
+    func get(_ index: Int) -> ContinuousClock.Instant { lock.withLock { times[index] } }
+}
