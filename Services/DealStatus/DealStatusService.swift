@@ -4,6 +4,7 @@ import Logging
 import Messages
 import ServiceKit
 import ServiceLifecycle
+import Synchronization
 import Wire
 
 /// DealStatus: applies deal events once, publishes versioned snapshots, answers queries and requisites changes.
@@ -23,6 +24,8 @@ final class DealStatusService: Sendable {
     let store: DealStore
     let logger: Logger
     let micro: MicroService
+    /// The newest snapshot this replica knows per deal (and its DEAL_STATUS sequence): spares SQLite reads on the hot path.
+    private let latestKnown = Mutex<[String: (DealStatus, UInt64)]>([:])
 
     init(connection: NatsConnection, store: DealStore, logger: Logger) throws {
         self.connection = connection
@@ -61,11 +64,14 @@ final class DealStatusService: Sendable {
             do {
                 var batch = try await consumer.fetch(batch: 256, noWait: true)
                 if batch.isEmpty { batch = try await consumer.fetch(batch: 1, expires: .seconds(1)) }
+                if batch.isEmpty { continue }
+                let horizon = try await Horizon(batch, consumerInfo: jetStream.consumerInfo(stream: Subjects.Deal.eventsStream,
+                                                                                           consumer: Self.consumerName))
                 var byDeal: [String: [JetStreamMessage]] = [:]
                 for message in batch { byDeal[message.subject, default: []].append(message) }
                 try await withThrowingTaskGroup(of: Void.self) { group in
                     for messages in byDeal.values {
-                        group.addTask { for message in messages { try await self.process(message) } }
+                        group.addTask { for message in messages { try await self.process(message, horizon: horizon) } }
                     }
                     try await group.waitForAll()
                 }
@@ -84,7 +90,7 @@ final class DealStatusService: Sendable {
     /// event of the deal after that one, up to this message, is folded in stream order. The result is published as
     /// the next version with `Nats-Expected-Last-Subject-Sequence`; if another replica got there first, re-read
     /// and try again. An event already covered by a snapshot is simply acknowledged.
-    func process(_ message: JetStreamMessage) async throws {
+    func process(_ message: JetStreamMessage, horizon: Horizon = .unknown) async throws {
         let subject = Subject(message.subject)
         let client = subject[2] ?? "?"
         let dealId = subject[3] ?? "?"
@@ -99,7 +105,7 @@ final class DealStatusService: Sendable {
             try await reject(message, client: client, dealId: dealId, reason: reason.message)
             return
         }
-        var current = try await store.current(client: client, dealId: dealId)
+        var current = try await known(client: client, dealId: dealId)
         var conflicts = 0
         while conflicts < 8 {
             let covered = current?.0.lastEventSequence ?? 0
@@ -107,7 +113,7 @@ final class DealStatusService: Sendable {
                 try message.ack()  // folded into a snapshot already (by this or another replica)
                 return
             }
-            guard let next = try await nextVersion(after: current?.0, upTo: message, own: own) else {
+            guard let next = try await nextVersion(after: current?.0, upTo: message, own: own, horizon: horizon) else {
                 try message.ack()  // nothing up to this event changes the deal
                 return
             }
@@ -124,6 +130,7 @@ final class DealStatusService: Sendable {
                 }
                 try await store.upsert(next, statusSequence: ack.sequence)
                 current = (next, ack.sequence)
+                remember(next, sequence: ack.sequence)
             } catch BusError.wrongLastSequence {
                 // Another replica published this version first: take its snapshot and go on from there.
                 conflicts += 1
@@ -135,13 +142,18 @@ final class DealStatusService: Sendable {
 
     /// The first event of the deal after `state`, up to `message`, that changes it, applied: one version per change,
     /// so every replica numbers the versions of a deal the same way. Ignored and rejected events on the way are recorded.
-    private func nextVersion(after state: DealStatus?, upTo message: JetStreamMessage, own: DealEvent) async throws -> DealStatus? {
+    private func nextVersion(after state: DealStatus?, upTo message: JetStreamMessage, own: DealEvent, horizon: Horizon) async throws
+        -> DealStatus?
+    {
         let subject = Subject(message.subject)
         let (client, dealId) = (subject[2] ?? "?", subject[3] ?? "?")
-        var sequence = state?.lastEventSequence ?? 0
+        // Events at or below the ack floor are handled: applied ones are in the newest snapshot (if `state` is older,
+        // the publish fails its expected sequence and we start again from the newer one), absorbed ones change nothing.
+        var sequence = max(state?.lastEventSequence ?? 0, horizon.ackFloor)
         while sequence < message.streamSequence {
             var event: DealEvent? = own
-            if message.streamSequence == sequence + 1 {
+            // Every event between the floor and this one is in this batch, so earlier ones of this deal went first.
+            if message.streamSequence == sequence + 1 || message.streamSequence <= horizon.contiguousEnd {
                 sequence = message.streamSequence
             } else {
                 guard let stored = try await jetStream.nextMessage(stream: Subjects.Deal.eventsStream, subject: message.subject,
@@ -202,7 +214,26 @@ final class DealStatusService: Sendable {
         else { return nil }
         let status = try MessagePackDecoder().decode(DealStatus.self, from: stored.payload)
         try await store.upsert(status, statusSequence: stored.seq)
+        remember(status, sequence: stored.seq)
         return (status, stored.seq)
+    }
+
+    /// The newest snapshot known here: from memory, else from SQLite.
+    private func known(client: String, dealId: String) async throws -> (DealStatus, UInt64)? {
+        if let cached = latestKnown.withLock({ $0["\(client).\(dealId)"] }) { return cached }
+        return try await store.current(client: client, dealId: dealId)
+    }
+
+    /// Keeps `status` in memory if it is newer; false when this replica already had it (nothing to store).
+    @discardableResult
+    private func remember(_ status: DealStatus, sequence: UInt64) -> Bool {
+        latestKnown.withLock { known in
+            let key = "\(status.terms.client).\(status.terms.dealId)"
+            if let have = known[key], have.0.version >= status.version { return false }
+            if known.count >= 100_000 { known.removeAll(keepingCapacity: true) }  // bounded; SQLite has the rest
+            known[key] = (status, sequence)
+            return true
+        }
     }
 
     // MARK: Projection
@@ -216,7 +247,10 @@ final class DealStatusService: Sendable {
                 for try await event in updates {
                     guard case .message(let message) = event else { continue }
                     let status = try MessagePackDecoder().decode(DealStatus.self, from: message.payload)
-                    try await store.upsert(status, statusSequence: message.streamSequence)
+                    // A version this replica published (or already loaded) is stored; others' versions are stored here.
+                    if remember(status, sequence: message.streamSequence) {
+                        try await store.upsert(status, statusSequence: message.streamSequence)
+                    }
                 }
             } catch {
                 if Task.isCancelled { return }
@@ -281,6 +315,30 @@ final class DealStatusService: Sendable {
                                               headers: [Header.contentType: ContentType.msgpack, Header.schema: DealEvent.schema],
                                               msgId: event.eventId)
         return CommandAccepted(eventSequence: ack.sequence, duplicate: ack.duplicate)
+    }
+}
+
+/// What a fetched batch knows about the rest of the stream: every event up to `ackFloor` is handled, and every event
+/// from there to `contiguousEnd` is in this batch.
+struct Horizon: Sendable {
+    var ackFloor: UInt64
+    var contiguousEnd: UInt64
+
+    static let unknown = Horizon(ackFloor: 0, contiguousEnd: 0)
+
+    init(ackFloor: UInt64, contiguousEnd: UInt64) {
+        self.ackFloor = ackFloor
+        self.contiguousEnd = contiguousEnd
+    }
+
+    init(_ batch: [JetStreamMessage], consumerInfo: ConsumerInfo) {
+        ackFloor = consumerInfo.ackFloor.streamSeq
+        var end = ackFloor
+        for sequence in batch.map(\.streamSequence).sorted() where sequence > ackFloor {
+            guard sequence == end + 1 else { break }
+            end = sequence
+        }
+        contiguousEnd = end
     }
 }
 

@@ -4,6 +4,7 @@ import Logging
 import Messages
 import ServiceKit
 import ServiceLifecycle
+import Synchronization
 import Wire
 
 /// Netting: keeps each client's netting set per value date in step with the deals, and runs the client's commands.
@@ -25,6 +26,8 @@ final class NettingService: Sendable {
     let store: NettingStore
     let logger: Logger
     let micro: MicroService
+    /// The newest version of each set this replica knows, with its NETTING_STATUS sequence (spares SQLite reads and decodes).
+    private let latestKnown = Mutex<[String: (NettingSet, UInt64)]>([:])
 
     init(connection: NatsConnection, store: NettingStore, logger: Logger) throws {
         self.connection = connection
@@ -108,7 +111,7 @@ final class NettingService: Sendable {
     /// published first. Returns the set as it stands afterwards. `change` returns nil for "nothing to change".
     @discardableResult
     func update(client: String, valueDate: String, _ change: (NettingSet) throws -> NettingSet?) async throws -> NettingSet {
-        var current = try await store.current(client: client, valueDate: valueDate)
+        var current = try await known(client: client, valueDate: valueDate)
         for _ in 0..<16 {
             let set = current?.0 ?? NettingSet(client: client, valueDate: valueDate, updatedAt: Date())
             guard let next = try change(set) else { return set }
@@ -122,6 +125,7 @@ final class NettingService: Sendable {
                 )
                 if ack.duplicate { throw BusError.wrongLastSequence(expected: current?.1 ?? 0, detail: "version \(next.version) exists") }
                 try await store.upsert(next, statusSequence: ack.sequence)
+                remember(next, sequence: ack.sequence)
                 return next
             } catch BusError.wrongLastSequence {
                 current = try await latest(client: client, valueDate: valueDate)  // another replica moved the set
@@ -136,7 +140,26 @@ final class NettingService: Sendable {
         else { return nil }
         let set = try MessagePackDecoder().decode(NettingSet.self, from: stored.payload)
         try await store.upsert(set, statusSequence: stored.seq)
+        remember(set, sequence: stored.seq)
         return (set, stored.seq)
+    }
+
+    /// The newest version of a set known here: from memory, else from SQLite.
+    func known(client: String, valueDate: String) async throws -> (NettingSet, UInt64)? {
+        if let cached = latestKnown.withLock({ $0["\(client).\(valueDate)"] }) { return cached }
+        return try await store.current(client: client, valueDate: valueDate)
+    }
+
+    /// Keeps `set` in memory if it is newer; false when this replica already had it.
+    @discardableResult
+    private func remember(_ set: NettingSet, sequence: UInt64) -> Bool {
+        latestKnown.withLock { known in
+            let key = "\(set.client).\(set.valueDate)"
+            if let have = known[key], have.0.version >= set.version { return false }
+            if known.count >= 10_000 { known.removeAll(keepingCapacity: true) }  // bounded; SQLite has the rest
+            known[key] = (set, sequence)
+            return true
+        }
     }
 
     /// Keeps this replica's copy of every set current (including changes made by the other replicas).
@@ -149,7 +172,9 @@ final class NettingService: Sendable {
                 for try await event in updates {
                     guard case .message(let message) = event else { continue }
                     let set = try MessagePackDecoder().decode(NettingSet.self, from: message.payload)
-                    try await store.upsert(set, statusSequence: message.streamSequence)
+                    if remember(set, sequence: message.streamSequence) {
+                        try await store.upsert(set, statusSequence: message.streamSequence)
+                    }
                 }
             } catch {
                 if Task.isCancelled { return }
@@ -166,7 +191,7 @@ final class NettingService: Sendable {
                               maxConcurrency: 8) { [self] preview, request in
             let client = try Self.client(of: request)
             let valueDate = try Self.valueDate(preview.valueDate)
-            return try await store.current(client: client, valueDate: valueDate)?.0
+            return try await known(client: client, valueDate: valueDate)?.0
                 ?? NettingSet(client: client, valueDate: valueDate, updatedAt: Date())
         }
         try micro.addEndpoint("include", subject: Subjects.Netting.commandPattern(.include), request: NettingDealChange.self) { [self] change, request in

@@ -62,10 +62,17 @@ struct NettingStore: Sendable {
                 ON CONFLICT (client, valueDate) DO UPDATE SET version = excluded.version, statusSequence = excluded.statusSequence,
                     state = excluded.state, snapshot = excluded.snapshot
                 """, arguments: [set.client, set.valueDate, set.version, Int64(statusSequence), set.state.rawValue, blob])
-            try db.execute(sql: "DELETE FROM membership WHERE client = ? AND valueDate = ?", arguments: [set.client, set.valueDate])
-            for deal in set.deals {
+            // Only the difference: a set of 1,000 deals changes one deal at a time.
+            let before = Set(try String.fetchAll(db, sql: "SELECT dealId FROM membership WHERE client = ? AND valueDate = ?",
+                                                 arguments: [set.client, set.valueDate]))
+            let after = Set(set.deals.map(\.dealId))
+            for gone in before.subtracting(after) {
+                try db.execute(sql: "DELETE FROM membership WHERE client = ? AND dealId = ? AND valueDate = ?",
+                               arguments: [set.client, gone, set.valueDate])
+            }
+            for added in after.subtracting(before) {
                 try db.execute(sql: "INSERT INTO membership (client, dealId, valueDate) VALUES (?, ?, ?)",
-                               arguments: [set.client, deal.dealId, set.valueDate])
+                               arguments: [set.client, added, set.valueDate])
             }
         }
     }
