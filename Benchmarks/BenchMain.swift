@@ -12,23 +12,31 @@ struct BenchMain {
         var logger = Logger(label: "bench")
         logger.logLevel = .warning
 
-        var results: [CaseResult] = []
-        print("wire…")
-        results += try runWireBench(iterations: 40_000 * scale)
+        // --only wire|nats|deals runs one group (default: all).
+        let only = arguments.firstIndex(of: "--only").flatMap { arguments.indices.contains($0 + 1) ? arguments[$0 + 1] : nil }
+        func selected(_ group: String) -> Bool { only == nil || only == group }
 
+        var results: [CaseResult] = []
+        if selected("wire") {
+            print("wire…")
+            results += try runWireBench(iterations: 40_000 * scale)
+        }
         let server = try NatsServer()
         defer { server.stop(); server.removeFiles() }
-        let nats = NatsBench(url: server.url, logger: logger)
-        print("request/reply…")
-        results += try await nats.requestReply(count: 2_000 * scale)
-        print("subscribe…")
-        results.append(try await nats.subscribeThroughput(count: 100_000 * scale))
-        print("jetstream publish…")
-        results.append(try await nats.jetStreamPublish(count: 20_000 * scale))
-
-        print("deal status and netting (release binaries)…")
-        let binaries = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
-        results += try await DealBench(server: server, logger: logger, binDirectory: binaries).run(scale: scale == 1 ? 1 : 2)
+        if selected("nats") {
+            let nats = NatsBench(url: server.url, logger: logger)
+            print("request/reply…")
+            results += try await nats.requestReply(count: 2_000 * scale)
+            print("subscribe…")
+            results.append(try await nats.subscribeThroughput(count: 100_000 * scale))
+            print("jetstream publish…")
+            results.append(try await nats.jetStreamPublish(count: 20_000 * scale))
+        }
+        if selected("deals") {
+            print("deal status and netting (release binaries)…")
+            let binaries = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
+            results += try await DealBench(server: server, logger: logger, binDirectory: binaries).run(scale: scale == 1 ? 1 : 2)
+        }
 
         print("")
         printTable(results)

@@ -13,10 +13,10 @@ struct DealBench {
     let logger: Logger
     let binDirectory: URL
 
-    func launch(_ name: String, directory: URL) throws -> Process {
+    func launch(_ name: String, directory: URL, url: String? = nil) throws -> Process {
         let process = Process()
         process.executableURL = binDirectory.appendingPathComponent(name)
-        process.arguments = ["--nats-url", server.url, "--data-dir", directory.path, "--instance-id", "\(name)-bench", "--log-level", "warning"]
+        process.arguments = ["--nats-url", url ?? server.url, "--data-dir", directory.path, "--instance-id", "\(name)-bench", "--log-level", "warning"]
         process.standardOutput = FileHandle.nullDevice
         try process.run()
         return process
@@ -121,19 +121,30 @@ struct DealBench {
             ours: Measurement(opsPerSecond: ourRate), base: Measurement(opsPerSecond: baseRate),
             ratioName: "of raw", ratio: ourRate / baseRate, target: "≥ 20k/s", met: ourRate >= 20_000
         ))
-        var asap = ConnectionOptions(servers: [server.url], name: "bench-requests")
-        asap.sendAsap = true  // request/reply latency, as a terminal connection is configured
-        let requester = try await NatsConnection.connect(asap, logger: logger)
-        results.append(try await nettingPreview(connection: connection, requester: requester, directory: directory, iterations: 1_000 * scale))
-        await requester.drain()
         await connection.drain()
+        results.append(try await nettingPreview(directory: directory, iterations: 1_000 * scale))
         return results
     }
 
     /// 1,000 confirmed deals on one value date, then `preview` of that set, beside a raw request/reply of the same bytes.
-    func nettingPreview(connection: NatsConnection, requester: NatsConnection, directory: URL, iterations: Int) async throws -> CaseResult {
-        let netting = try launch("netting", directory: directory)
+    func nettingPreview(directory: URL, iterations: Int) async throws -> CaseResult {
+        // A server of its own: the deals of the latency cases would otherwise form one giant set first.
+        let fresh = try NatsServer()
+        defer { fresh.stop(); fresh.removeFiles() }
+        let nettingDirectory = directory.appendingPathComponent("netting")
+        try FileManager.default.createDirectory(at: nettingDirectory, withIntermediateDirectories: true)
+        let dealStatus = try launch("deal-status", directory: nettingDirectory, url: fresh.url)
+        defer { stop(dealStatus) }
+        let netting = try launch("netting", directory: nettingDirectory, url: fresh.url)
         defer { stop(netting) }
+        let connection = try await NatsConnection.connect(ConnectionOptions(servers: [fresh.url], name: "bench-feed"), logger: logger)
+        var asap = ConnectionOptions(servers: [fresh.url], name: "bench-requests")
+        asap.sendAsap = true  // request/reply latency, as a terminal connection is configured
+        let requester = try await NatsConnection.connect(asap, logger: logger)
+        defer { requester.close(); connection.close() }
+        _ = await eventually(within: .seconds(20)) {
+            (try? await requester.request([], to: "$SRV.PING.netting", timeout: .milliseconds(200))) != nil
+        }
         let js = JetStream(connection: connection)
         let batch = js.batch(maxPending: 1_024)
         let encoder = MessagePackEncoder()

@@ -16,7 +16,9 @@ struct DealStatusMain: AsyncParsableCommand {
     func run() async throws {
         let logger = ServiceRuntime.bootstrap(options, service: "deal-status")
         let store = try DealStore(path: options.databasePath("deal-status"))
-        let connection = try await NatsConnection.connect(options.connectionOptions(name: "deal-status"), logger: logger)
+        var connectionOptions = options.connectionOptions(name: "deal-status")
+        connectionOptions.sendAsap = true  // request-heavy: every event is a JetStream publish waiting for its ack
+        let connection = try await NatsConnection.connect(connectionOptions, logger: logger)
         try await DealStatusService.ensureStreams(JetStream(connection: connection))
         let service = try DealStatusService(connection: connection, store: store, logger: logger)
         logger.info("deal-status ready", metadata: ["id": "\(service.micro.id)"])

@@ -24,8 +24,17 @@ final class DealStatusService: Sendable {
     let store: DealStore
     let logger: Logger
     let micro: MicroService
-    /// The newest snapshot this replica knows per deal (and its DEAL_STATUS sequence): spares SQLite reads on the hot path.
-    private let latestKnown = Mutex<[String: (DealStatus, UInt64)]>([:])
+    /// The newest snapshot this replica knows per deal (and its DEAL_STATUS sequence): the hot path never waits for SQLite.
+    private let latestKnown = Mutex(KnownDeals())
+    /// Versions received from DEAL_STATUS, waiting to be written to SQLite in one transaction (write-behind).
+    private let pendingWrites = Mutex<[(DealStatus, UInt64)]>([])
+    private let writeSignal = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
+
+    struct KnownDeals {
+        var deals: [String: (DealStatus, UInt64)] = [:]
+        /// True once the projection has loaded every deal: a deal not here then does not exist yet.
+        var complete = false
+    }
 
     init(connection: NatsConnection, store: DealStore, logger: Logger) throws {
         self.connection = connection
@@ -128,9 +137,8 @@ final class DealStatusService: Sendable {
                 if ack.duplicate {
                     throw BusError.wrongLastSequence(expected: current?.1 ?? 0, detail: "version \(next.version) already published")
                 }
-                try await store.upsert(next, statusSequence: ack.sequence)
                 current = (next, ack.sequence)
-                remember(next, sequence: ack.sequence)
+                remember(next, sequence: ack.sequence)  // SQLite gets it from the projection, with its neighbours
             } catch BusError.wrongLastSequence {
                 // Another replica published this version first: take its snapshot and go on from there.
                 conflicts += 1
@@ -213,14 +221,15 @@ final class DealStatusService: Sendable {
         guard let stored = try await jetStream.lastMessage(stream: Subjects.Deal.statusStream, subject: Subjects.Deal.storedStatus(client: client, deal: dealId))
         else { return nil }
         let status = try MessagePackDecoder().decode(DealStatus.self, from: stored.payload)
-        try await store.upsert(status, statusSequence: stored.seq)
         remember(status, sequence: stored.seq)
         return (status, stored.seq)
     }
 
     /// The newest snapshot known here: from memory, else from SQLite.
-    private func known(client: String, dealId: String) async throws -> (DealStatus, UInt64)? {
-        if let cached = latestKnown.withLock({ $0["\(client).\(dealId)"] }) { return cached }
+    func known(client: String, dealId: String) async throws -> (DealStatus, UInt64)? {
+        let (cached, complete) = latestKnown.withLock { ($0.deals["\(client).\(dealId)"], $0.complete) }
+        if let cached { return cached }
+        if complete { return nil }
         return try await store.current(client: client, dealId: dealId)
     }
 
@@ -229,9 +238,12 @@ final class DealStatusService: Sendable {
     private func remember(_ status: DealStatus, sequence: UInt64) -> Bool {
         latestKnown.withLock { known in
             let key = "\(status.terms.client).\(status.terms.dealId)"
-            if let have = known[key], have.0.version >= status.version { return false }
-            if known.count >= 100_000 { known.removeAll(keepingCapacity: true) }  // bounded; SQLite has the rest
-            known[key] = (status, sequence)
+            if let have = known.deals[key], have.0.version >= status.version { return false }
+            if known.deals.count >= 200_000 {  // bounded; SQLite has the rest
+                known.deals.removeAll(keepingCapacity: true)
+                known.complete = false
+            }
+            known.deals[key] = (status, sequence)
             return true
         }
     }
@@ -239,24 +251,59 @@ final class DealStatusService: Sendable {
     // MARK: Projection
 
     /// Keeps this replica's SQLite in step with DEAL_STATUS: last snapshot per deal, then live; rebuilds an empty store.
+    ///
+    /// Versions go to memory at once and to SQLite in batches (`writeProjection`), one transaction per batch.
     func followStatuses() async {
         while !Task.isCancelled {
             do {
                 let updates = try await jetStream.snapshotAndUpdates(stream: Subjects.Deal.statusStream, filter: Subjects.Deal.allStoredStatuses)
                 defer { Task { await updates.stop() } }
                 for try await event in updates {
-                    guard case .message(let message) = event else { continue }
-                    let status = try MessagePackDecoder().decode(DealStatus.self, from: message.payload)
-                    // A version this replica published (or already loaded) is stored; others' versions are stored here.
-                    if remember(status, sequence: message.streamSequence) {
-                        try await store.upsert(status, statusSequence: message.streamSequence)
+                    switch event {
+                    case .message(let message):
+                        let status = try MessagePackDecoder().decode(DealStatus.self, from: message.payload)
+                        remember(status, sequence: message.streamSequence)
+                        pendingWrites.withLock { $0.append((status, message.streamSequence)) }
+                        writeSignal.continuation.yield()
+                    case .caughtUp:
+                        latestKnown.withLock { $0.complete = $0.deals.count < 200_000 }
                     }
                 }
             } catch {
                 if Task.isCancelled { return }
                 logger.warning("status projection restarting", metadata: ["error": "\(error)"])
             }
+            latestKnown.withLock { $0.complete = false }
             try? await Task.sleep(for: .milliseconds(500))
+        }
+    }
+
+    /// Writes what `followStatuses` received, all that has gathered since the last write in one transaction;
+    /// ends (after writing what is left) when cancelled.
+    func writeProjection() async {
+        for await _ in writeSignal.stream { await writePending() }
+        await writePending()
+    }
+
+    private func writePending() async {
+        let batch = pendingWrites.withLock { pending in
+            defer { pending.removeAll(keepingCapacity: true) }
+            return pending
+        }
+        guard !batch.isEmpty else { return }
+        do {
+            try await store.upsertAll(batch)
+        } catch {
+            logger.error("projection write failed; rebuilt on restart", metadata: ["error": "\(error)", "versions": "\(batch.count)"])
+        }
+    }
+
+    /// Event processing, the projection and its writer, until cancelled.
+    func runWorkers() async {
+        await withDiscardingTaskGroup { group in
+            group.addTask { await self.processEvents() }
+            group.addTask { await self.followStatuses() }
+            group.addTask { await self.writeProjection() }
         }
     }
 
@@ -267,8 +314,8 @@ final class DealStatusService: Sendable {
         try micro.addEndpoint("list", subject: "deal.query.*.list", request: DealListQuery.self, maxConcurrency: 8) { query, request in
             try await store.list(client: try Self.client(of: request), query)
         }
-        try micro.addEndpoint("get", subject: "deal.query.*.get", request: DealGet.self, maxConcurrency: 8) { get, request in
-            guard let (status, _) = try await store.current(client: try Self.client(of: request), dealId: get.dealId) else {
+        try micro.addEndpoint("get", subject: "deal.query.*.get", request: DealGet.self, maxConcurrency: 8) { [self] get, request in
+            guard let (status, _) = try await self.known(client: try Self.client(of: request), dealId: get.dealId) else {
                 throw ErrorBody(code: ErrorBody.notFound, message: "no deal \(get.dealId)", field: "dealId")
             }
             return status
@@ -298,7 +345,7 @@ final class DealStatusService: Sendable {
         guard !details.bic.trimmingCharacters(in: .whitespaces).isEmpty else {
             throw ErrorBody(code: ErrorBody.unprocessable, message: "BIC is required", field: "requisites.bic")
         }
-        guard let (status, _) = try await store.current(client: client, dealId: command.dealId) else {
+        guard let (status, _) = try await known(client: client, dealId: command.dealId) else {
             throw ErrorBody(code: ErrorBody.notFound, message: "no deal \(command.dealId)", field: "dealId")
         }
         let legs = status.legs.filter { $0.amount.currency == details.currency }
@@ -348,10 +395,7 @@ struct DealWorkers: Service {
 
     func run() async throws {
         await cancelWhenGracefulShutdown {
-            await withDiscardingTaskGroup { group in
-                group.addTask { await service.processEvents() }
-                group.addTask { await service.followStatuses() }
-            }
+            await service.runWorkers()
         }
     }
 }

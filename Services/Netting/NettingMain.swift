@@ -16,7 +16,9 @@ struct NettingMain: AsyncParsableCommand {
     func run() async throws {
         let logger = ServiceRuntime.bootstrap(options, service: "netting")
         let store = try NettingStore(path: options.databasePath("netting"))
-        let connection = try await NatsConnection.connect(options.connectionOptions(name: "netting"), logger: logger)
+        var connectionOptions = options.connectionOptions(name: "netting")
+        connectionOptions.sendAsap = true  // request-heavy: every event is a JetStream publish waiting for its ack
+        let connection = try await NatsConnection.connect(connectionOptions, logger: logger)
         try await NettingService.ensureStreams(JetStream(connection: connection), logger: logger)
         let service = try NettingService(connection: connection, store: store, logger: logger)
         logger.info("netting ready", metadata: ["id": "\(service.micro.id)"])

@@ -128,9 +128,9 @@ public struct JetStream: Sendable {
         if reply.status == 503 { throw BusError.noResponders(subject: subject) }
         let bytes = reply.payload
         // The server writes `{"stream":"S", "seq":1,"duplicate": true}`: spacing varies, so values are scanned leniently.
-        if let seq = scanUInt(bytes, key: #""seq":"#), !contains(bytes, #""error""#) {
-            let stream = scanString(bytes, key: #""stream":"#) ?? ""
-            return PubAck(stream: stream, sequence: seq, duplicate: scanTrue(bytes, key: #""duplicate":"#))
+        if let seq = scanUInt(bytes, key: AckKeys.seq), find(bytes, AckKeys.error) == nil {
+            let stream = scanString(bytes, key: AckKeys.stream) ?? ""
+            return PubAck(stream: stream, sequence: seq, duplicate: scanTrue(bytes, key: AckKeys.duplicate))
         }
         let envelope = try? decoder.decode(APIErrorEnvelope.self, from: Data(bytes))
         guard let error = envelope?.error else {
@@ -142,8 +142,15 @@ public struct JetStream: Sendable {
         throw BusError.jetStream(code: error.code, errorCode: error.errCode ?? 0, description: error.description ?? "")
     }
 
-    private static func find(_ bytes: [UInt8], _ needle: String) -> Int? {
-        let n = Array(needle.utf8)
+    /// The keys of a publish ack, as bytes once (an ack is parsed per published message).
+    private enum AckKeys {
+        static let seq = Array(#""seq":"#.utf8)
+        static let error = Array(#""error""#.utf8)
+        static let stream = Array(#""stream":"#.utf8)
+        static let duplicate = Array(#""duplicate":"#.utf8)
+    }
+
+    private static func find(_ bytes: [UInt8], _ n: [UInt8]) -> Int? {
         guard bytes.count >= n.count else { return nil }
         var i = 0
         while i <= bytes.count - n.count {
@@ -157,7 +164,6 @@ public struct JetStream: Sendable {
         return nil
     }
 
-    private static func contains(_ bytes: [UInt8], _ needle: String) -> Bool { find(bytes, needle) != nil }
 
     private static func skipSpaces(_ bytes: [UInt8], from start: Int) -> Int {
         var i = start
@@ -165,13 +171,13 @@ public struct JetStream: Sendable {
         return i
     }
 
-    private static func scanTrue(_ bytes: [UInt8], key: String) -> Bool {
+    private static func scanTrue(_ bytes: [UInt8], key: [UInt8]) -> Bool {
         guard let found = find(bytes, key) else { return false }
         let i = skipSpaces(bytes, from: found)
         return i < bytes.count && bytes[i] == UInt8(ascii: "t")
     }
 
-    private static func scanUInt(_ bytes: [UInt8], key: String) -> UInt64? {
+    private static func scanUInt(_ bytes: [UInt8], key: [UInt8]) -> UInt64? {
         guard let found = find(bytes, key) else { return nil }
         var i = skipSpaces(bytes, from: found)
         var value: UInt64 = 0
@@ -187,7 +193,7 @@ public struct JetStream: Sendable {
         return digits > 0 ? value : nil
     }
 
-    private static func scanString(_ bytes: [UInt8], key: String) -> String? {
+    private static func scanString(_ bytes: [UInt8], key: [UInt8]) -> String? {
         guard let found = find(bytes, key) else { return nil }
         let quote = skipSpaces(bytes, from: found)
         guard quote < bytes.count, bytes[quote] == UInt8(ascii: "\"") else { return nil }

@@ -83,8 +83,13 @@ public final class PublishBatch: Sendable {
             guard state.results[index] == nil else { return (nil, nil) }
             state.results[index] = outcome
             state.outstanding -= 1
-            let window = state.windowWaiter
-            state.windowWaiter = nil
+            // Wake a publisher waiting for room only once a quarter of the window is free: one task switch per
+            // many acks instead of one per ack.
+            var window: CheckedContinuation<Void, Never>?
+            if state.outstanding <= maxPending - max(1, maxPending / 4) || state.outstanding == 0 {
+                window = state.windowWaiter
+                state.windowWaiter = nil
+            }
             var done: CheckedContinuation<Void, Never>?
             if state.outstanding == 0 {
                 done = state.doneWaiter

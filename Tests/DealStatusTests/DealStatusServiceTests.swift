@@ -23,12 +23,7 @@ struct Replica {
         try await DealStatusService.ensureStreams(JetStream(connection: connection))
         let path = directory.appendingPathComponent("\(name).sqlite").path
         let service = try DealStatusService(connection: connection, store: try DealStore(path: path), logger: Logger(label: name))
-        let workers = Task {
-            await withDiscardingTaskGroup { group in
-                group.addTask { await service.processEvents() }
-                group.addTask { await service.followStatuses() }
-            }
-        }
+        let workers = Task { await service.runWorkers() }
         let endpoints = Task { try await service.micro.run() }
         try connection.flush()
         return Replica(service: service, workers: workers, endpoints: endpoints, path: path)
@@ -156,6 +151,10 @@ struct DealStatusServiceTests {
         #expect(await drained(js))
         var all = DealListQuery()
         all.limit = 100
+        let stored = await eventually {
+            (try? await first.service.store.list(client: "C1", all))?.deals.filter { $0.version == 2 }.count == 20
+        }
+        #expect(stored)
         let before = try await first.service.store.list(client: "C1", all)
         await first.stop()
         for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: first.path + suffix) }
@@ -271,7 +270,7 @@ struct DealStatusReplicaTests {
         let singleFeed = JetStream(connection: try await NatsConnection.connect(ConnectionOptions(servers: [single.url]), logger: Logger(label: "f")))
         try await publishAll(singleFeed, events)
         #expect(await drained(singleFeed, within: .seconds(120)))
-        let reference = try await fullState(only.service.store, settled: events)
+        let reference = try #require(await projected(only.service, deals: deals, events: events))
         await only.stop()
 
         // Three replicas; the second dies a third of the way through.
@@ -307,6 +306,19 @@ struct DealStatusReplicaTests {
         #expect(gapsOrRepeats.isEmpty, "versions not 1…n: \(gapsOrRepeats.prefix(3))")
         for replica in survivors { await replica.stop() }
     }
+}
+
+/// The replica's SQLite state once it has caught up with what the replica knows (its projection is written behind).
+func projected(_ service: DealStatusService, deals: Int, events: [DealEvent]) async -> [DealStatus]? {
+    let caughtUp = await eventually(within: .seconds(60)) {
+        guard let state = try? await fullState(service.store, settled: events), state.count == deals else { return false }
+        for deal in state {
+            guard let known = try? await service.known(client: "C1", dealId: deal.terms.dealId), known.0.version == deal.version
+            else { return false }
+        }
+        return true
+    }
+    return caughtUp ? try? await fullState(service.store, settled: events) : nil
 }
 
 /// All deals of C1 in deal-id order, page by page.

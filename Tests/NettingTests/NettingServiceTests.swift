@@ -36,7 +36,7 @@ final class Platform: Sendable {
         let dealStatus = try DealStatusService(connection: dealConnection, store: try DealStore(path: directory.appendingPathComponent("deals.sqlite").path),
                                                logger: Logger(label: "deal-status"))
         var tasks: [Task<Void, Never>] = [
-            Task { await dealStatus.processEvents() }, Task { await dealStatus.followStatuses() },
+            Task { await dealStatus.runWorkers() },
             Task { try? await dealStatus.micro.run() },
         ]
         var netting: [NettingService] = []
