@@ -1,53 +1,33 @@
 import Foundation
+import Messages
 import Wire
 
-/// A deal-status snapshot shaped like what the dashboard receives.
-struct BenchLeg: Codable {
-    enum Status: String, Codable { case pending = "PENDING", instructed = "INSTRUCTED", sent = "SENT", settled = "SETTLED" }
-    var currency: String
-    var amountMinor: Int64
-    var direction: String
-    var status: Status
-    var settledAt: Date?
-}
-
-struct BenchDealStatus: Codable {
-    var client: String
-    var dealId: String
-    var version: Int64
-    var tradeDate: Date
-    var channel: String
-    var product: String
-    var side: String
-    var pair: String
-    var rateMantissa: Int64
-    var rateScale: Int
-    var amountMinor: Int64
-    var amountCurrency: String
-    var valueDate: String
-    var confirmation: String
-    var reason: String?
-    var legs: [BenchLeg]
-    var requisites: [String: String]
-    var updatedAt: Date
-    var nettingSet: String?
-
-    static let sample = BenchDealStatus(
-        client: "C00042", dealId: "599164", version: 7, tradeDate: Date(timeIntervalSince1970: 1_732_870_000), channel: "WEB",
-        product: "FX_SWAP", side: "SELL", pair: "CNYRUB", rateMantissa: 126_180, rateScale: 4, amountMinor: 819_600_000,
-        amountCurrency: "CNY", valueDate: "2024-12-02", confirmation: "AWAITING", reason: "counterparty confirmation pending",
-        legs: [
-            BenchLeg(currency: "CNY", amountMinor: 819_600_000, direction: "PAY", status: .settled,
-                     settledAt: Date(timeIntervalSince1970: 1_732_871_528)),
-            BenchLeg(currency: "RUB", amountMinor: 10_341_712_800, direction: "RECEIVE", status: .sent, settledAt: nil),
-        ],
-        requisites: ["CNY": "BKCHCNBJ/40807156700000001234", "RUB": "SABRRUMM/40702810938000012345"],
-        updatedAt: Date(timeIntervalSince1970: 1_732_871_528.25), nettingSet: "C00042-2024-12-02"
-    )
-}
+/// The contract's own `DealStatus` as a terminal receives it: an FX swap, four payment legs, two settled.
+let benchDealStatus: DealStatus = {
+    let t0 = Date(timeIntervalSince1970: 1_732_870_000)
+    let terms = DealTerms(
+        client: "C00042", dealId: "FX-599164", tradeTime: t0, channel: .web, product: .swap, side: .sell, baseCurrency: "CNY",
+        quoteCurrency: "RUB", amount: Money(minor: 819_600_000, currency: "CNY"), rate: Rate(mantissa: 126_180, scale: 4),
+        valueDate: "2024-12-02", farRate: Rate(mantissa: 126_550, scale: 4), farValueDate: "2025-01-09",
+        requisites: [SettlementRequisites(currency: "CNY", account: "40807156700000001234", bic: "BKCHCNBJ"),
+                     SettlementRequisites(currency: "RUB", account: "40702810938000012345", bic: "SABRRUMM")])
+    let settled = t0.addingTimeInterval(1_528.5)
+    let legs = [
+        PaymentLeg(id: "NEAR-CNY", tenor: .near, amount: Money(minor: 819_600_000, currency: "CNY"), direction: .clientPays,
+                   valueDate: "2024-12-02", status: .settled, statusAt: settled),
+        PaymentLeg(id: "NEAR-RUB", tenor: .near, amount: Money(minor: 10_341_712_800, currency: "RUB"), direction: .bankPays,
+                   valueDate: "2024-12-02", status: .settled, statusAt: settled),
+        PaymentLeg(id: "FAR-CNY", tenor: .far, amount: Money(minor: 819_600_000, currency: "CNY"), direction: .bankPays,
+                   valueDate: "2025-01-09", status: .instructed, statusAt: settled),
+        PaymentLeg(id: "FAR-RUB", tenor: .far, amount: Money(minor: 10_372_038_000, currency: "RUB"), direction: .clientPays,
+                   valueDate: "2025-01-09"),
+    ]
+    return DealStatus(terms: terms, version: 7, confirmation: .confirmed, legs: legs, settlement: .partiallySettled,
+                      updatedAt: settled, lastEventSequence: 123_456)
+}()
 
 func runWireBench(iterations: Int) throws -> [CaseResult] {
-    let value = BenchDealStatus.sample
+    let value = benchDealStatus
     let json = JSONEncoder()
     let jsonDecoder = JSONDecoder()
     let packer = MessagePackEncoder()
@@ -64,8 +44,8 @@ func runWireBench(iterations: Int) throws -> [CaseResult] {
     var sink = 0
     let ourEncode = try rate { sink &+= try packer.encode(value).count }
     let jsonEncode = try rate { sink &+= try json.encode(value).count }
-    let ourDecode = try rate { sink &+= Int(try unpacker.decode(BenchDealStatus.self, from: packed).version) }
-    let jsonDecode = try rate { sink &+= Int(try jsonDecoder.decode(BenchDealStatus.self, from: jsonBytes).version) }
+    let ourDecode = try rate { sink &+= Int(try unpacker.decode(DealStatus.self, from: packed).version) }
+    let jsonDecode = try rate { sink &+= Int(try jsonDecoder.decode(DealStatus.self, from: jsonBytes).version) }
     precondition(sink != 0)
     let sizeRatio = Double(packed.count) / Double(jsonBytes.count)
     return [

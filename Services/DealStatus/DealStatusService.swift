@@ -312,24 +312,17 @@ final class DealStatusService: Sendable {
     private func registerEndpoints() throws {
         let store = self.store
         try micro.addEndpoint("list", subject: "deal.query.*.list", request: DealListQuery.self, maxConcurrency: 8) { query, request in
-            try await store.list(client: try Self.client(of: request), query)
+            try await store.list(client: try request.clientToken(), query)
         }
         try micro.addEndpoint("get", subject: "deal.query.*.get", request: DealGet.self, maxConcurrency: 8) { [self] get, request in
-            guard let (status, _) = try await self.known(client: try Self.client(of: request), dealId: get.dealId) else {
+            guard let (status, _) = try await self.known(client: try request.clientToken(), dealId: get.dealId) else {
                 throw ErrorBody(code: ErrorBody.notFound, message: "no deal \(get.dealId)", field: "dealId")
             }
             return status
         }
         try micro.addEndpoint("requisites", subject: "deal.cmd.*.requisites", request: ChangeRequisites.self) { [self] command, request in
-            try await changeRequisites(command, client: try Self.client(of: request))
+            try await changeRequisites(command, client: try request.clientToken())
         }
-    }
-
-    static func client(of request: ServiceRequest) throws -> String {
-        guard let token = Subject(request.subject)[2], SubjectToken(rawValue: token) != nil else {
-            throw ErrorBody(code: ErrorBody.badRequest, message: "no client in subject \(request.subject)")
-        }
-        return token
     }
 
     /// Validates against the deal as this replica knows it, then records the change as a deal event (the audit trail).

@@ -189,36 +189,29 @@ final class NettingService: Sendable {
     private func registerEndpoints() throws {
         try micro.addEndpoint("preview", subject: Subjects.Netting.commandPattern(.preview), request: NettingPreview.self,
                               maxConcurrency: 8) { [self] preview, request in
-            let client = try Self.client(of: request)
+            let client = try request.clientToken()
             let valueDate = try Self.valueDate(preview.valueDate)
             return try await known(client: client, valueDate: valueDate)?.0
                 ?? NettingSet(client: client, valueDate: valueDate, updatedAt: Date())
         }
         try micro.addEndpoint("include", subject: Subjects.Netting.commandPattern(.include), request: NettingDealChange.self) { [self] change, request in
             let valueDate = try Self.valueDate(change.valueDate)
-            return try await update(client: try Self.client(of: request), valueDate: valueDate) { set in
+            return try await update(client: try request.clientToken(), valueDate: valueDate) { set in
                 try NettingRules.include(change.dealId, in: set, expectedVersion: change.expectedVersion, at: Date())
             }
         }
         try micro.addEndpoint("exclude", subject: Subjects.Netting.commandPattern(.exclude), request: NettingDealChange.self) { [self] change, request in
             let valueDate = try Self.valueDate(change.valueDate)
-            return try await update(client: try Self.client(of: request), valueDate: valueDate) { set in
+            return try await update(client: try request.clientToken(), valueDate: valueDate) { set in
                 try NettingRules.exclude(change.dealId, from: set, expectedVersion: change.expectedVersion, at: Date())
             }
         }
         try micro.addEndpoint("close", subject: Subjects.Netting.commandPattern(.close), request: NettingClose.self) { [self] close, request in
             let valueDate = try Self.valueDate(close.valueDate)
-            return try await update(client: try Self.client(of: request), valueDate: valueDate) { set in
+            return try await update(client: try request.clientToken(), valueDate: valueDate) { set in
                 try NettingRules.close(set, expectedVersion: close.expectedVersion, by: close.closedBy, at: Date())
             }
         }
-    }
-
-    static func client(of request: ServiceRequest) throws -> String {
-        guard let token = Subject(request.subject)[2], SubjectToken(rawValue: token) != nil else {
-            throw ErrorBody(code: ErrorBody.badRequest, message: "no client in subject \(request.subject)")
-        }
-        return token
     }
 
     /// A value date is the set id and a subject token: exactly YYYY-MM-DD, a real date.
