@@ -39,14 +39,14 @@ final class NettingService: Sendable {
     }
 
     /// NETTING_STATUS (owned here) and the durable consumer on DEAL_STATUS (owned by deal-status: waits for it).
-    static func ensureStreams(_ js: JetStream, logger: Logger) async throws {
+    static func ensureStreams(_ js: JetStream, logger: Logger, ackWait: Duration = .seconds(10)) async throws {
         var sets = StreamConfig(name: Subjects.Netting.statusStream, subjects: [Subjects.Netting.allStoredStatuses])
         sets.republish = .init(src: Subjects.Netting.allStoredStatuses, dest: Subjects.Netting.allStatuses)  // only accepted versions go live
         sets.maxMsgsPerSubject = 16  // the last value is the state; a short history for the audit
         sets.duplicateWindow = 10 * 60 * 1_000_000_000
         try await js.ensureStream(sets)
         var consumer = ConsumerConfig(durableName: consumerName)
-        consumer.ackWait = 10_000_000_000
+        consumer.ackWait = ackWait.nanoseconds
         consumer.maxAckPending = 10_000
         var warned = false
         while true {
@@ -62,6 +62,14 @@ final class NettingService: Sendable {
     }
 
     // MARK: Deal statuses
+
+    /// Status processing and the projection, until cancelled.
+    func runWorkers() async {
+        await withDiscardingTaskGroup { group in
+            group.addTask { await self.processStatuses() }
+            group.addTask { await self.followSets() }
+        }
+    }
 
     /// Applies deal statuses to their sets until cancelled; a batch is split by client, each client's in order.
     func processStatuses() async {
@@ -232,10 +240,7 @@ struct NettingWorkers: Service {
 
     func run() async throws {
         await cancelWhenGracefulShutdown {
-            await withDiscardingTaskGroup { group in
-                group.addTask { await service.processStatuses() }
-                group.addTask { await service.followSets() }
-            }
+            await service.runWorkers()
         }
     }
 }

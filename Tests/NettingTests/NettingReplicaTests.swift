@@ -1,0 +1,208 @@
+import Bus
+import Foundation
+import Logging
+import Messages
+import ServiceKit
+import Testing
+import TestSupport
+import Wire
+
+@testable import DealStatus
+@testable import Netting
+
+/// One in-process service instance with its own connection and SQLite file, which can be stopped or killed.
+struct Instance {
+    let connection: NatsConnection
+    let workers: Task<Void, Never>
+    let endpoints: Task<Void, any Error>
+    let micro: MicroService
+    let netting: NettingService?
+
+    static func dealStatus(_ url: String, _ dir: URL, _ name: String) async throws -> Instance {
+        let connection = try await connectFast(url, name)
+        try await DealStatusService.ensureStreams(JetStream(connection: connection), ackWait: .seconds(2))
+        let service = try DealStatusService(connection: connection, store: try DealStore(path: dir.appendingPathComponent("\(name).sqlite").path),
+                                            logger: Logger(label: name))
+        return Instance(connection: connection, workers: Task { await service.runWorkers() }, endpoints: Task { try await service.micro.run() },
+                        micro: service.micro, netting: nil)
+    }
+
+    static func netting(_ url: String, _ dir: URL, _ name: String) async throws -> Instance {
+        let connection = try await connectFast(url, name)
+        try await NettingService.ensureStreams(JetStream(connection: connection), logger: Logger(label: name), ackWait: .seconds(2))
+        let service = try NettingService(connection: connection, store: try NettingStore(path: dir.appendingPathComponent("\(name).sqlite").path),
+                                         logger: Logger(label: name))
+        return Instance(connection: connection, workers: Task { await service.runWorkers() }, endpoints: Task { try await service.micro.run() },
+                        micro: service.micro, netting: service)
+    }
+
+    static func connectFast(_ url: String, _ name: String) async throws -> NatsConnection {
+        var options = ConnectionOptions(servers: [url], name: name)
+        options.sendAsap = true
+        return try await NatsConnection.connect(options, logger: Logger(label: name))
+    }
+
+    /// Dies without draining: what it fetched and did not acknowledge goes to the others after the ack wait.
+    func kill() async {
+        workers.cancel()
+        connection.close()
+        _ = await endpoints.result
+        await workers.value
+    }
+
+    func stop() async {
+        workers.cancel()
+        await micro.stop()
+        _ = await endpoints.result
+        await workers.value
+        await connection.drain()
+    }
+}
+
+/// Deals over three value dates: most confirmed (nettable), some paid out, some amended after confirmation, some cancelled.
+func nettingLifecycle(deals: Int) -> [DealEvent] {
+    let dates = ["2024-12-02", "2024-12-03", "2024-12-04"]
+    var perDeal: [[DealEvent]] = []
+    for n in 1...deals {
+        let id = "N\(n)"
+        let base: CurrencyCode = ["CNY", "USD", "EUR"][n % 3]
+        var terms = DealTerms(client: "C1", dealId: id, tradeTime: tradeTime, channel: .web, product: .spot, side: n % 2 == 0 ? .buy : .sell,
+                              baseCurrency: base, quoteCurrency: "RUB", amount: Money(minor: Int64(100_000 + n * 137), currency: base),
+                              rate: Rate(mantissa: Int64(112_345 + n), scale: 4), valueDate: dates[n % 3],
+                              requisites: [SettlementRequisites(currency: base, account: "A-\(base)", bic: "B"),
+                                           SettlementRequisites(currency: "RUB", account: "A-RUB", bic: "B")])
+        func event(_ suffix: String, _ kind: DealEventKind, _ fill: (inout DealEvent) -> Void = { _ in }) -> DealEvent {
+            var e = DealEvent(eventId: "\(id)-\(suffix)", client: "C1", dealId: id, kind: kind, occurredAt: tradeTime)
+            fill(&e)
+            return e
+        }
+        var events = [event("b", .booked) { $0.terms = terms }, event("a", .confirmation) { $0.confirmation = .awaiting },
+                      event("c", .confirmation) { $0.confirmation = .confirmed }]
+        if n % 5 == 0 {  // amended after confirmation: out of the set until confirmed again
+            terms.rate = Rate(mantissa: terms.rate.mantissa + 10, scale: 4)
+            let amended = terms
+            events.append(event("m", .amended) { $0.terms = amended })
+            if n % 10 == 0 { events.append(event("c2", .confirmation) { $0.confirmation = .confirmed }) }
+        } else if n % 7 == 0 {  // paid out: released legs leave the set
+            events.append(event("i", .settlement) { $0.legId = "NEAR-\(base.rawValue)"; $0.settlement = .instructed })
+            events.append(event("s", .settlement) { $0.legId = "NEAR-\(base.rawValue)"; $0.settlement = .sent })
+        } else if n % 11 == 0 {
+            events.append(event("x", .cancelled))
+        }
+        perDeal.append(events)
+    }
+    var interleaved: [DealEvent] = []
+    for step in 0..<6 { for events in perDeal where step < events.count { interleaved.append(events[step]) } }
+    return interleaved
+}
+
+/// What a client sees of a set, without its version (replicas may number a set's intermediate states differently).
+struct SetContent: Equatable {
+    var deals: [NettingDeal]
+    var net: [NetLine]
+    var gross: Int
+    var netPayments: Int
+
+    init(_ set: NettingSet) {
+        deals = set.deals.map { var d = $0; d.dealVersion = 0; return d }
+        net = set.net
+        gross = set.grossPayments
+        netPayments = set.netPayments
+    }
+}
+
+func sets(_ service: NettingService) async -> [String: SetContent] {
+    var result: [String: SetContent] = [:]
+    for date in ["2024-12-02", "2024-12-03", "2024-12-04"] {
+        if let set = try? await service.known(client: "C1", valueDate: date)?.0 { result[date] = SetContent(set) }
+    }
+    return result
+}
+
+/// The versions of every set stored in NETTING_STATUS, in order.
+func storedSetVersions(_ js: JetStream) async throws -> [String: [Int64]] {
+    var config = ConsumerConfig()
+    config.ackPolicy = .none
+    config.ackWait = nil
+    config.maxAckPending = nil
+    config.maxDeliver = nil
+    config.inactiveThreshold = 10_000_000_000
+    let info = try await js.ensureConsumer(stream: Subjects.Netting.statusStream, config)
+    let consumer = js.pullConsumer(stream: Subjects.Netting.statusStream, durable: info.name)
+    var versions: [String: [Int64]] = [:]
+    while true {
+        let batch = try await consumer.fetch(batch: 500, noWait: true)
+        if batch.isEmpty { break }
+        for message in batch {
+            versions[message.subject, default: []].append(try MessagePackDecoder().decode(NettingSet.self, from: message.payload).version)
+        }
+    }
+    return versions
+}
+
+func consumerDrained(_ js: JetStream, stream: String, consumer: String) async -> Bool {
+    await eventually(within: .seconds(60)) {
+        guard let info = try? await js.consumerInfo(stream: stream, consumer: consumer) else { return false }
+        return info.numPending == 0 && info.numAckPending == 0
+    }
+}
+
+@Suite("netting and deal-status replicas")
+struct NettingReplicaTests {
+    @Test("3 deal-status and 2 netting instances, one of each killed while events flow: the sets equal a single-instance run")
+    func replicas() async throws {
+        let deals = Int(ProcessInfo.processInfo.environment["NETTING_REPLICA_DEALS"] ?? "") ?? 600
+        let events = nettingLifecycle(deals: deals)
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("svyaz-netting-replicas-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+
+        func run(dealStatus: Int, netting: Int, kill: Bool, expecting reference: [String: SetContent]?) async throws
+            -> ([String: SetContent], [String: [Int64]])
+        {
+            let server = try NatsServer()
+            let tag = "\(dealStatus)x\(netting)"
+            var dealInstances: [Instance] = []
+            var nettingInstances: [Instance] = []
+            for i in 1...dealStatus { dealInstances.append(try await Instance.dealStatus(server.url, dir, "ds-\(tag)-\(i)")) }
+            for i in 1...netting { nettingInstances.append(try await Instance.netting(server.url, dir, "nt-\(tag)-\(i)")) }
+            let feed = JetStream(connection: try await Instance.connectFast(server.url, "feed-\(tag)"))
+            let cut = kill ? events.count / 3 : events.count
+            try await publishBatch(feed, Array(events[..<cut]))
+            if kill {
+                await dealInstances.removeLast().kill()
+                await nettingInstances.removeLast().kill()
+                try await publishBatch(feed, Array(events[cut...]))
+            }
+            #expect(await consumerDrained(feed, stream: Subjects.Deal.eventsStream, consumer: DealStatusService.consumerName))
+            #expect(await consumerDrained(feed, stream: Subjects.Deal.statusStream, consumer: NettingService.consumerName))
+            let survivor = try #require(nettingInstances.first?.netting)
+            if let reference {
+                // The other replica's last versions reach this one's copy through the projection.
+                #expect(await eventually(within: .seconds(20)) { await sets(survivor) == reference })
+            }
+            let final = await sets(survivor)
+            let versions = try await storedSetVersions(feed)
+            for instance in dealInstances + nettingInstances { await instance.stop() }
+            await feed.connection.drain()
+            return (final, versions)
+        }
+
+        let (reference, _) = try await run(dealStatus: 1, netting: 1, kill: false, expecting: nil)
+        #expect(reference.count == 3)
+        #expect(reference.values.allSatisfy { $0.netPayments > 0 && $0.deals.contains { !$0.included } })
+        let (replicated, versions) = try await run(dealStatus: 3, netting: 2, kill: true, expecting: reference)
+        #expect(replicated == reference)
+        #expect(versions.count == 3)
+        // NETTING_STATUS keeps the last 16 versions per set: they follow one another with no gap or repeat.
+        #expect(versions.allSatisfy { _, seen in zip(seen, seen.dropFirst()).allSatisfy { $1 == $0 + 1 } }, "set versions skipped or repeated")
+    }
+}
+
+func publishBatch(_ js: JetStream, _ events: [DealEvent]) async throws {
+    let batch = js.batch(maxPending: 512)
+    for event in events {
+        try await batch.publish(try MessagePackEncoder().encode(event), to: "deal.event.\(event.client).\(event.dealId)", msgId: event.eventId)
+    }
+    #expect(await batch.complete().failures.isEmpty)
+}
