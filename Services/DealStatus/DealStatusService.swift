@@ -27,7 +27,7 @@ final class DealStatusService: Sendable {
     /// The newest snapshot this replica knows per deal (and its DEAL_STATUS sequence): the hot path never waits for SQLite.
     private let latestKnown = Mutex(KnownDeals())
     /// Versions received from DEAL_STATUS, waiting to be written to SQLite in one transaction (write-behind).
-    private let pendingWrites = Mutex<[(DealStatus, UInt64)]>([])
+    private let pendingWrites = Mutex<[(DealStatus, UInt64, encoded: [UInt8]?)]>([])
     private let writeSignal = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
 
     struct KnownDeals {
@@ -69,21 +69,32 @@ final class DealStatusService: Sendable {
     /// A batch is split by deal: deals are processed concurrently, the events of one deal in stream order.
     func processEvents() async {
         let consumer = jetStream.pullConsumer(stream: Subjects.Deal.eventsStream, durable: Self.consumerName)
+        // Every event up to here is handled: below the consumer's ack floor, or done by this replica in batches that
+        // followed one another without a gap. While batches keep following on, the ack floor need not be asked for.
+        var handledUpTo: UInt64 = 0
         while !Task.isCancelled {
             do {
                 var batch = try await consumer.fetch(batch: 256, noWait: true)
                 if batch.isEmpty { batch = try await consumer.fetch(batch: 1, expires: .seconds(1)) }
-                if batch.isEmpty { continue }
-                let horizon = try await Horizon(batch, consumerInfo: jetStream.consumerInfo(stream: Subjects.Deal.eventsStream,
-                                                                                           consumer: Self.consumerName))
+                guard let first = batch.map(\.streamSequence).min() else { continue }
+                let floor = handledUpTo > 0 && first == handledUpTo + 1
+                    ? handledUpTo
+                    : try await jetStream.consumerInfo(stream: Subjects.Deal.eventsStream, consumer: Self.consumerName).ackFloor.streamSeq
+                let horizon = Horizon(batch, ackFloor: floor)
+                handledUpTo = 0
                 var byDeal: [String: [JetStreamMessage]] = [:]
                 for message in batch { byDeal[message.subject, default: []].append(message) }
-                try await withThrowingTaskGroup(of: Void.self) { group in
+                let allDone = try await withThrowingTaskGroup(of: Bool.self) { group in
                     for messages in byDeal.values {
-                        group.addTask { for message in messages { try await self.process(message, horizon: horizon) } }
+                        group.addTask {
+                            var done = true
+                            for message in messages { done = try await self.process(message, horizon: horizon) && done }
+                            return done
+                        }
                     }
-                    try await group.waitForAll()
+                    return try await group.reduce(true) { $0 && $1 }
                 }
+                if allDone { handledUpTo = horizon.contiguousEnd }
             } catch {
                 if Task.isCancelled { return }
                 logger.warning("event processing paused", metadata: ["error": "\(error)"])
@@ -99,20 +110,23 @@ final class DealStatusService: Sendable {
     /// event of the deal after that one, up to this message, is folded in stream order. The result is published as
     /// the next version with `Nats-Expected-Last-Subject-Sequence`; if another replica got there first, re-read
     /// and try again. An event already covered by a snapshot is simply acknowledged.
-    func process(_ message: JetStreamMessage, horizon: Horizon = .unknown) async throws {
+    ///
+    /// Returns false when the event was handed back (nak) to be tried again later.
+    @discardableResult
+    func process(_ message: JetStreamMessage, horizon: Horizon = .unknown) async throws -> Bool {
         let subject = Subject(message.subject)
         let client = subject[2] ?? "?"
         let dealId = subject[3] ?? "?"
         guard subject.tokens.count == 4 else {
             try await reject(message, client: client, dealId: dealId, reason: "event on malformed subject \(message.subject)")
-            return
+            return true
         }
         let own: DealEvent
         switch Self.decodeEvent(message.payload, subject: message.subject, client: client, dealId: dealId) {
         case .success(let event): own = event
         case .failure(let reason):
             try await reject(message, client: client, dealId: dealId, reason: reason.message)
-            return
+            return true
         }
         var current = try await known(client: client, dealId: dealId)
         var conflicts = 0
@@ -120,11 +134,11 @@ final class DealStatusService: Sendable {
             let covered = current?.0.lastEventSequence ?? 0
             if message.streamSequence <= covered {
                 try message.ack()  // folded into a snapshot already (by this or another replica)
-                return
+                return true
             }
             guard let next = try await nextVersion(after: current?.0, upTo: message, own: own, horizon: horizon) else {
                 try message.ack()  // nothing up to this event changes the deal
-                return
+                return true
             }
             do {
                 let ack = try await jetStream.publish(
@@ -146,6 +160,7 @@ final class DealStatusService: Sendable {
             }
         }
         try message.nak(delay: .milliseconds(200))
+        return false
     }
 
     /// The first event of the deal after `state`, up to `message`, that changes it, applied: one version per change,
@@ -261,9 +276,11 @@ final class DealStatusService: Sendable {
                 for try await event in updates {
                     switch event {
                     case .message(let message):
-                        let status = try MessagePackDecoder().decode(DealStatus.self, from: message.payload)
+                        // A version this replica published is in memory already: no need to decode it again.
+                        let status = try knownVersion(message)
+                            ?? MessagePackDecoder().decode(DealStatus.self, from: message.payload)
                         remember(status, sequence: message.streamSequence)
-                        pendingWrites.withLock { $0.append((status, message.streamSequence)) }
+                        pendingWrites.withLock { $0.append((status, message.streamSequence, message.payload)) }
                         writeSignal.continuation.yield()
                     case .caughtUp:
                         latestKnown.withLock { $0.complete = $0.deals.count < 200_000 }
@@ -275,6 +292,18 @@ final class DealStatusService: Sendable {
             }
             latestKnown.withLock { $0.complete = false }
             try? await Task.sleep(for: .milliseconds(500))
+        }
+    }
+
+    /// The status in memory whose `Nats-Msg-Id` (`<client>.<deal>.v<version>`) names this stored message, if any.
+    private func knownVersion(_ message: JetStreamMessage) -> DealStatus? {
+        guard let id = message.headers[BusHeader.msgId], let dot = id.lastIndex(of: "."),
+              id[id.index(after: dot)...].hasPrefix("v"), let version = Int64(id[id.index(dot, offsetBy: 2)...])
+        else { return nil }
+        let key = String(id[..<dot])
+        return latestKnown.withLock { known in
+            guard let (status, _) = known.deals[key], status.version == version else { return nil }
+            return status
         }
     }
 
@@ -371,8 +400,8 @@ struct Horizon: Sendable {
         self.contiguousEnd = contiguousEnd
     }
 
-    init(_ batch: [JetStreamMessage], consumerInfo: ConsumerInfo) {
-        ackFloor = consumerInfo.ackFloor.streamSeq
+    init(_ batch: [JetStreamMessage], ackFloor: UInt64) {
+        self.ackFloor = ackFloor
         var end = ackFloor
         for sequence in batch.map(\.streamSequence).sorted() where sequence > ackFloor {
             guard sequence == end + 1 else { break }

@@ -58,22 +58,20 @@ struct DealStore: Sendable {
     /// Stores `status` unless a newer version is already there (replays and redeliveries are harmless).
     @discardableResult
     func upsert(_ status: DealStatus, statusSequence: UInt64) async throws -> Bool {
-        try await upsertAll([(status, statusSequence)]) == 1
+        try await upsertAll([(status, statusSequence, nil)]) == 1
     }
 
     /// Stores each status that is newer than the stored one, in one transaction; returns how many were stored.
+    /// `encoded` is the status as MessagePack when the caller has it already (as received from the stream).
     @discardableResult
-    func upsertAll(_ statuses: [(DealStatus, UInt64)]) async throws -> Int {
+    func upsertAll(_ statuses: [(DealStatus, UInt64, encoded: [UInt8]?)]) async throws -> Int {
         let encoder = MessagePackEncoder()
-        let rows = try statuses.map { ($0.0, $0.1, try encoder.encodeData($0.0)) }
+        let rows = try statuses.map { ($0.0, $0.1, try $0.encoded.map { Data($0) } ?? encoder.encodeData($0.0)) }
         return try await store.write { db in
             var stored = 0
-            for (status, statusSequence, blob) in rows {
-                let terms = status.terms
-                let version = try Int64.fetchOne(db, sql: "SELECT version FROM deal WHERE client = ? AND dealId = ?",
-                                                 arguments: [terms.client, terms.dealId])
-                if let version, version >= status.version { continue }
-                try db.execute(sql: """
+            // Statements compiled once per connection and reused for every row.
+            let select = try db.cachedStatement(sql: "SELECT version FROM deal WHERE client = ? AND dealId = ?")
+            let upsert = try db.cachedStatement(sql: """
                     INSERT INTO deal (client, dealId, version, statusSequence, tradeTime, valueDate, product, channel, side, pair,
                                       confirmation, settlement, amountMinor, updatedAt, snapshot)
                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
@@ -82,10 +80,15 @@ struct DealStore: Sendable {
                         channel = excluded.channel, side = excluded.side, pair = excluded.pair, confirmation = excluded.confirmation,
                         settlement = excluded.settlement, amountMinor = excluded.amountMinor, updatedAt = excluded.updatedAt,
                         snapshot = excluded.snapshot
-                    """, arguments: [terms.client, terms.dealId, status.version, Int64(statusSequence), terms.tradeTime.timeIntervalSince1970,
-                                     terms.valueDate, terms.product.rawValue, terms.channel.rawValue, terms.side.rawValue, terms.pair,
-                                     status.confirmation.rawValue, status.settlement.rawValue, terms.amount.minor,
-                                     status.updatedAt.timeIntervalSince1970, blob])
+                    """)
+            for (status, statusSequence, blob) in rows {
+                let terms = status.terms
+                let version = try Int64.fetchOne(select, arguments: [terms.client, terms.dealId])
+                if let version, version >= status.version { continue }
+                try upsert.execute(arguments: [terms.client, terms.dealId, status.version, Int64(statusSequence),
+                                               terms.tradeTime.timeIntervalSince1970, terms.valueDate, terms.product.rawValue,
+                                               terms.channel.rawValue, terms.side.rawValue, terms.pair, status.confirmation.rawValue,
+                                               status.settlement.rawValue, terms.amount.minor, status.updatedAt.timeIntervalSince1970, blob])
                 stored += 1
             }
             return stored
