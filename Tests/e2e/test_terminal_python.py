@@ -1,6 +1,7 @@
 """A terminal written outside Swift (nats-py + msgpack) follows one client's deals live and decodes the snapshots."""
 import asyncio
 import datetime
+import json
 import subprocess
 
 import msgpack
@@ -14,9 +15,16 @@ def start(bin_dir, tmp_dir, url, *args, name):
     return subprocess.Popen([str(bin_dir / args[0]), "--nats-url", url, *args[1:]], stdout=log, stderr=subprocess.STDOUT)
 
 
+def run_terminal(bin_dir, url, *args):
+    out = subprocess.run([str(bin_dir / "terminal"), *args, "--nats-url", url, "--client", "C1"], capture_output=True, text=True,
+                         timeout=30)
+    return out.returncode, out.stdout, out.stderr
+
+
 def test_python_terminal_follows_deal_status(nats_server, bin_dir, tmp_dir):
     deal_status = start(bin_dir, tmp_dir, nats_server.url, "deal-status", "--data-dir", str(tmp_dir), "--instance-id", "ds1",
                         name="deal-status")
+    netting = start(bin_dir, tmp_dir, nats_server.url, "netting", "--data-dir", str(tmp_dir), "--instance-id", "nt1", name="netting")
     simulator = None
     try:
         async def run():
@@ -60,9 +68,31 @@ def test_python_terminal_follows_deal_status(nats_server, bin_dir, tmp_dir):
                 assert all(leg["status"] == "SETTLED" for leg in status["legs"])
                 assert isinstance(status["settledAt"], datetime.datetime)
             await nc.drain()
+            return latest
 
-        asyncio.run(run())
+        latest = asyncio.run(run())
+
+        # The Swift terminal shows the same deals: one JSON line per deal, newest version of each.
+        code, out, err = run_terminal(bin_dir, nats_server.url, "deals", "--once", "--json")
+        assert code == 0, err
+        shown = [json.loads(line) for line in out.splitlines()]
+        assert {d["terms"]["dealId"]: d["version"] for d in shown} == {d: s["version"] for d, s in latest.items()}
+        code, out, err = run_terminal(bin_dir, nats_server.url, "deals", "--once")
+        assert code == 0 and "Подтверждено" in out and all(deal in out for deal in latest), out
+        # Every deal is paid out, so nothing is left to net; preview says so and a stale close is a clear conflict.
+        value_date = next(iter(latest.values()))["terms"]["valueDate"]
+        code, out, err = run_terminal(bin_dir, nats_server.url, "netting", "preview", "--value-date", value_date, "--json")
+        assert code == 0, err
+        preview = json.loads(out)
+        assert preview["client"] == "C1" and preview["valueDate"] == value_date
+        assert all(not d["included"] for d in preview["deals"]), preview
+        code, out, err = run_terminal(bin_dir, nats_server.url, "netting", "close", "--value-date", value_date,
+                                      "--version", str(preview["version"] + 5))
+        assert code == 1 and "error 409" in err, (code, err)
+        code, out, err = run_terminal(bin_dir, nats_server.url, "netting", "preview", "--value-date", "2024.12.02")
+        assert code == 1 and "error 400" in err and "YYYY-MM-DD" in err, err
     finally:
         if simulator is not None:
             stop_pid(simulator)
+        stop_pid(netting)
         stop_pid(deal_status)
