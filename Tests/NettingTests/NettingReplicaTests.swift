@@ -206,3 +206,33 @@ func publishBatch(_ js: JetStream, _ events: [DealEvent]) async throws {
     }
     #expect(await batch.complete().failures.isEmpty)
 }
+
+@Suite("netting rebuild")
+struct NettingRebuildTests {
+    @Test("a netting instance restarted with its SQLite file deleted serves the same sets, taken from NETTING_STATUS")
+    func rebuild() async throws {
+        let server = try NatsServer()
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("svyaz-netting-rebuild-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let dealStatus = try await Instance.dealStatus(server.url, dir, "ds")
+        let first = try await Instance.netting(server.url, dir, "nt")
+        let feed = JetStream(connection: try await Instance.connectFast(server.url, "feed"))
+        try await publishBatch(feed, nettingLifecycle(deals: 60))
+        #expect(await consumerDrained(feed, stream: Subjects.Deal.statusStream, consumer: NettingService.consumerName))
+        let before = await sets(try #require(first.netting))
+        #expect(before.count == 3)
+        await first.stop()
+        for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: dir.appendingPathComponent("nt.sqlite\(suffix)").path) }
+
+        let second = try await Instance.netting(server.url, dir, "nt")
+        let service = try #require(second.netting)
+        #expect(await eventually { await sets(service) == before })
+        // The rebuilt copy is in SQLite too, not only in memory.
+        let stored = try await service.store.current(client: "C1", valueDate: "2024-12-02")
+        #expect(stored.map { SetContent($0.0) } == before["2024-12-02"])
+        await second.stop()
+        await dealStatus.stop()
+        await feed.connection.drain()
+    }
+}
