@@ -219,6 +219,8 @@ struct NettingRebuildTests {
         let first = try await Instance.netting(server.url, dir, "nt")
         let feed = JetStream(connection: try await Instance.connectFast(server.url, "feed"))
         try await publishBatch(feed, nettingLifecycle(deals: 60))
+        // Every event made its statuses, then every status reached the sets.
+        #expect(await consumerDrained(feed, stream: Subjects.Deal.eventsStream, consumer: DealStatusService.consumerName))
         #expect(await consumerDrained(feed, stream: Subjects.Deal.statusStream, consumer: NettingService.consumerName))
         let before = await sets(try #require(first.netting))
         #expect(before.count == 3)
