@@ -311,7 +311,7 @@ final class DealStatusService: Sendable {
     /// ends (after writing what is left) when cancelled.
     func writeProjection() async {
         for await _ in writeSignal.stream { await writePending() }
-        await writePending()
+        await Task { await writePending() }.value  // the last write runs outside the cancelled task, so it is not refused
     }
 
     private func writePending() async {
@@ -322,6 +322,9 @@ final class DealStatusService: Sendable {
         guard !batch.isEmpty else { return }
         do {
             try await store.upsertAll(batch)
+        } catch is CancellationError {
+            // Stopping: the projection is rebuilt from DEAL_STATUS on the next start.
+            logger.debug("projection write skipped at stop", metadata: ["versions": "\(batch.count)"])
         } catch {
             logger.error("projection write failed; rebuilt on restart", metadata: ["error": "\(error)", "versions": "\(batch.count)"])
         }
