@@ -221,24 +221,25 @@ struct NettingCommand: AsyncParsableCommand {
         func run() async throws { try await NettingCommand.request(set, .preview, NettingPreview(valueDate: set.valueDate)) }
     }
 
-    struct Include: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Put an excluded deal back into the set.")
+    /// The set and the deal an include or exclude names.
+    struct DealChangeOptions: ParsableArguments {
         @OptionGroup var set: SetOptions
         @Option(help: "Deal number.") var deal: String
         @Option(help: "Apply only to this set version.") var expectedVersion: Int64?
-        func run() async throws {
-            try await NettingCommand.request(set, .include, NettingDealChange(valueDate: set.valueDate, dealId: deal, expectedVersion: expectedVersion))
-        }
+
+        var body: NettingDealChange { NettingDealChange(valueDate: set.valueDate, dealId: deal, expectedVersion: expectedVersion) }
+    }
+
+    struct Include: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Put an excluded deal back into the set.")
+        @OptionGroup var change: DealChangeOptions
+        func run() async throws { try await NettingCommand.request(change.set, .include, change.body) }
     }
 
     struct Exclude: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Take a deal out of the set; it settles gross.")
-        @OptionGroup var set: SetOptions
-        @Option(help: "Deal number.") var deal: String
-        @Option(help: "Apply only to this set version.") var expectedVersion: Int64?
-        func run() async throws {
-            try await NettingCommand.request(set, .exclude, NettingDealChange(valueDate: set.valueDate, dealId: deal, expectedVersion: expectedVersion))
-        }
+        @OptionGroup var change: DealChangeOptions
+        func run() async throws { try await NettingCommand.request(change.set, .exclude, change.body) }
     }
 
     struct Close: AsyncParsableCommand {
