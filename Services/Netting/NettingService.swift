@@ -152,6 +152,15 @@ final class NettingService: Sendable {
         return (set, stored.seq)
     }
 
+    /// Whether the set version this stored message holds (`Nats-Msg-Id` = `<client>.<valueDate>.v<version>`) is the one in memory.
+    private func isKnownVersion(_ message: JetStreamMessage) -> Bool {
+        guard let id = message.headers[BusHeader.msgId], let dot = id.lastIndex(of: "."),
+              id[id.index(after: dot)...].hasPrefix("v"), let version = Int64(id[id.index(dot, offsetBy: 2)...])
+        else { return false }
+        let key = String(id[..<dot])
+        return latestKnown.withLock { $0[key]?.0.version == version }
+    }
+
     /// The newest version of a set known here: from memory, else from SQLite.
     func known(client: String, valueDate: String) async throws -> (NettingSet, UInt64)? {
         if let cached = latestKnown.withLock({ $0["\(client).\(valueDate)"] }) { return cached }
@@ -179,6 +188,8 @@ final class NettingService: Sendable {
                 defer { Task { await updates.stop() } }
                 for try await event in updates {
                     guard case .message(let message) = event else { continue }
+                    // A version this replica published is in memory already: a set can be large, so it is not decoded again.
+                    if isKnownVersion(message) { continue }
                     let set = try MessagePackDecoder().decode(NettingSet.self, from: message.payload)
                     if remember(set, sequence: message.streamSequence) {
                         try await store.upsert(set, statusSequence: message.streamSequence)
