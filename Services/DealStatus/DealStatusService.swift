@@ -25,16 +25,11 @@ final class DealStatusService: Sendable {
     let logger: Logger
     let micro: MicroService
     /// The newest snapshot this replica knows per deal (and its DEAL_STATUS sequence): the hot path never waits for SQLite.
-    private let latestKnown = Mutex(KnownDeals())
+    /// Complete (every deal) once the projection has loaded the snapshot: a deal not held then does not exist yet.
+    private let latestKnown = LatestVersions<DealStatus>(limit: 200_000) { $0.version }
     /// Versions received from DEAL_STATUS, waiting to be written to SQLite in one transaction (write-behind).
     private let pendingWrites = Mutex<[(DealStatus, UInt64, encoded: [UInt8]?)]>([])
     private let writeSignal = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
-
-    struct KnownDeals {
-        var deals: [String: (DealStatus, UInt64)] = [:]
-        /// True once the projection has loaded every deal: a deal not here then does not exist yet.
-        var complete = false
-    }
 
     init(connection: NatsConnection, store: DealStore, logger: Logger) throws {
         self.connection = connection
@@ -74,8 +69,7 @@ final class DealStatusService: Sendable {
         var handledUpTo: UInt64 = 0
         while !Task.isCancelled {
             do {
-                var batch = try await consumer.fetch(batch: 256, noWait: true)
-                if batch.isEmpty { batch = try await consumer.fetch(batch: 1, expires: .seconds(1)) }
+                let batch = try await consumer.fetchAvailable(max: 256)
                 guard let first = batch.map(\.streamSequence).min() else { continue }
                 let floor = handledUpTo > 0 && first == handledUpTo + 1
                     ? handledUpTo
@@ -112,8 +106,7 @@ final class DealStatusService: Sendable {
     /// and try again. An event already covered by a snapshot is simply acknowledged.
     ///
     /// Returns false when the event was handed back (nak) to be tried again later.
-    @discardableResult
-    func process(_ message: JetStreamMessage, horizon: Horizon = .unknown) async throws -> Bool {
+    func process(_ message: JetStreamMessage, horizon: Horizon) async throws -> Bool {
         let subject = Subject(message.subject)
         let client = subject[2] ?? "?"
         let dealId = subject[3] ?? "?"
@@ -140,20 +133,17 @@ final class DealStatusService: Sendable {
                 try message.ack()  // nothing up to this event changes the deal
                 return true
             }
-            do {
-                let ack = try await jetStream.publish(
-                    try MessagePackEncoder().encode(next),
-                    to: Subjects.Deal.storedStatus(client: client, deal: dealId),
-                    headers: [Header.contentType: ContentType.msgpack, Header.schema: DealStatus.schema],
-                    msgId: "\(client).\(dealId).v\(next.version)",
-                    expectedLastSubjectSequence: current?.1 ?? 0
-                )
-                if ack.duplicate {
-                    throw BusError.wrongLastSequence(expected: current?.1 ?? 0, detail: "version \(next.version) already published")
-                }
-                current = (next, ack.sequence)
-                remember(next, sequence: ack.sequence)  // SQLite gets it from the projection, with its neighbours
-            } catch BusError.wrongLastSequence {
+            let key = Self.key(client: client, dealId: dealId)
+            if let sequence = try await jetStream.publishIfLast(
+                try MessagePackEncoder().encode(next),
+                to: Subjects.Deal.storedStatus(client: client, deal: dealId),
+                headers: [Header.contentType: ContentType.msgpack, Header.schema: DealStatus.schema],
+                msgId: LatestVersions<DealStatus>.messageID(key: key, version: next.version),
+                expectedLastSubjectSequence: current?.1 ?? 0
+            ) {
+                current = (next, sequence)
+                latestKnown.remember(next, key: key, sequence: sequence)  // SQLite gets it from the projection, with its neighbours
+            } else {
                 // Another replica published this version first: take its snapshot and go on from there.
                 conflicts += 1
                 current = try await latest(client: client, dealId: dealId)
@@ -231,36 +221,23 @@ final class DealStatusService: Sendable {
         try message.ack()
     }
 
-    /// The newest snapshot of one deal straight from DEAL_STATUS (also stored in this replica's projection).
+    /// `<client>.<deal>`: the key of a deal in memory and in its versions' message ids.
+    static func key(client: String, dealId: String) -> String { "\(client).\(dealId)" }
+
+    /// The newest snapshot of one deal straight from DEAL_STATUS (the projection stores it when it arrives there).
     private func latest(client: String, dealId: String) async throws -> (DealStatus, UInt64)? {
         guard let stored = try await jetStream.lastMessage(stream: Subjects.Deal.statusStream, subject: Subjects.Deal.storedStatus(client: client, deal: dealId))
         else { return nil }
         let status = try MessagePackDecoder().decode(DealStatus.self, from: stored.payload)
-        remember(status, sequence: stored.seq)
+        latestKnown.remember(status, key: Self.key(client: client, dealId: dealId), sequence: stored.seq)
         return (status, stored.seq)
     }
 
     /// The newest snapshot known here: from memory, else from SQLite.
     func known(client: String, dealId: String) async throws -> (DealStatus, UInt64)? {
-        let (cached, complete) = latestKnown.withLock { ($0.deals["\(client).\(dealId)"], $0.complete) }
-        if let cached { return cached }
-        if complete { return nil }
+        if let held = latestKnown.get(Self.key(client: client, dealId: dealId)) { return held }
+        if latestKnown.isComplete { return nil }
         return try await store.current(client: client, dealId: dealId)
-    }
-
-    /// Keeps `status` in memory if it is newer; false when this replica already had it (nothing to store).
-    @discardableResult
-    private func remember(_ status: DealStatus, sequence: UInt64) -> Bool {
-        latestKnown.withLock { known in
-            let key = "\(status.terms.client).\(status.terms.dealId)"
-            if let have = known.deals[key], have.0.version >= status.version { return false }
-            if known.deals.count >= 200_000 {  // bounded; SQLite has the rest
-                known.deals.removeAll(keepingCapacity: true)
-                known.complete = false
-            }
-            known.deals[key] = (status, sequence)
-            return true
-        }
     }
 
     // MARK: Projection
@@ -277,33 +254,22 @@ final class DealStatusService: Sendable {
                     switch event {
                     case .message(let message):
                         // A version this replica published is in memory already: no need to decode it again.
-                        let status = try knownVersion(message)
+                        let status = try latestKnown.held(as: message)
                             ?? MessagePackDecoder().decode(DealStatus.self, from: message.payload)
-                        remember(status, sequence: message.streamSequence)
+                        latestKnown.remember(status, key: Self.key(client: status.terms.client, dealId: status.terms.dealId),
+                                             sequence: message.streamSequence)
                         pendingWrites.withLock { $0.append((status, message.streamSequence, message.payload)) }
                         writeSignal.continuation.yield()
                     case .caughtUp:
-                        latestKnown.withLock { $0.complete = $0.deals.count < 200_000 }
+                        latestKnown.markComplete(true)
                     }
                 }
             } catch {
                 if Task.isCancelled { return }
                 logger.warning("status projection restarting", metadata: ["error": "\(error)"])
             }
-            latestKnown.withLock { $0.complete = false }
+            latestKnown.markComplete(false)
             try? await Task.sleep(for: .milliseconds(500))
-        }
-    }
-
-    /// The status in memory whose `Nats-Msg-Id` (`<client>.<deal>.v<version>`) names this stored message, if any.
-    private func knownVersion(_ message: JetStreamMessage) -> DealStatus? {
-        guard let id = message.headers[BusHeader.msgId], let dot = id.lastIndex(of: "."),
-              id[id.index(after: dot)...].hasPrefix("v"), let version = Int64(id[id.index(dot, offsetBy: 2)...])
-        else { return nil }
-        let key = String(id[..<dot])
-        return latestKnown.withLock { known in
-            guard let (status, _) = known.deals[key], status.version == version else { return nil }
-            return status
         }
     }
 
@@ -393,15 +359,8 @@ final class DealStatusService: Sendable {
 /// What a fetched batch knows about the rest of the stream: every event up to `ackFloor` is handled, and every event
 /// from there to `contiguousEnd` is in this batch.
 struct Horizon: Sendable {
-    var ackFloor: UInt64
-    var contiguousEnd: UInt64
-
-    static let unknown = Horizon(ackFloor: 0, contiguousEnd: 0)
-
-    init(ackFloor: UInt64, contiguousEnd: UInt64) {
-        self.ackFloor = ackFloor
-        self.contiguousEnd = contiguousEnd
-    }
+    let ackFloor: UInt64
+    let contiguousEnd: UInt64
 
     init(_ batch: [JetStreamMessage], ackFloor: UInt64) {
         self.ackFloor = ackFloor

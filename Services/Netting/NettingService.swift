@@ -4,7 +4,6 @@ import Logging
 import Messages
 import ServiceKit
 import ServiceLifecycle
-import Synchronization
 import Wire
 
 /// Netting: keeps each client's netting set per value date in step with the deals, and runs the client's commands.
@@ -27,7 +26,7 @@ final class NettingService: Sendable {
     let logger: Logger
     let micro: MicroService
     /// The newest version of each set this replica knows, with its NETTING_STATUS sequence (spares SQLite reads and decodes).
-    private let latestKnown = Mutex<[String: (NettingSet, UInt64)]>([:])
+    private let latestKnown = LatestVersions<NettingSet>(limit: 10_000) { $0.version }
 
     init(connection: NatsConnection, store: NettingStore, logger: Logger) throws {
         self.connection = connection
@@ -76,8 +75,7 @@ final class NettingService: Sendable {
         let consumer = jetStream.pullConsumer(stream: Subjects.Deal.statusStream, durable: Self.consumerName)
         while !Task.isCancelled {
             do {
-                var batch = try await consumer.fetch(batch: 256, noWait: true)
-                if batch.isEmpty { batch = try await consumer.fetch(batch: 1, expires: .seconds(1)) }
+                let batch = try await consumer.fetchAvailable(max: 256)
                 var byClient: [String: [JetStreamMessage]] = [:]
                 for message in batch { byClient[Subject(message.subject)[2] ?? "", default: []].append(message) }
                 try await withThrowingTaskGroup(of: Void.self) { group in
@@ -123,21 +121,20 @@ final class NettingService: Sendable {
         for _ in 0..<16 {
             let set = current?.0 ?? NettingSet(client: client, valueDate: valueDate, updatedAt: Date())
             guard let next = try change(set) else { return set }
-            do {
-                let ack = try await jetStream.publish(
-                    try MessagePackEncoder().encode(next),
-                    to: Subjects.Netting.storedStatus(client: client, set: valueDate),
-                    headers: [Header.contentType: ContentType.msgpack, Header.schema: NettingSet.schema],
-                    msgId: "\(client).\(valueDate).v\(next.version)",
-                    expectedLastSubjectSequence: current?.1 ?? 0
-                )
-                if ack.duplicate { throw BusError.wrongLastSequence(expected: current?.1 ?? 0, detail: "version \(next.version) exists") }
-                try await store.upsert(next, statusSequence: ack.sequence)
-                remember(next, sequence: ack.sequence)
-                return next
-            } catch BusError.wrongLastSequence {
+            let key = Self.key(client: client, valueDate: valueDate)
+            guard let sequence = try await jetStream.publishIfLast(
+                try MessagePackEncoder().encode(next),
+                to: Subjects.Netting.storedStatus(client: client, set: valueDate),
+                headers: [Header.contentType: ContentType.msgpack, Header.schema: NettingSet.schema],
+                msgId: LatestVersions<NettingSet>.messageID(key: key, version: next.version),
+                expectedLastSubjectSequence: current?.1 ?? 0
+            ) else {
                 current = try await latest(client: client, valueDate: valueDate)  // another replica moved the set
+                continue
             }
+            try await store.upsert(next, statusSequence: sequence)
+            latestKnown.remember(next, key: key, sequence: sequence)
+            return next
         }
         throw ErrorBody(code: ErrorBody.conflict, message: "the netting set for \(valueDate) is changing too fast; try again")
     }
@@ -148,35 +145,17 @@ final class NettingService: Sendable {
         else { return nil }
         let set = try MessagePackDecoder().decode(NettingSet.self, from: stored.payload)
         try await store.upsert(set, statusSequence: stored.seq)
-        remember(set, sequence: stored.seq)
+        latestKnown.remember(set, key: Self.key(client: client, valueDate: valueDate), sequence: stored.seq)
         return (set, stored.seq)
     }
 
-    /// Whether the set version this stored message holds (`Nats-Msg-Id` = `<client>.<valueDate>.v<version>`) is the one in memory.
-    private func isKnownVersion(_ message: JetStreamMessage) -> Bool {
-        guard let id = message.headers[BusHeader.msgId], let dot = id.lastIndex(of: "."),
-              id[id.index(after: dot)...].hasPrefix("v"), let version = Int64(id[id.index(dot, offsetBy: 2)...])
-        else { return false }
-        let key = String(id[..<dot])
-        return latestKnown.withLock { $0[key]?.0.version == version }
-    }
+    /// `<client>.<valueDate>`: the key of a set in memory and in its versions' message ids.
+    static func key(client: String, valueDate: String) -> String { "\(client).\(valueDate)" }
 
     /// The newest version of a set known here: from memory, else from SQLite.
     func known(client: String, valueDate: String) async throws -> (NettingSet, UInt64)? {
-        if let cached = latestKnown.withLock({ $0["\(client).\(valueDate)"] }) { return cached }
+        if let held = latestKnown.get(Self.key(client: client, valueDate: valueDate)) { return held }
         return try await store.current(client: client, valueDate: valueDate)
-    }
-
-    /// Keeps `set` in memory if it is newer; false when this replica already had it.
-    @discardableResult
-    private func remember(_ set: NettingSet, sequence: UInt64) -> Bool {
-        latestKnown.withLock { known in
-            let key = "\(set.client).\(set.valueDate)"
-            if let have = known[key], have.0.version >= set.version { return false }
-            if known.count >= 10_000 { known.removeAll(keepingCapacity: true) }  // bounded; SQLite has the rest
-            known[key] = (set, sequence)
-            return true
-        }
     }
 
     /// Keeps this replica's copy of every set current (including changes made by the other replicas).
@@ -189,9 +168,10 @@ final class NettingService: Sendable {
                 for try await event in updates {
                     guard case .message(let message) = event else { continue }
                     // A version this replica published is in memory already: a set can be large, so it is not decoded again.
-                    if isKnownVersion(message) { continue }
+                    if latestKnown.held(as: message) != nil { continue }
                     let set = try MessagePackDecoder().decode(NettingSet.self, from: message.payload)
-                    if remember(set, sequence: message.streamSequence) {
+                    if latestKnown.remember(set, key: Self.key(client: set.client, valueDate: set.valueDate),
+                                            sequence: message.streamSequence) {
                         try await store.upsert(set, statusSequence: message.streamSequence)
                     }
                 }

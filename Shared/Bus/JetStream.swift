@@ -111,6 +111,25 @@ public struct JetStream: Sendable {
         return try Self.parseAck(reply, subject: subject, expected: expectedLastSubjectSequence)
     }
 
+    /// Stores the next version of a value under `subject` only if the subject's last message is still the one at
+    /// `expectedLastSubjectSequence` (0: none yet), with `msgId` naming the version. Returns the new sequence, or nil
+    /// when another writer got there first (the last sequence moved, or this version id was already stored).
+    public func publishIfLast(
+        _ payload: [UInt8],
+        to subject: String,
+        headers: Headers = Headers(),
+        msgId: String,
+        expectedLastSubjectSequence: UInt64
+    ) async throws -> UInt64? {
+        do {
+            let ack = try await publish(payload, to: subject, headers: headers, msgId: msgId,
+                                        expectedLastSubjectSequence: expectedLastSubjectSequence)
+            return ack.duplicate ? nil : ack.sequence
+        } catch BusError.wrongLastSequence {
+            return nil
+        }
+    }
+
     /// Starts a batch of asynchronous publishes (pipelined; acks collected by `PublishBatch.complete`).
     public func batch(maxPending: Int = 4_096, ackTimeout: Duration = .seconds(30)) -> PublishBatch {
         PublishBatch(jetStream: self, maxPending: maxPending, ackTimeout: ackTimeout)

@@ -1,0 +1,63 @@
+import Foundation
+import Bus
+import Synchronization
+
+/// The newest version of each snapshot a replica knows (a deal's status, a netting set), with its stream sequence.
+///
+/// Kept in memory so the hot path does not wait for SQLite; bounded (past `limit` entries it starts again, and callers
+/// fall back to their store). Versions are published with `Nats-Msg-Id` = `messageID(key:version:)`, so a stored
+/// message can be matched to the version held here without decoding it.
+public final class LatestVersions<Value: Sendable>: Sendable {
+    private struct State: Sendable {
+        var entries: [String: (value: Value, sequence: UInt64)] = [:]
+        var complete = false
+    }
+
+    private let state = Mutex(State())
+    private let limit: Int
+    private let version: @Sendable (Value) -> Int64
+
+    public init(limit: Int, version: @escaping @Sendable (Value) -> Int64) {
+        self.limit = limit
+        self.version = version
+    }
+
+    /// `<key>.v<version>`: the message id of one version.
+    public static func messageID(key: String, version: Int64) -> String { "\(key).v\(version)" }
+
+    public func get(_ key: String) -> (value: Value, sequence: UInt64)? { state.withLock { $0.entries[key] } }
+
+    /// Keeps `value` if it is newer than the one held; false when this one (or a newer one) is held already.
+    @discardableResult
+    public func remember(_ value: Value, key: String, sequence: UInt64) -> Bool {
+        state.withLock { state in
+            if let held = state.entries[key], version(held.value) >= version(value) { return false }
+            if state.entries.count >= limit {
+                state.entries.removeAll(keepingCapacity: true)
+                state.complete = false
+            }
+            state.entries[key] = (value, sequence)
+            return true
+        }
+    }
+
+    /// True once every key there is has been loaded (`markComplete`): a key not held then does not exist.
+    public var isComplete: Bool { state.withLock { $0.complete } }
+
+    /// Marks the held entries as all there are (after a full snapshot), or not (`false`, e.g. while resubscribing).
+    public func markComplete(_ complete: Bool) {
+        state.withLock { $0.complete = complete && $0.entries.count < limit }
+    }
+
+    /// The held value when `message` is the stored copy of exactly that version (by its `Nats-Msg-Id`).
+    public func held(as message: JetStreamMessage) -> Value? {
+        guard let id = message.headers[BusHeader.msgId], let mark = id.range(of: ".v", options: .backwards),
+              let number = Int64(id[mark.upperBound...])
+        else { return nil }
+        let key = String(id[..<mark.lowerBound])
+        return state.withLock { state in
+            guard let held = state.entries[key], version(held.value) == number else { return nil }
+            return held.value
+        }
+    }
+}
