@@ -163,9 +163,9 @@ struct DealBench {
         var included = 0
         let ready = await eventually(within: .seconds(120), poll: .milliseconds(100)) {
             guard let reply = try? await requester.request(preview, to: "netting.cmd.N.preview", timeout: .seconds(2)),
-                  let set = try? MessagePackDecoder().decode(NettingSet.self, from: reply.payload) else { return false }
+                  let set = try? MessagePackDecoder().decode(NettingSummary.self, from: reply.payload) else { return false }
             size = reply.payload.count
-            included = set.deals.filter(\.included).count
+            included = set.dealsIn.count
             return included == 1_000
         }
         if !ready { print("  netting: only \(included) of 1,000 deals netted after 120 s") }
@@ -174,7 +174,7 @@ struct DealBench {
         for _ in 0..<iterations {
             let start = clock.now
             let reply = try await requester.request(preview, to: "netting.cmd.N.preview", timeout: .seconds(2))
-            _ = try MessagePackDecoder().decode(NettingSet.self, from: reply.payload)
+            _ = try MessagePackDecoder().decode(NettingSummary.self, from: reply.payload)
             ours.record(clock.now - start)
         }
         // Baseline: an echo of a payload of the same size over the same connection (transport and copy only).

@@ -82,6 +82,24 @@ enum NettingRules {
         return next
     }
 
+    /// The set after several statuses, applied in order, as one new version; nil when none changes what the client sees.
+    ///
+    /// A busy set takes a batch of deal changes in one version instead of one version (and one publish of the whole
+    /// set) per change.
+    static func apply(_ statuses: [DealStatus], to set: NettingSet, at now: Date) -> NettingSet? {
+        var next = set
+        var changed = false
+        for status in statuses {
+            if let applied = apply(status, to: next, at: now) {
+                next = applied
+                changed = true
+            }
+        }
+        guard changed else { return nil }
+        next.version = set.version + 1
+        return next
+    }
+
     /// Takes a deal out of an open set (it settles gross). Unchanged when it is already out.
     static func exclude(_ dealId: String, from set: NettingSet, expectedVersion: Int64?, at now: Date) throws -> NettingSet? {
         let index = try dealIndex(dealId, in: set, expectedVersion: expectedVersion)

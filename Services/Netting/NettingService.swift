@@ -70,7 +70,7 @@ final class NettingService: Sendable {
         }
     }
 
-    /// Applies deal statuses to their sets until cancelled; a batch is split by client, each client's in order.
+    /// Applies deal statuses to their sets until cancelled; a batch is split by client, the clients concurrently.
     func processStatuses() async {
         let consumer = jetStream.pullConsumer(stream: Subjects.Deal.statusStream, durable: Self.consumerName)
         while !Task.isCancelled {
@@ -79,8 +79,8 @@ final class NettingService: Sendable {
                 var byClient: [String: [JetStreamMessage]] = [:]
                 for message in batch { byClient[Subject(message.subject)[2] ?? "", default: []].append(message) }
                 try await withThrowingTaskGroup(of: Void.self) { group in
-                    for messages in byClient.values {
-                        group.addTask { for message in messages { try await self.process(message) } }
+                    for (client, messages) in byClient {
+                        group.addTask { try await self.process(client: client, messages) }
                     }
                     try await group.waitForAll()
                 }
@@ -92,23 +92,29 @@ final class NettingService: Sendable {
         }
     }
 
-    func process(_ message: JetStreamMessage) async throws {
-        let status: DealStatus
-        do {
-            status = try MessagePackDecoder().decode(DealStatus.self, from: message.payload)
-        } catch {
-            logger.error("undecodable deal status skipped", metadata: ["subject": "\(message.subject)", "error": "\(error)"])
-            try message.term()
-            return
+    /// Applies one client's statuses from a batch: each set they touch moves by one version (not one per status).
+    func process(client: String, _ messages: [JetStreamMessage]) async throws {
+        var statuses: [DealStatus] = []
+        var applied: [JetStreamMessage] = []
+        var dates = Set<String>()
+        for message in messages {
+            do {
+                let status = try MessagePackDecoder().decode(DealStatus.self, from: message.payload)
+                statuses.append(status)
+                applied.append(message)
+                dates.formUnion(status.legs.map(\.valueDate))
+                // A deal amended to another date leaves the sets it was in.
+                dates.formUnion(try await store.valueDates(client: client, dealId: status.terms.dealId))
+            } catch let error as WireError {
+                logger.error("undecodable deal status skipped", metadata: ["subject": "\(message.subject)", "error": "\(error)"])
+                try message.term()
+            }
         }
-        let client = status.terms.client
-        var dates = Set(status.legs.map(\.valueDate))
-        dates.formUnion(try await store.valueDates(client: client, dealId: status.terms.dealId))
         let now = Date()
         for valueDate in dates.sorted() {
-            _ = try await update(client: client, valueDate: valueDate) { set in NettingRules.apply(status, to: set, at: now) }
+            _ = try await update(client: client, valueDate: valueDate) { set in NettingRules.apply(statuses, to: set, at: now) }
         }
-        try message.ack()
+        for message in applied { try message.ack() }
     }
 
     // MARK: Set updates
@@ -190,26 +196,26 @@ final class NettingService: Sendable {
                               maxConcurrency: 8) { [self] preview, request in
             let client = try request.clientToken()
             let valueDate = try Self.valueDate(preview.valueDate)
-            return try await known(client: client, valueDate: valueDate)?.0
-                ?? NettingSet(client: client, valueDate: valueDate, updatedAt: Date())
+            return NettingSummary(try await known(client: client, valueDate: valueDate)?.0
+                ?? NettingSet(client: client, valueDate: valueDate, updatedAt: Date()))
         }
         try micro.addEndpoint("include", subject: Subjects.Netting.commandPattern(.include), request: NettingDealChange.self) { [self] change, request in
             let valueDate = try Self.valueDate(change.valueDate)
-            return try await update(client: try request.clientToken(), valueDate: valueDate) { set in
+            return NettingSummary(try await update(client: try request.clientToken(), valueDate: valueDate) { set in
                 try NettingRules.include(change.dealId, in: set, expectedVersion: change.expectedVersion, at: Date())
-            }
+            })
         }
         try micro.addEndpoint("exclude", subject: Subjects.Netting.commandPattern(.exclude), request: NettingDealChange.self) { [self] change, request in
             let valueDate = try Self.valueDate(change.valueDate)
-            return try await update(client: try request.clientToken(), valueDate: valueDate) { set in
+            return NettingSummary(try await update(client: try request.clientToken(), valueDate: valueDate) { set in
                 try NettingRules.exclude(change.dealId, from: set, expectedVersion: change.expectedVersion, at: Date())
-            }
+            })
         }
         try micro.addEndpoint("close", subject: Subjects.Netting.commandPattern(.close), request: NettingClose.self) { [self] close, request in
             let valueDate = try Self.valueDate(close.valueDate)
-            return try await update(client: try request.clientToken(), valueDate: valueDate) { set in
+            return NettingSummary(try await update(client: try request.clientToken(), valueDate: valueDate) { set in
                 try NettingRules.close(set, expectedVersion: close.expectedVersion, by: close.closedBy, at: Date())
-            }
+            })
         }
     }
 

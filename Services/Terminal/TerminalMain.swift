@@ -187,7 +187,7 @@ struct NettingCommand: AsyncParsableCommand {
         @Flag(help: "Print the set as JSON.") var json = false
     }
 
-    static func show(_ set: NettingSet, json: Bool) {
+    static func show(_ set: NettingSummary, json: Bool) {
         if json { return printJSON(set) }
         print("Netting set \(set.client) \(set.valueDate) — version \(set.version) — \(set.state.rawValue)"
               + (set.closedBy.map { " by \($0)" } ?? ""))
@@ -196,10 +196,9 @@ struct NettingCommand: AsyncParsableCommand {
             print("  \(DealTable.pad(line.net.formatted(), 26)) \(DealTable.pad(who, 18)) account \(line.account ?? "-")  (\(line.grossPayments) gross)")
         }
         print("  \(set.grossPayments) gross payments → \(set.netPayments) net")
-        for deal in set.deals {
-            let state = deal.included ? "in " : "out"
-            let why = deal.excludedByClient ? "excluded by the client" : (deal.reason ?? "")
-            print("  \(state) \(DealTable.pad(deal.dealId, 16)) \(deal.legs.map { "\($0.signed.formatted())" }.joined(separator: ", ")) \(why)")
+        if !set.dealsIn.isEmpty { print("  in:  \(set.dealsIn.joined(separator: ", "))") }
+        for deal in set.dealsOut {
+            print("  out: \(DealTable.pad(deal.dealId, 16)) \(deal.excludedByClient ? "excluded by the client" : (deal.reason ?? ""))")
         }
         for departure in set.leftAfterClose ?? [] { print("  left after close: \(departure.dealId) — \(departure.reason); settles gross") }
     }
@@ -207,7 +206,7 @@ struct NettingCommand: AsyncParsableCommand {
     static func request<Body: WireMessage>(_ options: SetOptions, _ command: Subjects.Netting.Command, _ body: Body) async throws {
         do {
             let connection = try await options.client.connect()
-            let set = try await connection.request(body, to: "netting.cmd.\(options.client.client).\(command.rawValue)", expecting: NettingSet.self)
+            let set = try await connection.request(body, to: "netting.cmd.\(options.client.client).\(command.rawValue)", expecting: NettingSummary.self)
             show(set, json: options.json)
             await connection.drain()
         } catch {

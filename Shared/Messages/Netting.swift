@@ -128,6 +128,62 @@ public struct NettingSet: WireMessage, Equatable {
     public func net(in currency: CurrencyCode) -> NetLine? { net.first { $0.currency == currency } }
 }
 
+/// A deal of the set that is outside the net, and why.
+public struct NettingDealOut: Codable, Sendable, Hashable {
+    public var dealId: String
+    public var excludedByClient: Bool
+    /// Why it cannot be netted (nil when only the client's exclusion keeps it out).
+    public var reason: String?
+
+    public init(dealId: String, excludedByClient: Bool, reason: String?) {
+        self.dealId = dealId
+        self.excludedByClient = excludedByClient
+        self.reason = reason
+    }
+}
+
+/// The reply to every `netting.cmd.<client>.*` command: what a treasurer decides on — the net per currency with its
+/// direction, gross against net payments, which deals are in and which are out and why, and the version to close.
+///
+/// The legs of each deal stay in the full `NettingSet` on `netting.status.<client>.<valueDate>`; a reply without them
+/// stays small (about 7 bytes per deal) however large the set grows.
+public struct NettingSummary: WireMessage, Equatable {
+    public static let schema = "NettingSummary/1"
+    public var client: String
+    public var valueDate: String
+    public var version: Int64
+    public var state: NettingState
+    public var net: [NetLine]
+    public var grossPayments: Int
+    public var netPayments: Int
+    /// The deals in the net, by deal id.
+    public var dealsIn: [String]
+    public var dealsOut: [NettingDealOut]
+    public var updatedAt: Date
+    public var closedAt: Date?
+    public var closedBy: String?
+    public var leftAfterClose: [NettingDeparture]?
+
+    public init(_ set: NettingSet) {
+        client = set.client
+        valueDate = set.valueDate
+        version = set.version
+        state = set.state
+        net = set.net
+        grossPayments = set.grossPayments
+        netPayments = set.netPayments
+        dealsIn = set.deals.lazy.filter(\.included).map(\.dealId)
+        dealsOut = set.deals.lazy.filter { !$0.included }.map { NettingDealOut(dealId: $0.dealId, excludedByClient: $0.excludedByClient, reason: $0.reason) }
+        updatedAt = set.updatedAt
+        closedAt = set.closedAt
+        closedBy = set.closedBy
+        leftAfterClose = set.leftAfterClose
+    }
+
+    /// The net line for `currency` (the first, when several accounts are used).
+    public func net(in currency: CurrencyCode) -> NetLine? { net.first { $0.currency == currency } }
+}
+
 /// `netting.cmd.<client>.preview`: the set for a value date as it stands (an empty set at version 0 when no deal has a leg then).
 public struct NettingPreview: WireMessage, Equatable {
     public static let schema = "NettingPreview/1"

@@ -59,20 +59,22 @@ struct Instance {
     }
 }
 
-/// Deals over three value dates: most confirmed (nettable), some paid out, some amended after confirmation, some cancelled.
-func nettingLifecycle(deals: Int) -> [DealEvent] {
+/// Deals of `clients` clients over three value dates: most confirmed (nettable), some paid out, some amended after
+/// confirmation, some cancelled. About 3.6 events a deal.
+func nettingLifecycle(deals: Int, clients: Int = 1) -> [DealEvent] {
     let dates = ["2024-12-02", "2024-12-03", "2024-12-04"]
     var perDeal: [[DealEvent]] = []
     for n in 1...deals {
         let id = "N\(n)"
+        let client = "C\(n % clients + 1)"
         let base: CurrencyCode = ["CNY", "USD", "EUR"][n % 3]
-        var terms = DealTerms(client: "C1", dealId: id, tradeTime: tradeTime, channel: .web, product: .spot, side: n % 2 == 0 ? .buy : .sell,
+        var terms = DealTerms(client: client, dealId: id, tradeTime: tradeTime, channel: .web, product: .spot, side: n % 2 == 0 ? .buy : .sell,
                               baseCurrency: base, quoteCurrency: "RUB", amount: Money(minor: Int64(100_000 + n * 137), currency: base),
                               rate: Rate(mantissa: Int64(112_345 + n), scale: 4), valueDate: dates[n % 3],
                               requisites: [SettlementRequisites(currency: base, account: "A-\(base)", bic: "B"),
                                            SettlementRequisites(currency: "RUB", account: "A-RUB", bic: "B")])
         func event(_ suffix: String, _ kind: DealEventKind, _ fill: (inout DealEvent) -> Void = { _ in }) -> DealEvent {
-            var e = DealEvent(eventId: "\(id)-\(suffix)", client: "C1", dealId: id, kind: kind, occurredAt: tradeTime)
+            var e = DealEvent(eventId: "\(id)-\(suffix)", client: client, dealId: id, kind: kind, occurredAt: tradeTime)
             fill(&e)
             return e
         }
@@ -111,10 +113,12 @@ struct SetContent: Equatable {
     }
 }
 
-func sets(_ service: NettingService) async -> [String: SetContent] {
+func sets(_ service: NettingService, clients: Int = 1) async -> [String: SetContent] {
     var result: [String: SetContent] = [:]
-    for date in ["2024-12-02", "2024-12-03", "2024-12-04"] {
-        if let set = try? await service.known(client: "C1", valueDate: date)?.0 { result[date] = SetContent(set) }
+    for client in (1...clients).map({ "C\($0)" }) {
+        for date in ["2024-12-02", "2024-12-03", "2024-12-04"] {
+            if let set = try? await service.known(client: client, valueDate: date)?.0 { result["\(client).\(date)"] = SetContent(set) }
+        }
     }
     return result
 }
@@ -149,10 +153,12 @@ func consumerDrained(_ js: JetStream, stream: String, consumer: String) async ->
 
 @Suite("netting and deal-status replicas")
 struct NettingReplicaTests {
-    @Test("3 deal-status and 2 netting instances, one of each killed while events flow: the sets equal a single-instance run")
+    @Test("3 deal-status and 2 netting instances, one of each killed while 10,000 events flow: the sets equal a single-instance run")
     func replicas() async throws {
-        let deals = Int(ProcessInfo.processInfo.environment["NETTING_REPLICA_DEALS"] ?? "") ?? 600
-        let events = nettingLifecycle(deals: deals)
+        let deals = Int(ProcessInfo.processInfo.environment["NETTING_REPLICA_DEALS"] ?? "") ?? 2_800
+        let clients = 8
+        let events = nettingLifecycle(deals: deals, clients: clients)
+        #expect(deals != 2_800 || events.count >= 10_000)
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("svyaz-netting-replicas-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: dir) }
@@ -179,9 +185,9 @@ struct NettingReplicaTests {
             let survivor = try #require(nettingInstances.first?.netting)
             if let reference {
                 // The other replica's last versions reach this one's copy through the projection.
-                #expect(await eventually(within: .seconds(20)) { await sets(survivor) == reference })
+                #expect(await eventually(within: .seconds(20)) { await sets(survivor, clients: clients) == reference })
             }
-            let final = await sets(survivor)
+            let final = await sets(survivor, clients: clients)
             let versions = try await storedSetVersions(feed)
             for instance in dealInstances + nettingInstances { await instance.stop() }
             await feed.connection.drain()
@@ -189,11 +195,11 @@ struct NettingReplicaTests {
         }
 
         let (reference, _) = try await run(dealStatus: 1, netting: 1, kill: false, expecting: nil)
-        #expect(reference.count == 3)
+        #expect(reference.count == 3 * clients)
         #expect(reference.values.allSatisfy { $0.netPayments > 0 && $0.deals.contains { !$0.included } })
         let (replicated, versions) = try await run(dealStatus: 3, netting: 2, kill: true, expecting: reference)
         #expect(replicated == reference)
-        #expect(versions.count == 3)
+        #expect(versions.count == 3 * clients)
         // NETTING_STATUS keeps the last 16 versions per set: they follow one another with no gap or repeat.
         #expect(versions.allSatisfy { _, seen in zip(seen, seen.dropFirst()).allSatisfy { $1 == $0 + 1 } }, "set versions skipped or repeated")
     }
@@ -232,7 +238,7 @@ struct NettingRebuildTests {
         #expect(await eventually { await sets(service) == before })
         // The rebuilt copy is in SQLite too, not only in memory.
         let stored = try await service.store.current(client: "C1", valueDate: "2024-12-02")
-        #expect(stored.map { SetContent($0.0) } == before["2024-12-02"])
+        #expect(stored.map { SetContent($0.0) } == before["C1.2024-12-02"])
         await second.stop()
         await dealStatus.stop()
         await feed.connection.drain()

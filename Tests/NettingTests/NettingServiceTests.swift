@@ -97,12 +97,12 @@ struct NettingServiceTests {
             return true
         }
         #expect(ready)
-        let preview = try await client.request(NettingPreview(valueDate: valueDate), to: "netting.cmd.C1.preview", expecting: NettingSet.self)
+        let preview = try await client.request(NettingPreview(valueDate: valueDate), to: "netting.cmd.C1.preview", expecting: NettingSummary.self)
         #expect(amount(preview, "CNY") == "850000.50" && amount(preview, "USD") == "-70000.00" && amount(preview, "RUB") == "-3787836.62")
         #expect(preview.grossPayments == 10 && preview.netPayments == 3)
 
         let excluded = try await client.request(NettingDealChange(valueDate: valueDate, dealId: "D3", expectedVersion: preview.version),
-                                                to: "netting.cmd.C1.exclude", expecting: NettingSet.self)
+                                                to: "netting.cmd.C1.exclude", expecting: NettingSummary.self)
         #expect(amount(excluded, "USD") == "-120000.00" && amount(excluded, "RUB") == "284998.38")
         #expect(excluded.net(in: "RUB")?.direction == .bankPays)
         #expect(excluded.version == preview.version + 1)
@@ -110,15 +110,15 @@ struct NettingServiceTests {
         // A stale version is refused with a clear conflict; nothing changes.
         await #expect(throws: ErrorBody.self) {
             _ = try await client.request(NettingDealChange(valueDate: valueDate, dealId: "D1", expectedVersion: preview.version),
-                                         to: "netting.cmd.C1.exclude", expecting: NettingSet.self)
+                                         to: "netting.cmd.C1.exclude", expecting: NettingSummary.self)
         }
 
         // Two closes of the same version race (through both replicas): exactly one wins.
         let close = NettingClose(valueDate: valueDate, expectedVersion: excluded.version, closedBy: "treasurer")
-        let outcomes = await withTaskGroup(of: Result<NettingSet, any Error>.self) { group in
+        let outcomes = await withTaskGroup(of: Result<NettingSummary, any Error>.self) { group in
             for _ in 0..<4 {
                 group.addTask {
-                    do { return .success(try await client.request(close, to: "netting.cmd.C1.close", expecting: NettingSet.self)) }
+                    do { return .success(try await client.request(close, to: "netting.cmd.C1.close", expecting: NettingSummary.self)) }
                     catch { return .failure(error) }
                 }
             }
@@ -136,11 +136,11 @@ struct NettingServiceTests {
         amended.rate = try Rate(parsing: "11.3000")
         try await send(js, DealEvent(eventId: "D1-amend", client: "C1", dealId: "D1", kind: .amended, occurredAt: tradeTime, terms: amended))
         let departed = await eventually(within: .seconds(10)) {
-            (try? await client.request(NettingPreview(valueDate: valueDate), to: "netting.cmd.C1.preview", expecting: NettingSet.self))?
+            (try? await client.request(NettingPreview(valueDate: valueDate), to: "netting.cmd.C1.preview", expecting: NettingSummary.self))?
                 .leftAfterClose != nil
         }
         #expect(departed)
-        let after = try await client.request(NettingPreview(valueDate: valueDate), to: "netting.cmd.C1.preview", expecting: NettingSet.self)
+        let after = try await client.request(NettingPreview(valueDate: valueDate), to: "netting.cmd.C1.preview", expecting: NettingSummary.self)
         // Every version reached subscribers live, in order.
         var seen: [Int64] = []
         for try await message in live {
@@ -153,10 +153,10 @@ struct NettingServiceTests {
 
         // Bad input: a malformed value date is a 400; an unknown deal a 404.
         await #expect(throws: ErrorBody(code: 400, message: "value date must be YYYY-MM-DD, got \"2024.12.02\"", field: "valueDate")) {
-            _ = try await client.request(NettingPreview(valueDate: "2024.12.02"), to: "netting.cmd.C1.preview", expecting: NettingSet.self)
+            _ = try await client.request(NettingPreview(valueDate: "2024.12.02"), to: "netting.cmd.C1.preview", expecting: NettingSummary.self)
         }
-        let other = try await client.request(NettingPreview(valueDate: valueDate), to: "netting.cmd.C2.preview", expecting: NettingSet.self)
-        #expect(other.version == 0 && other.deals.isEmpty)
+        let other = try await client.request(NettingPreview(valueDate: valueDate), to: "netting.cmd.C2.preview", expecting: NettingSummary.self)
+        #expect(other.version == 0 && other.dealsIn.isEmpty && other.dealsOut.isEmpty)
         await client.drain()
         await platform.stop()
     }
@@ -200,7 +200,7 @@ struct ClientPermissionTests {
         #expect(seen == 3)
         let own = try await c1.request(DealListQuery(), to: "deal.query.C1.list", expecting: DealPage.self)
         #expect(own.total == 1)
-        let set = try await c1.request(NettingPreview(valueDate: valueDate), to: "netting.cmd.C1.preview", expecting: NettingSet.self)
+        let set = try await c1.request(NettingPreview(valueDate: valueDate), to: "netting.cmd.C1.preview", expecting: NettingSummary.self)
         #expect(set.client == "C1")
 
         // C2 cannot query C1's deals, nor command its netting, nor listen to its statuses.
@@ -208,7 +208,7 @@ struct ClientPermissionTests {
             _ = try await c2.request(DealListQuery(), to: "deal.query.C1.list", expecting: DealPage.self)
         }
         await #expect(throws: BusError.self) {
-            _ = try await c2.request(NettingPreview(valueDate: valueDate), to: "netting.cmd.C1.preview", expecting: NettingSet.self)
+            _ = try await c2.request(NettingPreview(valueDate: valueDate), to: "netting.cmd.C1.preview", expecting: NettingSummary.self)
         }
         let snooping = try c2.subscribe(to: "deal.status.C1.>")
         await #expect(throws: BusError.self) { for try await _ in snooping {} }

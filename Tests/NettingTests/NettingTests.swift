@@ -52,6 +52,7 @@ func confirmed(_ terms: DealTerms) -> DealStatus {
 }
 
 func amount(_ set: NettingSet, _ currency: CurrencyCode) -> String? { set.net(in: currency).map { $0.net.decimalString } }
+func amount(_ summary: NettingSummary, _ currency: CurrencyCode) -> String? { summary.net(in: currency).map { $0.net.decimalString } }
 
 @Suite("Netting rules")
 struct NettingRulesTests {
@@ -74,6 +75,16 @@ struct NettingRulesTests {
         #expect(set.deals[4].legs.first { $0.amount.currency == "RUB" }?.amount.decimalString == "2808645.62")
         // D4 is a swap: only its far leg settles on this date.
         #expect(set.deals[3].legs.map(\.legId) == ["FAR-USD", "FAR-RUB"])
+    }
+
+    @Test("a batch of statuses moves the set by one version, to what applying them one by one gives; a batch that changes nothing makes none")
+    func batch() throws {
+        let one = build(example)
+        let empty = NettingSet(client: "C1", valueDate: valueDate, updatedAt: tradeTime)
+        let batched = try #require(NettingRules.apply(example.map(confirmed), to: empty, at: tradeTime))
+        #expect(batched.version == 1 && one.version == 5)
+        #expect(batched.deals == one.deals && batched.net == one.net && batched.netPayments == 3)
+        #expect(NettingRules.apply(example.map(confirmed), to: batched, at: tradeTime) == nil)  // repeats change nothing
     }
 
     @Test("excluding D3 flips RUB to +284,998.38 (the bank pays) and D3 settles gross")

@@ -85,7 +85,7 @@ def test_python_terminal_follows_deal_status(nats_server, bin_dir, tmp_dir):
         assert code == 0, err
         preview = json.loads(out)
         assert preview["client"] == "C1" and preview["valueDate"] == value_date
-        assert all(not d["included"] for d in preview["deals"]), preview
+        assert preview["dealsIn"] == [] and all(d["reason"] for d in preview["dealsOut"]), preview
         code, out, err = run_terminal(bin_dir, nats_server.url, "netting", "close", "--value-date", value_date,
                                       "--version", str(preview["version"] + 5))
         assert code == 1 and "error 409" in err, (code, err)
