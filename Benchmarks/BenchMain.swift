@@ -12,7 +12,7 @@ struct BenchMain {
         var logger = Logger(label: "bench")
         logger.logLevel = .warning
 
-        // --only wire|nats|deals runs one group (default: all).
+        // --only wire|nats|deals|netting runs one group (default: all).
         let only = arguments.firstIndex(of: "--only").flatMap { arguments.indices.contains($0 + 1) ? arguments[$0 + 1] : nil }
         func selected(_ group: String) -> Bool { only == nil || only == group }
 
@@ -32,10 +32,15 @@ struct BenchMain {
             print("jetstream publish…")
             results.append(try await nats.jetStreamPublish(count: 20_000 * scale))
         }
+        let binaries = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
+        let deals = DealBench(server: server, logger: logger, binDirectory: binaries)
         if selected("deals") {
-            print("deal status and netting (release binaries)…")
-            let binaries = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
-            results += try await DealBench(server: server, logger: logger, binDirectory: binaries).run(scale: scale == 1 ? 1 : 2)
+            print("deal status (release binary)…")
+            results += try await deals.run(scale: scale == 1 ? 1 : 2)
+        }
+        if selected("netting") {
+            print("netting (release binaries)…")
+            results.append(try await deals.nettingPreview(iterations: 1_000 * scale))
         }
 
         print("")

@@ -122,17 +122,17 @@ struct DealBench {
             ratioName: "of raw", ratio: ourRate / baseRate, target: "≥ 20k/s", met: ourRate >= 20_000
         ))
         await connection.drain()
-        results.append(try await nettingPreview(directory: directory, iterations: 1_000 * scale))
         return results
     }
 
     /// 1,000 confirmed deals on one value date, then `preview` of that set, beside a raw request/reply of the same bytes.
-    func nettingPreview(directory: URL, iterations: Int) async throws -> CaseResult {
+    func nettingPreview(iterations: Int) async throws -> CaseResult {
         // A server of its own: the deals of the latency cases would otherwise form one giant set first.
         let fresh = try NatsServer()
         defer { fresh.stop(); fresh.removeFiles() }
-        let nettingDirectory = directory.appendingPathComponent("netting")
+        let nettingDirectory = FileManager.default.temporaryDirectory.appendingPathComponent("svyaz-bench-netting-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: nettingDirectory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: nettingDirectory) }
         let dealStatus = try launch("deal-status", directory: nettingDirectory, url: fresh.url)
         defer { stop(dealStatus) }
         let netting = try launch("netting", directory: nettingDirectory, url: fresh.url)

@@ -4,6 +4,7 @@ import Logging
 import Messages
 import ServiceKit
 import ServiceLifecycle
+import Synchronization
 import Wire
 
 /// Netting: keeps each client's netting set per value date in step with the deals, and runs the client's commands.
@@ -27,6 +28,8 @@ final class NettingService: Sendable {
     let micro: MicroService
     /// The newest version of each set this replica knows, with its NETTING_STATUS sequence (spares SQLite reads and decodes).
     private let latestKnown = LatestVersions<NettingSet>(limit: 10_000) { $0.version }
+    /// The encoded preview of each set's newest version asked for here.
+    private let previews = Mutex<[String: (version: Int64, reply: EncodedReply<NettingSummary>)]>([:])
 
     init(connection: NatsConnection, store: NettingStore, logger: Logger) throws {
         self.connection = connection
@@ -191,13 +194,25 @@ final class NettingService: Sendable {
 
     // MARK: Commands
 
+    /// The summary of the set as it stands, encoded once per version: previews of an unchanged set send the same bytes.
+    func preview(client: String, valueDate: String) async throws -> EncodedReply<NettingSummary> {
+        guard let set = try await known(client: client, valueDate: valueDate)?.0 else {
+            return try EncodedReply(NettingSummary(NettingSet(client: client, valueDate: valueDate, updatedAt: Date())))
+        }
+        let key = Self.key(client: client, valueDate: valueDate)
+        if let cached = previews.withLock({ $0[key] }), cached.version == set.version { return cached.reply }
+        let reply = try EncodedReply(NettingSummary(set))
+        previews.withLock { cache in
+            if cache.count >= 10_000 { cache.removeAll() }  // bounded like the sets held in memory
+            cache[key] = (set.version, reply)
+        }
+        return reply
+    }
+
     private func registerEndpoints() throws {
         try micro.addEndpoint("preview", subject: Subjects.Netting.commandPattern(.preview), request: NettingPreview.self,
                               maxConcurrency: 8) { [self] preview, request in
-            let client = try request.clientToken()
-            let valueDate = try Self.valueDate(preview.valueDate)
-            return NettingSummary(try await known(client: client, valueDate: valueDate)?.0
-                ?? NettingSet(client: client, valueDate: valueDate, updatedAt: Date()))
+            try await self.preview(client: try request.clientToken(), valueDate: try Self.valueDate(preview.valueDate))
         }
         try micro.addEndpoint("include", subject: Subjects.Netting.commandPattern(.include), request: NettingDealChange.self) { [self] change, request in
             let valueDate = try Self.valueDate(change.valueDate)

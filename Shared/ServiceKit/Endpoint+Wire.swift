@@ -14,6 +14,15 @@ public struct EndpointLimits: Sendable {
     }
 }
 
+/// A reply encoded once and sent as it is, e.g. the rendering of a value cached per version.
+public struct EncodedReply<Value: Encodable>: Sendable {
+    public let bytes: [UInt8]
+
+    public init(_ value: Value, encoder: MessagePackEncoder = MessagePackEncoder()) throws {
+        bytes = try encoder.encode(value)
+    }
+}
+
 extension MicroService {
     /// Adds an endpoint that decodes `Request` from MessagePack and encodes `Response`.
     ///
@@ -27,6 +36,34 @@ extension MicroService {
         metadata: [String: String] = [:],
         maxConcurrency: Int = 1,
         handler: @escaping @Sendable (Request, ServiceRequest) async throws -> Response
+    ) throws {
+        let encoder = MessagePackEncoder()
+        try addEndpoint(name, subject: subject, request: request, limits: limits, metadata: metadata, maxConcurrency: maxConcurrency,
+                        encoded: { request, incoming in try encoder.encode(try await handler(request, incoming)) })
+    }
+
+    /// The same, for a handler that replies with bytes it encoded (or cached) itself.
+    public func addEndpoint<Request: Decodable & Sendable, Response: Encodable>(
+        _ name: String,
+        subject: String,
+        request: Request.Type,
+        limits: EndpointLimits = EndpointLimits(),
+        metadata: [String: String] = [:],
+        maxConcurrency: Int = 1,
+        handler: @escaping @Sendable (Request, ServiceRequest) async throws -> EncodedReply<Response>
+    ) throws {
+        try addEndpoint(name, subject: subject, request: request, limits: limits, metadata: metadata, maxConcurrency: maxConcurrency,
+                        encoded: { request, incoming in try await handler(request, incoming).bytes })
+    }
+
+    private func addEndpoint<Request: Decodable & Sendable>(
+        _ name: String,
+        subject: String,
+        request: Request.Type,
+        limits: EndpointLimits,
+        metadata: [String: String],
+        maxConcurrency: Int,
+        encoded handler: @escaping @Sendable (Request, ServiceRequest) async throws -> [UInt8]
     ) throws {
         let decoder = MessagePackDecoder(limits: limits.wire)
         let encoder = MessagePackEncoder()
@@ -42,8 +79,7 @@ extension MicroService {
                 throw ErrorBody(code: ErrorBody.badRequest, message: "malformed request: \(error)").serviceError(encoder)
             }
             do {
-                let response = try await handler(decoded, incoming)
-                return ServiceReply(payload: try encoder.encode(response), headers: ["Content-Type": "application/msgpack"])
+                return ServiceReply(payload: try await handler(decoded, incoming), headers: ["Content-Type": "application/msgpack"])
             } catch let error as ErrorBody {
                 throw error.serviceError(encoder)
             }
