@@ -134,13 +134,16 @@ final class DealStatusService: Sendable {
                 return true
             }
             let key = Self.key(client: client, dealId: dealId)
-            if let sequence = try await jetStream.publishIfLast(
-                try MessagePackEncoder().encode(next),
-                to: Subjects.Deal.storedStatus(client: client, deal: dealId),
-                headers: [Header.contentType: ContentType.msgpack, Header.schema: DealStatus.schema],
-                msgId: LatestVersions<DealStatus>.messageID(key: key, version: next.version),
-                expectedLastSubjectSequence: current?.1 ?? 0
-            ) {
+            let bytes = try MessagePackEncoder().encode(next)
+            let expected = current?.1 ?? 0
+            if let sequence = try await latestKnown.publishing(next, bytes: bytes, key: key, {
+                try await jetStream.publishIfLast(
+                    bytes, to: Subjects.Deal.storedStatus(client: client, deal: dealId),
+                    headers: [Header.contentType: ContentType.msgpack, Header.schema: DealStatus.schema],
+                    msgId: LatestVersions<DealStatus>.messageID(key: key, version: next.version),
+                    expectedLastSubjectSequence: expected
+                )
+            }) {
                 current = (next, sequence)
                 latestKnown.remember(next, key: key, sequence: sequence)  // SQLite gets it from the projection, with its neighbours
             } else {

@@ -131,13 +131,16 @@ final class NettingService: Sendable {
             let set = current?.0 ?? NettingSet(client: client, valueDate: valueDate, updatedAt: Date())
             guard let next = try change(set) else { return set }
             let key = Self.key(client: client, valueDate: valueDate)
-            guard let sequence = try await jetStream.publishIfLast(
-                try MessagePackEncoder().encode(next),
-                to: Subjects.Netting.storedStatus(client: client, set: valueDate),
-                headers: [Header.contentType: ContentType.msgpack, Header.schema: NettingSet.schema],
-                msgId: LatestVersions<NettingSet>.messageID(key: key, version: next.version),
-                expectedLastSubjectSequence: current?.1 ?? 0
-            ) else {
+            let bytes = try MessagePackEncoder().encode(next)
+            let expected = current?.1 ?? 0
+            guard let sequence = try await latestKnown.publishing(next, bytes: bytes, key: key, {
+                try await jetStream.publishIfLast(
+                    bytes, to: Subjects.Netting.storedStatus(client: client, set: valueDate),
+                    headers: [Header.contentType: ContentType.msgpack, Header.schema: NettingSet.schema],
+                    msgId: LatestVersions<NettingSet>.messageID(key: key, version: next.version),
+                    expectedLastSubjectSequence: expected
+                )
+            }) else {
                 current = try await latest(client: client, valueDate: valueDate)  // another replica moved the set
                 continue
             }

@@ -10,6 +10,8 @@ import Synchronization
 public final class LatestVersions<Value: Sendable>: Sendable {
     private struct State: Sendable {
         var entries: [String: (value: Value, sequence: UInt64)] = [:]
+        /// Versions being published, with their bytes: the stored copy may reach the projection before the ack.
+        var inFlight: [String: (value: Value, bytes: [UInt8])] = [:]
         var complete = false
     }
 
@@ -49,15 +51,25 @@ public final class LatestVersions<Value: Sendable>: Sendable {
         state.withLock { $0.complete = complete && $0.entries.count < limit }
     }
 
-    /// The held value when `message` is the stored copy of exactly that version (by its `Nats-Msg-Id`).
+    /// The held value when `message` is the stored copy of exactly that version (by its `Nats-Msg-Id`), or of the
+    /// version being published under `key` (by its bytes, as another writer may have stored a different one).
     public func held(as message: JetStreamMessage) -> Value? {
         guard let id = message.headers[BusHeader.msgId], let mark = id.range(of: ".v", options: .backwards),
               let number = Int64(id[mark.upperBound...])
         else { return nil }
         let key = String(id[..<mark.lowerBound])
         return state.withLock { state in
-            guard let held = state.entries[key], version(held.value) == number else { return nil }
-            return held.value
+            if let held = state.entries[key], version(held.value) == number { return held.value }
+            if let sent = state.inFlight[key], version(sent.value) == number, sent.bytes == message.payload { return sent.value }
+            return nil
         }
+    }
+
+    /// Runs `publish` with `value` (encoded as `bytes`) marked as in flight under `key`, so `held(as:)` recognises
+    /// its stored copy even when that arrives before `publish` returns.
+    public func publishing<T>(_ value: Value, bytes: [UInt8], key: String, _ publish: () async throws -> T) async rethrows -> T {
+        state.withLock { $0.inFlight[key] = (value, bytes) }
+        defer { _ = state.withLock { $0.inFlight.removeValue(forKey: key) } }
+        return try await publish()
     }
 }

@@ -57,6 +57,8 @@ final class EncodingState: Disposable {
     /// Set while finding the key type `Dictionary` uses, so that lookup does not recurse into itself.
     @exclusivity(unchecked) var probing = false
     @exclusivity(unchecked) var probedKeyType: ObjectIdentifier?
+    /// Set by `MessagePackEncoder.codable`: every value goes through its `encode(to:)`.
+    @exclusivity(unchecked) var bypassWritable = false
 
     init(userInfo: [CodingUserInfoKey: any Sendable], maxDepth: Int) {
         self.userInfo = userInfo
@@ -158,6 +160,7 @@ final class EncodingState: Disposable {
         // Foundation's own Codable forms are keyed containers or doubles; the contract wants plain strings.
         else if T.self == URL.self { w.write(unsafeBitCast(value, to: URL.self).absoluteString) }
         else if T.self == Decimal.self { w.write(unsafeBitCast(value, to: Decimal.self).description) }
+        else if !bypassWritable, let custom = value as? any MessagePackWritable { try custom.writeMessagePack(to: MessagePackOutput(w)) }
         else { return try encodeCollection(value, into: w) }
         return true
     }

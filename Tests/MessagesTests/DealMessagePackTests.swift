@@ -1,0 +1,79 @@
+import Foundation
+import Messages
+import Testing
+import Wire
+
+/// The hand-written MessagePack of the deal snapshot (`Deal+MessagePack.swift`) against the synthesized Codable form.
+@Suite("deal snapshot MessagePack")
+struct DealMessagePackTests {
+    struct Values {
+        var rng: SplitMix64
+
+        mutating func chance() -> Bool { Bool.random(using: &rng) }
+        mutating func int(_ range: ClosedRange<Int64>) -> Int64 { Int64.random(in: range, using: &rng) }
+
+        /// Empty, short, exactly 31/32 bytes (fixstr/str8 edge), long, Cyrillic.
+        mutating func text() -> String {
+            switch Int.random(in: 0..<6, using: &rng) {
+            case 0: ""
+            case 1: "D-\(int(0...999_999))"
+            case 2: String(repeating: "x", count: 31)
+            case 3: String(repeating: "y", count: 32 + Int(int(0...300)))
+            case 4: "Зачислено на счёт Клиента \(int(0...99))"
+            default: "reason \(int(-5...5))"
+            }
+        }
+
+        mutating func optional<T>(_ make: (inout Values) -> T) -> T? { chance() ? make(&self) : nil }
+
+        /// Dates before 1970, with nanoseconds, and far ahead: every timestamp width.
+        mutating func date() -> Date {
+            Date(timeIntervalSince1970: TimeInterval(int(-3_000_000_000...20_000_000_000)) + (chance() ? 0.25 : 0))
+        }
+
+        mutating func currency() -> CurrencyCode { ["RUB", "CNY", "USD", "JPY", "KWD"][Int(int(0...4))] }
+
+        mutating func money() -> Money {
+            Money(minor: [int(-128...127), int(Int64.min...Int64.max), int(0...4_294_967_296)][Int(int(0...2))], currency: currency())
+        }
+
+        mutating func rate() -> Rate { Rate(mantissa: int(0...Int64.max), scale: Int(int(0...18))) }
+
+        mutating func requisites() -> SettlementRequisites {
+            SettlementRequisites(currency: currency(), account: text(), bic: text(), bankName: optional { $0.text() })
+        }
+
+        mutating func leg() -> PaymentLeg {
+            PaymentLeg(id: text(), tenor: chance() ? .near : .far, amount: money(), direction: chance() ? .bankPays : .clientPays,
+                       valueDate: text(), status: SettlementStatus.allCases[Int(int(0...5))], statusAt: optional { $0.date() },
+                       reason: optional { $0.text() })
+        }
+
+        mutating func status() -> DealStatus {
+            let terms = DealTerms(
+                client: text(), dealId: text(), tradeTime: date(), channel: DealChannel.allCases[Int(int(0...2))],
+                product: DealProduct.allCases[Int(int(0...2))], side: chance() ? .buy : .sell, baseCurrency: currency(),
+                quoteCurrency: currency(), amount: money(), rate: rate(), valueDate: text(), farRate: optional { $0.rate() },
+                farValueDate: optional { $0.text() }, requisites: (0..<int(0...3)).map { _ in requisites() })
+            return DealStatus(
+                terms: terms, version: int(0...Int64.max), confirmation: ConfirmationStatus.allCases[Int(int(0...5))],
+                confirmationReason: optional { $0.text() }, mismatchedFields: optional { v in (0..<v.int(0...3)).map { _ in v.text() } },
+                legs: (0..<int(0...20)).map { _ in leg() }, settlement: DealSettlementStatus.allCases[Int(int(0...5))],
+                settledAt: optional { $0.date() }, updatedAt: date(), lastEventSequence: UInt64(bitPattern: int(Int64.min...Int64.max)))
+        }
+    }
+
+    @Test("2,000 random snapshots: the hand-written bytes equal the Codable bytes, alone and inside a DealPage, and decode back")
+    func sameBytes() throws {
+        var values = Values(rng: SplitMix64(seed: 0xDEA1))
+        let encoder = MessagePackEncoder()
+        for _ in 0..<2_000 {
+            let status = values.status()
+            let fast = try encoder.encode(status)
+            #expect(fast == (try encoder.codable(status)))
+            #expect(try MessagePackDecoder().decode(DealStatus.self, from: fast) == status)
+            let page = DealPage(total: 1, deals: [status])
+            #expect(try encoder.encode(page) == (try encoder.codable(page)))
+        }
+    }
+}
