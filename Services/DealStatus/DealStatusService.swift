@@ -78,8 +78,9 @@ final class DealStatusService: Sendable {
                 handledUpTo = 0
                 var byDeal: [String: [JetStreamMessage]] = [:]
                 for message in batch { byDeal[message.subject, default: []].append(message) }
+                let slow = try await processInRounds(byDeal, horizon: horizon)
                 let allDone = try await withThrowingTaskGroup(of: Bool.self) { group in
-                    for messages in byDeal.values {
+                    for messages in slow {
                         group.addTask {
                             var done = true
                             for message in messages { done = try await self.process(message, horizon: horizon) && done }
@@ -95,6 +96,112 @@ final class DealStatusService: Sendable {
                 try? await Task.sleep(for: .milliseconds(500))
             }
         }
+    }
+
+    /// One deal's events of a batch, folded from the version held in memory.
+    private struct DealRun {
+        let key: String
+        let client: String
+        let dealId: String
+        /// In stream order.
+        let events: [(message: JetStreamMessage, event: DealEvent)]
+        var current: (DealStatus, UInt64)?
+        /// The first event not handled yet.
+        var next = 0
+        /// Handed to `process` from `next` on: another replica moved the deal, or an event is missing from the batch.
+        var slow = false
+    }
+
+    /// The common case of a batch, without a task or a wait per event: every deal whose newest version is in memory
+    /// and whose events all decoded is folded here, and the versions of all deals are published together (round 1:
+    /// each deal's first change, round 2: the second…), one wait for all their acks per round. What this cannot
+    /// decide alone — a malformed event, a deal not in memory, an event whose predecessors are not in this batch, a
+    /// version another replica published first — is returned, per deal in stream order, for `process`.
+    private func processInRounds(_ byDeal: [String: [JetStreamMessage]], horizon: Horizon) async throws -> [[JetStreamMessage]] {
+        var slow: [[JetStreamMessage]] = []
+        var runs: [DealRun] = []
+        for (subjectText, messages) in byDeal {
+            let sorted = messages.count > 1 ? messages.sorted { $0.streamSequence < $1.streamSequence } : messages
+            let subject = Subject(subjectText)
+            guard subject.tokens.count == 4, let client = subject[2], let dealId = subject[3] else { slow.append(sorted); continue }
+            let key = Self.key(client: client, dealId: dealId)
+            let held = latestKnown.get(key)
+            guard held != nil || latestKnown.isComplete,
+                  let events = try? sorted.map({ message in
+                      (message, try Self.decodeEvent(message.payload, subject: message.subject, client: client, dealId: dealId).get())
+                  })
+            else { slow.append(sorted); continue }
+            runs.append(DealRun(key: key, client: client, dealId: dealId, events: events, current: held.map { ($0.value, $0.sequence) }))
+        }
+        var failure: (any Error)?
+        while failure == nil {
+            var round: [(run: Int, status: DealStatus, bytes: [UInt8])] = []
+            for i in runs.indices where !runs[i].slow {
+                if let (status, bytes) = try await advance(&runs[i], horizon: horizon) { round.append((i, status, bytes)) }
+            }
+            if round.isEmpty { break }
+            let batch = jetStream.batch(maxPending: round.count)
+            for (i, status, bytes) in round {
+                let run = runs[i]
+                latestKnown.beginPublishing(status, bytes: bytes, key: run.key)
+                try await batch.publish(bytes, to: Subjects.Deal.storedStatus(client: run.client, deal: run.dealId),
+                                        headers: [Header.contentType: ContentType.msgpack, Header.schema: DealStatus.schema],
+                                        msgId: LatestVersions<DealStatus>.messageID(key: run.key, version: status.version),
+                                        expectedLastSubjectSequence: runs[i].current?.1 ?? 0)
+            }
+            let outcome = await batch.complete()
+            for ((i, status, _), result) in zip(round, outcome.results) {
+                latestKnown.endPublishing(key: runs[i].key)
+                switch result {
+                case .success(let ack) where !ack.duplicate:
+                    runs[i].current = (status, ack.sequence)
+                    latestKnown.remember(status, key: runs[i].key, sequence: ack.sequence)
+                    try runs[i].events[runs[i].next].message.ack()
+                    runs[i].next += 1
+                case .success, .failure(.wrongLastSequence):
+                    runs[i].slow = true  // another replica published this version first
+                case .failure(let error):
+                    runs[i].slow = true
+                    failure = failure ?? error
+                }
+            }
+        }
+        if let failure { throw failure }
+        for run in runs where run.slow && run.next < run.events.count { slow.append(run.events[run.next...].map(\.message)) }
+        return slow
+    }
+
+    /// Folds the run's events from `next` until one changes the deal, and returns that version with its bytes; nil
+    /// when the run is done (or turned slow). Events covered already are acknowledged, ignored and rejected ones recorded.
+    private func advance(_ run: inout DealRun, horizon: Horizon) async throws -> (DealStatus, [UInt8])? {
+        while run.next < run.events.count {
+            let (message, event) = run.events[run.next]
+            let covered = run.current?.0.lastEventSequence ?? 0
+            if message.streamSequence <= covered {
+                try message.ack()
+                run.next += 1
+                continue
+            }
+            // As in `nextVersion`: every earlier event of the deal is folded, or in this batch (and handled before).
+            guard message.streamSequence == max(covered, horizon.ackFloor) + 1 || message.streamSequence <= horizon.contiguousEnd else {
+                run.slow = true
+                return nil
+            }
+            switch DealRules.apply(event, sequence: message.streamSequence, to: run.current?.0) {
+            case .applied(let next):
+                return (next, try MessagePackEncoder().encode(next))
+            case .ignored(let reason):
+                try await store.recordHandled(sequence: message.streamSequence, client: run.client, dealId: run.dealId, outcome: .ignored,
+                                              reason: reason, at: Date())
+            case .rejected(let reason):
+                try await store.recordHandled(sequence: message.streamSequence, client: run.client, dealId: run.dealId, outcome: .rejected,
+                                              reason: reason, at: Date())
+                logRejection(message, client: run.client, dealId: run.dealId, reason: reason)
+            }
+            try message.ack()
+            run.next += 1
+        }
+        return nil
     }
 
     /// Brings the deal up to this event and publishes the next version if anything changed.

@@ -54,10 +54,10 @@ public final class LatestVersions<Value: Sendable>: Sendable {
     /// The held value when `message` is the stored copy of exactly that version (by its `Nats-Msg-Id`), or of the
     /// version being published under `key` (by its bytes, as another writer may have stored a different one).
     public func held(as message: JetStreamMessage) -> Value? {
-        guard let id = message.headers[BusHeader.msgId], let mark = id.range(of: ".v", options: .backwards),
-              let number = Int64(id[mark.upperBound...])
-        else { return nil }
-        let key = String(id[..<mark.lowerBound])
+        guard let id = message.headers[BusHeader.msgId], let dot = id.utf8.lastIndex(of: UInt8(ascii: ".")) else { return nil }
+        let rest = id.utf8[id.utf8.index(after: dot)...]
+        guard rest.first == UInt8(ascii: "v"), let number = Int64(Substring(rest.dropFirst())) else { return nil }
+        let key = String(Substring(id.utf8[..<dot]))
         return state.withLock { state in
             if let held = state.entries[key], version(held.value) == number { return held.value }
             if let sent = state.inFlight[key], version(sent.value) == number, sent.bytes == message.payload { return sent.value }
@@ -68,8 +68,17 @@ public final class LatestVersions<Value: Sendable>: Sendable {
     /// Runs `publish` with `value` (encoded as `bytes`) marked as in flight under `key`, so `held(as:)` recognises
     /// its stored copy even when that arrives before `publish` returns.
     public func publishing<T>(_ value: Value, bytes: [UInt8], key: String, _ publish: () async throws -> T) async rethrows -> T {
-        state.withLock { $0.inFlight[key] = (value, bytes) }
-        defer { _ = state.withLock { $0.inFlight.removeValue(forKey: key) } }
+        beginPublishing(value, bytes: bytes, key: key)
+        defer { endPublishing(key: key) }
         return try await publish()
+    }
+
+    /// Marks `value` as in flight under `key` until `endPublishing` (for publishes sent together).
+    public func beginPublishing(_ value: Value, bytes: [UInt8], key: String) {
+        state.withLock { $0.inFlight[key] = (value, bytes) }
+    }
+
+    public func endPublishing(key: String) {
+        _ = state.withLock { $0.inFlight.removeValue(forKey: key) }
     }
 }
