@@ -67,9 +67,15 @@ final class DealStatusService: Sendable {
         // Every event up to here is handled: below the consumer's ack floor, or done by this replica in batches that
         // followed one another without a gap. While batches keep following on, the ack floor need not be asked for.
         var handledUpTo: UInt64 = 0
+        // The next batch is fetched while this one is processed (batches are still processed one after another).
+        var prefetch: Task<[JetStreamMessage], any Error>?
+        defer { prefetch?.cancel() }
         while !Task.isCancelled {
             do {
-                let batch = try await consumer.fetchAvailable(max: 256)
+                let pending = prefetch
+                prefetch = nil
+                let batch = if let pending { try await pending.value } else { try await consumer.fetchAvailable(max: 256) }
+                prefetch = Task { try await consumer.fetchAvailable(max: 256) }
                 guard let first = batch.map(\.streamSequence).min() else { continue }
                 let floor = handledUpTo > 0 && first == handledUpTo + 1
                     ? handledUpTo
