@@ -61,7 +61,8 @@ final class DealStatusService: Sendable {
 
     /// Pulls events until cancelled: what is there at once in batches, otherwise waits for the next one.
     ///
-    /// A batch is split by deal: deals are processed concurrently, the events of one deal in stream order.
+    /// A batch is folded in memory and its versions published together (`processInRounds`); what that leaves goes
+    /// through `process`, deal by deal concurrently, the events of one deal in stream order.
     func processEvents() async {
         let consumer = jetStream.pullConsumer(stream: Subjects.Deal.eventsStream, durable: Self.consumerName)
         // Every event up to here is handled: below the consumer's ack floor, or done by this replica in batches that
@@ -69,8 +70,7 @@ final class DealStatusService: Sendable {
         var handledUpTo: UInt64 = 0
         // The next batch is fetched while this one is processed (batches are still processed one after another).
         var prefetch: Task<[JetStreamMessage], any Error>?
-        defer { prefetch?.cancel() }
-        while !Task.isCancelled {
+        processing: while !Task.isCancelled {
             do {
                 let pending = prefetch
                 prefetch = nil
@@ -97,10 +97,15 @@ final class DealStatusService: Sendable {
                 }
                 if allDone { handledUpTo = horizon.contiguousEnd }
             } catch {
-                if Task.isCancelled { return }
+                if Task.isCancelled { break processing }
                 logger.warning("event processing paused", metadata: ["error": "\(error)"])
                 try? await Task.sleep(for: .milliseconds(500))
             }
+        }
+        // Stopping: a batch fetched ahead goes back at once, to the other replicas, rather than after the ack wait.
+        if let prefetch {
+            prefetch.cancel()
+            for message in (try? await prefetch.value) ?? [] { try? message.nak() }
         }
     }
 
