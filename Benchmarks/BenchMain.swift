@@ -12,7 +12,7 @@ struct BenchMain {
         var logger = Logger(label: "bench")
         logger.logLevel = .warning
 
-        // --only wire|nats|deals|netting runs one group (default: all).
+        // --only wire|nats|deals|catchup|netting runs one group (default: all).
         let only = arguments.firstIndex(of: "--only").flatMap { arguments.indices.contains($0 + 1) ? arguments[$0 + 1] : nil }
         func selected(_ group: String) -> Bool { only == nil || only == group }
 
@@ -37,6 +37,10 @@ struct BenchMain {
         if selected("deals") {
             print("deal status (release binary)…")
             results += try await deals.run(scale: scale == 1 ? 1 : 2)
+        }
+        if selected("deals") || only == "catchup" {
+            print("deal status catch-up (release binary)…")
+            results.append(try await deals.catchUp(count: 20_000 * (scale == 1 ? 1 : 2)))
         }
         if selected("netting") {
             print("netting (release binaries)…")

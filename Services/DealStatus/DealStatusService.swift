@@ -68,14 +68,14 @@ final class DealStatusService: Sendable {
         // Every event up to here is handled: below the consumer's ack floor, or done by this replica in batches that
         // followed one another without a gap. While batches keep following on, the ack floor need not be asked for.
         var handledUpTo: UInt64 = 0
-        // The next batch is fetched while this one is processed (batches are still processed one after another).
-        var prefetch: Task<[JetStreamMessage], any Error>?
+        // Events keep arriving while a batch is processed; each batch is what came meanwhile.
+        var pulling: PullStream?
+        defer { pulling?.stop() }
         processing: while !Task.isCancelled {
             do {
-                let pending = prefetch
-                prefetch = nil
-                let batch = if let pending { try await pending.value } else { try await consumer.fetchAvailable(max: 256) }
-                prefetch = Task { try await consumer.fetchAvailable(max: 256) }
+                let stream = try pulling ?? consumer.stream(maxMessages: 512)
+                pulling = stream
+                let batch = try await stream.next()
                 guard let first = batch.map(\.streamSequence).min() else { continue }
                 let floor = handledUpTo > 0 && first == handledUpTo + 1
                     ? handledUpTo
@@ -99,13 +99,10 @@ final class DealStatusService: Sendable {
             } catch {
                 if Task.isCancelled { break processing }
                 logger.warning("event processing paused", metadata: ["error": "\(error)"])
+                pulling?.stop()
+                pulling = nil
                 try? await Task.sleep(for: .milliseconds(500))
             }
-        }
-        // Stopping: a batch fetched ahead goes back at once, to the other replicas, rather than after the ack wait.
-        if let prefetch {
-            prefetch.cancel()
-            for message in (try? await prefetch.value) ?? [] { try? message.nak() }
         }
     }
 

@@ -134,6 +134,47 @@ struct JetStreamTests {
         #expect(Set(left).isDisjoint(with: Set(right)))
     }
 
+    @Test("a pull stream delivers what arrives while the last batch is handled, shares the consumer, and gives back what it did not acknowledge")
+    func pullStream() async throws {
+        let server = try NatsServer()
+        let js = JetStream(connection: try await connect(server))
+        try await stream(js)
+        var config = ConsumerConfig(durableName: "streamed")
+        config.ackWait = 1_000_000_000
+        try await js.ensureConsumer(stream: "EVENTS", config)
+        // Fewer than a request's worth at first, more than one request's worth later: it keeps topping up.
+        let pulling = try js.pullConsumer(stream: "EVENTS", durable: "streamed").stream(maxMessages: 8, expires: .milliseconds(500))
+        for i in 0..<3 { _ = try await js.publish(Array("a\(i)".utf8), to: "ev.\(i)") }
+        var seen: [String] = []
+        while seen.count < 3 {
+            for message in try await pulling.next() {
+                seen.append(String(decoding: message.payload, as: UTF8.self))
+                try message.ack()
+            }
+        }
+        // Requests expire (408) and are renewed while nothing comes; then a burst larger than one request.
+        try await Task.sleep(for: .milliseconds(1_200))
+        let batch = js.batch()
+        for i in 0..<50 { try await batch.publish(Array("b\(i)".utf8), to: "ev.\(i)") }
+        _ = await batch.complete()
+        while seen.count < 53 {
+            for message in try await pulling.next() {
+                seen.append(String(decoding: message.payload, as: UTF8.self))
+                try message.ack()
+            }
+        }
+        #expect(seen == (0..<3).map { "a\($0)" } + (0..<50).map { "b\($0)" })
+        // Taken and not acknowledged: after the ack wait another puller gets it.
+        _ = try await js.publish(Array("c".utf8), to: "ev.c")
+        let taken = try await pulling.next()
+        #expect(taken.map(\.payload) == [Array("c".utf8)])
+        pulling.stop()
+        let other = try js.pullConsumer(stream: "EVENTS", durable: "streamed").stream(maxMessages: 8, expires: .milliseconds(500))
+        defer { other.stop() }
+        let again = try await other.next()
+        #expect(again.map(\.payload) == [Array("c".utf8)] && again[0].deliveryCount == 2)
+    }
+
     func drain(_ consumer: PullConsumer) async throws -> [String] {
         var seen: [String] = []
         while true {

@@ -1,0 +1,121 @@
+import Synchronization
+
+/// A continuous pull from a durable consumer: requests for up to `maxMessages` stay outstanding on one inbox and are
+/// topped up as messages are taken (when half are used), so messages arrive while the previous ones are processed and
+/// each `next()` returns everything that came meanwhile — no inbox, subscription or round trip per batch.
+///
+/// Used by one task at a time. Replicas pulling from the same consumer share its messages as with `fetch`.
+public final class PullStream: Sendable {
+    public let consumer: PullConsumer
+    public let maxMessages: Int
+    /// How long each pull request lives on the server; an expired one is answered with 408 and requested again.
+    public let expires: Duration
+    let subscription: Subscription
+    let inbox: String
+
+    private struct State {
+        /// Messages requested and not yet received (an estimate the server's 408s correct).
+        var outstanding = 0
+        var lastActivity = ContinuousClock.now
+        var watchdog: Task<Void, Never>?
+    }
+
+    private let state = Mutex(State())
+
+    init(consumer: PullConsumer, maxMessages: Int, expires: Duration) throws {
+        precondition(maxMessages > 1)
+        self.consumer = consumer
+        self.maxMessages = maxMessages
+        self.expires = expires
+        let connection = consumer.jetStream.connection
+        inbox = connection.newInbox()
+        subscription = try connection.subscribe(to: inbox, limits: PendingLimits(swiftBuffer: maxMessages * 2))
+        // Requests vanish without a 408 when the connection is lost; after a silence longer than a request lives, ask anew.
+        let watchdog = Task.detached { [weak self, expires] in
+            while !Task.isCancelled {
+                try? await Task.sleep(for: expires)
+                guard let self else { return }
+                self.kickIfSilent()
+            }
+        }
+        state.withLock { $0.watchdog = watchdog }
+    }
+
+    deinit { state.withLock { $0.watchdog?.cancel() } }
+
+    /// Waits for at least one message and returns every message that has arrived.
+    public func next() async throws -> [JetStreamMessage] {
+        let connection = consumer.jetStream.connection
+        guard let queue = subscription.handle.context.queue else { throw BusError.connectionClosed }
+        while true {
+            try Task.checkCancellation()
+            try topUp()
+            switch await queue.take() {
+            case .end(let error):
+                try Task.checkCancellation()
+                throw error ?? BusError.connectionClosed
+            case .batch(let messages):
+                var delivered: [JetStreamMessage] = []
+                delivered.reserveCapacity(messages.count)
+                var unfulfilled = 0
+                var expired = false
+                for message in messages {
+                    if let status = message.status {
+                        switch status {
+                        case 100: continue  // idle heartbeat, or our own wake-up
+                        case 404, 408:
+                            // A request expired; the server says how much of it was left (when it does not, assume all).
+                            // A 409 (consumer deleted, too many waiting requests) is not normal: it is thrown below.
+                            if let left = message.headers["Nats-Pending-Messages"].flatMap(Int.init) { unfulfilled += left } else { expired = true }
+                        default:
+                            throw BusError.jetStream(code: status, errorCode: 0, description: message.headers[BusHeader.description] ?? "pull status")
+                        }
+                        continue
+                    }
+                    if let message = JetStreamMessage(message, connection: connection) { delivered.append(message) }
+                }
+                state.withLock { state in
+                    state.outstanding = expired ? 0 : max(0, state.outstanding - delivered.count - unfulfilled)
+                    state.lastActivity = .now
+                }
+                if !delivered.isEmpty { return delivered }
+            }
+        }
+    }
+
+    /// Stops pulling. Messages requested and not taken go back to the consumer after its ack wait.
+    public func stop() {
+        state.withLock { $0.watchdog?.cancel() }
+        subscription.unsubscribe()
+    }
+
+    private func topUp() throws {
+        let wanted = state.withLock { state -> Int in
+            guard state.outstanding <= maxMessages / 2 else { return 0 }
+            defer { state.outstanding = maxMessages }
+            return maxMessages - state.outstanding
+        }
+        guard wanted > 0 else { return }
+        let request = #"{"batch":\#(wanted),"expires":\#(expires.nanoseconds)}"#
+        try consumer.jetStream.connection.publish(
+            Array(request.utf8), to: "\(consumer.jetStream.apiPrefix).CONSUMER.MSG.NEXT.\(consumer.stream).\(consumer.name)", reply: inbox)
+    }
+
+    private func kickIfSilent() {
+        let silent = state.withLock { state -> Bool in
+            guard ContinuousClock.now - state.lastActivity > expires + .seconds(2) else { return false }
+            state.outstanding = 0
+            state.lastActivity = .now
+            return true
+        }
+        // A status message to ourselves wakes `next`, which then requests again.
+        if silent { try? consumer.jetStream.connection.publish([], to: inbox, headers: [BusHeader.status: "100"]) }
+    }
+}
+
+extension PullConsumer {
+    /// A continuous pull of up to `maxMessages` in flight (see `PullStream`).
+    public func stream(maxMessages: Int = 512, expires: Duration = .seconds(5)) throws -> PullStream {
+        try PullStream(consumer: self, maxMessages: maxMessages, expires: expires)
+    }
+}
