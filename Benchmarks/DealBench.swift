@@ -170,11 +170,12 @@ struct DealBench {
         }
         let ours = Double(count) / seconds(clock.now - start)
 
-        let consumer = js.pullConsumer(stream: "DEAL_EVENTS", durable: "bench-raw")
+        let pulling = try js.pullConsumer(stream: "DEAL_EVENTS", durable: "bench-raw").stream(maxMessages: 512)
+        defer { pulling.stop() }
         let baseStart = clock.now
         var acked = 0
         while acked < count {
-            for message in try await consumer.fetchAvailable(max: 256) {
+            for message in try await pulling.next() {
                 try message.ack()
                 acked += 1
             }

@@ -76,9 +76,13 @@ final class NettingService: Sendable {
     /// Applies deal statuses to their sets until cancelled; a batch is split by client, the clients concurrently.
     func processStatuses() async {
         let consumer = jetStream.pullConsumer(stream: Subjects.Deal.statusStream, durable: Self.consumerName)
+        var pulling: PullStream?
+        defer { pulling?.stop() }
         while !Task.isCancelled {
             do {
-                let batch = try await consumer.fetchAvailable(max: 256)
+                let stream = try pulling ?? consumer.stream(maxMessages: 512)
+                pulling = stream
+                let batch = try await stream.next()
                 var byClient: [String: [JetStreamMessage]] = [:]
                 for message in batch { byClient[Subject(message.subject)[2] ?? "", default: []].append(message) }
                 try await withThrowingTaskGroup(of: Void.self) { group in
@@ -90,6 +94,8 @@ final class NettingService: Sendable {
             } catch {
                 if Task.isCancelled { return }
                 logger.warning("deal status processing paused", metadata: ["error": "\(error)"])
+                pulling?.stop()
+                pulling = nil
                 try? await Task.sleep(for: .milliseconds(500))
             }
         }

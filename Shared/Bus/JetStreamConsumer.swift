@@ -66,12 +66,6 @@ public struct PullConsumer: Sendable {
         return messages
     }
 
-    /// Up to `max` messages that are there at once; when none are, waits up to `wait` for the next one (empty if none).
-    public func fetchAvailable(max: Int, wait: Duration = .seconds(1)) async throws -> [JetStreamMessage] {
-        let ready = try await fetch(batch: max, noWait: true)
-        return ready.isEmpty ? try await fetch(batch: 1, expires: wait) : ready
-    }
-
     public func info() async throws -> ConsumerInfo {
         try await jetStream.consumerInfo(stream: stream, consumer: name)
     }
