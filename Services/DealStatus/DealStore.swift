@@ -65,12 +65,21 @@ struct DealStore: Sendable {
     /// `encoded` is the status as MessagePack when the caller has it already (as received from the stream).
     @discardableResult
     func upsertAll(_ statuses: [(DealStatus, UInt64, encoded: [UInt8]?)]) async throws -> Int {
+        // Only the newest version of each deal in the batch needs writing.
+        var newest: [String: Int] = [:]
+        for (index, entry) in statuses.enumerated() {
+            let key = entry.0.terms.client + "\u{1F}" + entry.0.terms.dealId
+            if let seen = newest[key], statuses[seen].0.version >= entry.0.version { continue }
+            newest[key] = index
+        }
         let encoder = MessagePackEncoder()
-        let rows = try statuses.map { ($0.0, $0.1, try $0.encoded.map { Data($0) } ?? encoder.encodeData($0.0)) }
+        let rows = try newest.values.sorted().map { index in
+            let (status, sequence, encoded) = statuses[index]
+            return (status, sequence, try encoded.map { Data($0) } ?? encoder.encodeData(status))
+        }
         return try await store.write { db in
             var stored = 0
-            // Statements compiled once per connection and reused for every row.
-            let select = try db.cachedStatement(sql: "SELECT version FROM deal WHERE client = ? AND dealId = ?")
+            // Compiled once per connection and reused for every row; an older version than the stored one changes nothing.
             let upsert = try db.cachedStatement(sql: """
                     INSERT INTO deal (client, dealId, version, statusSequence, tradeTime, valueDate, product, channel, side, pair,
                                       confirmation, settlement, amountMinor, updatedAt, snapshot)
@@ -80,16 +89,15 @@ struct DealStore: Sendable {
                         channel = excluded.channel, side = excluded.side, pair = excluded.pair, confirmation = excluded.confirmation,
                         settlement = excluded.settlement, amountMinor = excluded.amountMinor, updatedAt = excluded.updatedAt,
                         snapshot = excluded.snapshot
+                    WHERE excluded.version > deal.version
                     """)
             for (status, statusSequence, blob) in rows {
                 let terms = status.terms
-                let version = try Int64.fetchOne(select, arguments: [terms.client, terms.dealId])
-                if let version, version >= status.version { continue }
                 try upsert.execute(arguments: [terms.client, terms.dealId, status.version, Int64(statusSequence),
                                                terms.tradeTime.timeIntervalSince1970, terms.valueDate, terms.product.rawValue,
                                                terms.channel.rawValue, terms.side.rawValue, terms.pair, status.confirmation.rawValue,
                                                status.settlement.rawValue, terms.amount.minor, status.updatedAt.timeIntervalSince1970, blob])
-                stored += 1
+                stored += db.changesCount
             }
             return stored
         }

@@ -31,12 +31,27 @@ public struct MessagePackDecoder: Sendable {
 
     /// Decodes a `T` that must fill `buffer` exactly; the buffer is only read during the call.
     public func decode<T: Decodable>(_ type: T.Type, from buffer: UnsafeRawBufferPointer) throws(WireError) -> T {
+        try decode(type, from: buffer, readable: true)
+    }
+
+    /// Decodes through `Decodable` only, never a `MessagePackReadable` conformance: what a hand-written reader must agree with.
+    public func codable<T: Decodable>(_ type: T.Type, from bytes: [UInt8]) throws(WireError) -> T {
+        try wireErrors { try bytes.withUnsafeBytes { try decode(type, from: $0, readable: false) } }
+    }
+
+    func decode<T: Decodable>(_ type: T.Type, from buffer: UnsafeRawBufferPointer, readable: Bool) throws(WireError) -> T {
         // Offsets are kept in 32 bits in the hot containers, so inputs stop at 2 GiB whatever the limit says.
         let limit = Swift.min(limits.maxLength, Int(Int32.max))
         guard buffer.count <= limit else { throw WireError.tooLarge(length: buffer.count, limit: limit) }
         guard let base = buffer.baseAddress, buffer.count > 0 else { throw WireError.truncated(offset: 0) }
+        let reader = Reader(base: base.assumingMemoryBound(to: UInt8.self), count: buffer.count)
+        // A hand-written reader within the default limits (which its types cannot exceed); Codable when it declines.
+        if readable, limits == .default, buffer.count <= limits.maxContainerCount, !rejectUnknownKeys, let readable = T.self as? any MessagePackReadable.Type,
+           let value = Self.read(any: readable, from: reader) as? T {
+            return value
+        }
         let state = DecodingState.checkOut(
-            reader: Reader(base: base.assumingMemoryBound(to: UInt8.self), count: buffer.count),
+            reader: reader,
             limits: limits, rejectUnknownKeys: rejectUnknownKeys, userInfo: userInfo
         )
         defer { state.checkIn() }

@@ -49,6 +49,32 @@ struct DealMessagePackTests {
                        reason: optional { $0.text() })
         }
 
+        mutating func event() -> DealEvent {
+            let terms = status().terms
+            return DealEvent(
+                eventId: text(), client: text(), dealId: text(), kind: DealEventKind.allCases[Int(int(0...5))], occurredAt: date(),
+                terms: chance() ? terms : nil, confirmation: optional { ConfirmationStatus.allCases[Int($0.int(0...5))] },
+                mismatchedFields: optional { v in (0..<v.int(0...3)).map { _ in v.text() } }, legId: optional { $0.text() },
+                settlement: optional { SettlementStatus.allCases[Int($0.int(0...5))] },
+                requisites: optional { v in (0..<v.int(0...2)).map { _ in v.requisites() } }, reason: optional { $0.text() })
+        }
+
+        /// A valid encoding broken in one of the ways input goes wrong: a flipped byte, a cut, a stray byte, a renamed key.
+        mutating func mutate(_ bytes: [UInt8]) -> [UInt8] {
+            var out = bytes
+            let at = Int(int(0...Int64(bytes.count - 1)))
+            switch int(0...4) {
+            case 0: out[at] = UInt8(truncatingIfNeeded: int(0...255))
+            case 1: out.removeSubrange(at...)
+            case 2: out.insert(UInt8(truncatingIfNeeded: int(0...255)), at: at)
+            case 3: out[at] ^= 0x01  // a near miss: keys one letter off, counts one off, types one off
+            default:
+                // Two valid encodings spliced: a value where another kind is expected.
+                out.replaceSubrange(at..<min(out.count, at + Int(int(1...8))), with: bytes[0..<min(bytes.count, Int(int(1...16)))])
+            }
+            return out
+        }
+
         mutating func status() -> DealStatus {
             let terms = DealTerms(
                 client: text(), dealId: text(), tradeTime: date(), channel: DealChannel.allCases[Int(int(0...2))],
@@ -61,6 +87,34 @@ struct DealMessagePackTests {
                 legs: (0..<int(0...20)).map { _ in leg() }, settlement: DealSettlementStatus.allCases[Int(int(0...5))],
                 settledAt: optional { $0.date() }, updatedAt: date(), lastEventSequence: UInt64(bitPattern: int(Int64.min...Int64.max)))
         }
+    }
+
+    @Test("2,000 random events and 40,000 mutations: the hand-written reader accepts only what Decodable accepts, with the same value")
+    func sameEvents() throws {
+        var values = Values(rng: SplitMix64(seed: 0xE7E4))
+        let decoder = MessagePackDecoder()
+        let encoder = MessagePackEncoder()
+        var fast = 0
+        var declined = 0
+        for round in 0..<2_000 {
+            let event = values.event()
+            let bytes = try encoder.encode(event)
+            #expect(decoder.readable(DealEvent.self, from: bytes) == event)
+            #expect(try decoder.decode(DealEvent.self, from: bytes) == event)
+            for _ in 0..<20 {
+                let mutated = values.mutate(bytes)
+                let codable = try? decoder.codable(DealEvent.self, from: mutated)
+                if let read = decoder.readable(DealEvent.self, from: mutated) {
+                    fast += 1
+                    #expect(read == codable, "round \(round): \(mutated)")
+                } else {
+                    declined += 1
+                }
+                // Through `decode` (reader first, Decodable when it declines) the verdict is Decodable's.
+                #expect((try? decoder.decode(DealEvent.self, from: mutated)) == codable)
+            }
+        }
+        #expect(fast > 1_000 && declined > 1_000)  // both sides of the reader were exercised
     }
 
     @Test("2,000 random snapshots: the hand-written bytes equal the Codable bytes, alone and inside a DealPage, and decode back")
