@@ -22,6 +22,13 @@ struct DealBench {
         return process
     }
 
+    /// Waits until the service answers `$SRV.PING.<name>` (it has connected, created its streams and registered).
+    func awaitReady(_ name: String, on connection: NatsConnection) async {
+        _ = await eventually(within: .seconds(20)) {
+            (try? await connection.request([], to: "$SRV.PING.\(name)", timeout: .milliseconds(200))) != nil
+        }
+    }
+
     func stop(_ process: Process) {
         if process.isRunning { kill(process.processIdentifier, SIGTERM) }
         process.waitUntilExit()
@@ -94,9 +101,7 @@ struct DealBench {
 
         let dealStatus = try launch("deal-status", directory: directory)
         defer { stop(dealStatus) }
-        _ = await eventually(within: .seconds(20)) {
-            (try? await connection.request([], to: "$SRV.PING.deal-status", timeout: .milliseconds(200))) != nil
-        }
+        await awaitReady("deal-status", on: connection)
         var results: [CaseResult] = []
         for rate in [1_000.0, 5_000, 10_000] {
             let count = Int(rate) * scale
@@ -140,9 +145,7 @@ struct DealBench {
         defer { connection.close() }
         // A first start creates the streams and the durable consumer; then the backlog builds while it is down.
         let first = try launch("deal-status", directory: directory, url: fresh.url)
-        _ = await eventually(within: .seconds(20)) {
-            (try? await connection.request([], to: "$SRV.PING.deal-status", timeout: .milliseconds(200))) != nil
-        }
+        await awaitReady("deal-status", on: connection)
         stop(first)
         let js = JetStream(connection: connection)
         var raw = ConsumerConfig(durableName: "bench-raw")
@@ -205,9 +208,7 @@ struct DealBench {
         asap.sendAsap = true  // request/reply latency, as a terminal connection is configured
         let requester = try await NatsConnection.connect(asap, logger: logger)
         defer { requester.close(); connection.close() }
-        _ = await eventually(within: .seconds(20)) {
-            (try? await requester.request([], to: "$SRV.PING.netting", timeout: .milliseconds(200))) != nil
-        }
+        await awaitReady("netting", on: requester)
         let js = JetStream(connection: connection)
         let batch = js.batch(maxPending: 1_024)
         let encoder = MessagePackEncoder()

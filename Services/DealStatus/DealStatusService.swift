@@ -153,7 +153,7 @@ final class DealStatusService: Sendable {
                 let run = runs[i]
                 latestKnown.beginPublishing(status, bytes: bytes, key: run.key)
                 try await batch.publish(bytes, to: Subjects.Deal.storedStatus(client: run.client, deal: run.dealId),
-                                        headers: [Header.contentType: ContentType.msgpack, Header.schema: DealStatus.schema],
+                                        headers: LatestVersions<DealStatus>.headers,
                                         msgId: LatestVersions<DealStatus>.messageID(key: run.key, version: status.version),
                                         expectedLastSubjectSequence: runs[i].current?.1 ?? 0)
             }
@@ -248,19 +248,11 @@ final class DealStatusService: Sendable {
                 try message.ack()  // nothing up to this event changes the deal
                 return true
             }
-            let key = Self.key(client: client, dealId: dealId)
-            let bytes = try MessagePackEncoder().encode(next)
-            let expected = current?.1 ?? 0
-            if let sequence = try await latestKnown.publishing(next, bytes: bytes, key: key, {
-                try await jetStream.publishIfLast(
-                    bytes, to: Subjects.Deal.storedStatus(client: client, deal: dealId),
-                    headers: [Header.contentType: ContentType.msgpack, Header.schema: DealStatus.schema],
-                    msgId: LatestVersions<DealStatus>.messageID(key: key, version: next.version),
-                    expectedLastSubjectSequence: expected
-                )
-            }) {
+            // SQLite gets the version from the projection, with its neighbours.
+            if let sequence = try await latestKnown.publishNext(next, key: Self.key(client: client, dealId: dealId),
+                                                                to: Subjects.Deal.storedStatus(client: client, deal: dealId),
+                                                                expected: current?.1 ?? 0, on: jetStream) {
                 current = (next, sequence)
-                latestKnown.remember(next, key: key, sequence: sequence)  // SQLite gets it from the projection, with its neighbours
             } else {
                 // Another replica published this version first: take its snapshot and go on from there.
                 conflicts += 1

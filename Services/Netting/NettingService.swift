@@ -136,22 +136,14 @@ final class NettingService: Sendable {
         for _ in 0..<16 {
             let set = current?.0 ?? NettingSet(client: client, valueDate: valueDate, updatedAt: Date())
             guard let next = try change(set) else { return set }
-            let key = Self.key(client: client, valueDate: valueDate)
-            let bytes = try MessagePackEncoder().encode(next)
-            let expected = current?.1 ?? 0
-            guard let sequence = try await latestKnown.publishing(next, bytes: bytes, key: key, {
-                try await jetStream.publishIfLast(
-                    bytes, to: Subjects.Netting.storedStatus(client: client, set: valueDate),
-                    headers: [Header.contentType: ContentType.msgpack, Header.schema: NettingSet.schema],
-                    msgId: LatestVersions<NettingSet>.messageID(key: key, version: next.version),
-                    expectedLastSubjectSequence: expected
-                )
-            }) else {
+            guard let sequence = try await latestKnown.publishNext(next, key: Self.key(client: client, valueDate: valueDate),
+                                                                   to: Subjects.Netting.storedStatus(client: client, set: valueDate),
+                                                                   expected: current?.1 ?? 0, on: jetStream)
+            else {
                 current = try await latest(client: client, valueDate: valueDate)  // another replica moved the set
                 continue
             }
             try await store.upsert(next, statusSequence: sequence)
-            latestKnown.remember(next, key: key, sequence: sequence)
             return next
         }
         throw ErrorBody(code: ErrorBody.conflict, message: "the netting set for \(valueDate) is changing too fast; try again")

@@ -1,5 +1,7 @@
 import Foundation
 import Bus
+import Messages
+import Wire
 import Synchronization
 
 /// The newest version of each snapshot a replica knows (a deal's status, a netting set), with its stream sequence.
@@ -65,14 +67,6 @@ public final class LatestVersions<Value: Sendable>: Sendable {
         }
     }
 
-    /// Runs `publish` with `value` (encoded as `bytes`) marked as in flight under `key`, so `held(as:)` recognises
-    /// its stored copy even when that arrives before `publish` returns.
-    public func publishing<T>(_ value: Value, bytes: [UInt8], key: String, _ publish: () async throws -> T) async rethrows -> T {
-        beginPublishing(value, bytes: bytes, key: key)
-        defer { endPublishing(key: key) }
-        return try await publish()
-    }
-
     /// Marks `value` as in flight under `key` until `endPublishing` (for publishes sent together).
     public func beginPublishing(_ value: Value, bytes: [UInt8], key: String) {
         state.withLock { $0.inFlight[key] = (value, bytes) }
@@ -81,4 +75,26 @@ public final class LatestVersions<Value: Sendable>: Sendable {
     public func endPublishing(key: String) {
         _ = state.withLock { $0.inFlight.removeValue(forKey: key) }
     }
+}
+
+extension LatestVersions where Value: WireMessage {
+    /// Publishes `value` as the next version under `key` on `subject` (stored only if the subject's last message is
+    /// still the one at `expected`, 0: none), marked in flight meanwhile, and remembers it once stored. Returns its
+    /// stream sequence, or nil when another writer published first.
+    public func publishNext(_ value: Value, key: String, to subject: String, expected: UInt64, on jetStream: JetStream) async throws
+        -> UInt64?
+    {
+        let bytes = try MessagePackEncoder().encode(value)
+        beginPublishing(value, bytes: bytes, key: key)
+        defer { endPublishing(key: key) }
+        guard let sequence = try await jetStream.publishIfLast(
+            bytes, to: subject, headers: Self.headers, msgId: Self.messageID(key: key, version: version(value)),
+            expectedLastSubjectSequence: expected
+        ) else { return nil }
+        remember(value, key: key, sequence: sequence)
+        return sequence
+    }
+
+    /// The headers every version carries.
+    public static var headers: Headers { [Header.contentType: ContentType.msgpack, Header.schema: Value.schema] }
 }

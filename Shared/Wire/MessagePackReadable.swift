@@ -60,22 +60,17 @@ public struct MessagePackInput {
         return text
     }
 
-    public mutating func int64() -> Int64? {
-        guard let (value, end) = integer(), let narrow = Int64(exactly: value) else { return nil }
-        offset = end
-        return narrow
-    }
+    public mutating func int64() -> Int64? { integer(Int64.self) }
+    public mutating func uint64() -> UInt64? { integer(UInt64.self) }
+    public mutating func int() -> Int? { integer(Int.self) }
 
-    public mutating func uint64() -> UInt64? {
-        guard let (value, end) = integer(), let narrow = UInt64(exactly: value) else { return nil }
+    /// An integer of any MessagePack width that fits `T`.
+    public mutating func integer<T: FixedWidthInteger>(_ type: T.Type) -> T? {
+        guard let b = try? reader.byte(offset), let wide = try? reader.integer(b, at: offset), let value = T(exactly: wide),
+              let end = try? reader.scalarEnd(offset)
+        else { return nil }
         offset = end
-        return narrow
-    }
-
-    public mutating func int() -> Int? {
-        guard let (value, end) = integer(), let narrow = Int(exactly: value) else { return nil }
-        offset = end
-        return narrow
+        return value
     }
 
     /// A timestamp (extension −1).
@@ -133,12 +128,6 @@ public struct MessagePackInput {
             values.append(value)
         }
         return values
-    }
-
-    private func integer() -> (Int128, end: Int)? {
-        guard let b = try? reader.byte(offset), let value = try? reader.integer(b, at: offset), let end = try? reader.scalarEnd(offset)
-        else { return nil }
-        return (value, end)
     }
 }
 
