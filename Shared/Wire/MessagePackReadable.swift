@@ -23,27 +23,19 @@ public struct MessagePackInput {
     public var isAtEnd: Bool { offset == reader.count }
 
     /// The entry count of a map.
-    public mutating func map() -> Int? {
-        guard let b = try? reader.byte(offset) else { return nil }
-        let (count, size): (Int, Int)
-        switch b {
-        case 0x80...0x8F: (count, size) = (Int(b & 0x0F), 1)
-        case 0xDE: guard let n = try? reader.load(offset + 1, as: UInt16.self) else { return nil }; (count, size) = (Int(n), 3)
-        case 0xDF: guard let n = try? reader.load(offset + 1, as: UInt32.self) else { return nil }; (count, size) = (Int(n), 5)
-        default: return nil
-        }
-        offset += size
-        return count
-    }
+    public mutating func map() -> Int? { container(fix: 0x80, wide: 0xDE) }
 
     /// The element count of an array.
-    public mutating func array() -> Int? {
+    public mutating func array() -> Int? { container(fix: 0x90, wide: 0xDC) }
+
+    /// A container header: `fix` (0x80 map, 0x90 array) holds up to 15, `wide` and `wide + 1` a 16- or 32-bit count.
+    private mutating func container(fix: UInt8, wide: UInt8) -> Int? {
         guard let b = try? reader.byte(offset) else { return nil }
         let (count, size): (Int, Int)
         switch b {
-        case 0x90...0x9F: (count, size) = (Int(b & 0x0F), 1)
-        case 0xDC: guard let n = try? reader.load(offset + 1, as: UInt16.self) else { return nil }; (count, size) = (Int(n), 3)
-        case 0xDD: guard let n = try? reader.load(offset + 1, as: UInt32.self) else { return nil }; (count, size) = (Int(n), 5)
+        case fix...(fix + 0x0F): (count, size) = (Int(b & 0x0F), 1)
+        case wide: guard let n = try? reader.load(offset + 1, as: UInt16.self) else { return nil }; (count, size) = (Int(n), 3)
+        case wide + 1: guard let n = try? reader.load(offset + 1, as: UInt32.self) else { return nil }; (count, size) = (Int(n), 5)
         default: return nil
         }
         // Every element takes a byte at least: a count beyond the input is malformed (and must not reserve memory).
