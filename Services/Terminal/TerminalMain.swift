@@ -22,7 +22,7 @@ struct TerminalMain: AsyncParsableCommand {
 
 /// Connection and client options shared by every subcommand.
 struct ClientOptions: ParsableArguments {
-    @OptionGroup var service: ServiceOptions
+    @OptionGroup var nats: NatsOptions
     @Option(help: "The client id this terminal acts for (env SVYAZ_CLIENT).")
     var client: String = ProcessInfo.processInfo.environment["SVYAZ_CLIENT"] ?? "C1"
 
@@ -33,7 +33,7 @@ struct ClientOptions: ParsableArguments {
     func connect() async throws -> NatsConnection {
         var logger = Logger(label: "terminal")
         logger.logLevel = .error  // the table is the output; connection events would only clutter it
-        var options = service.connectionOptions(name: "terminal-\(client)")
+        var options = nats.connectionOptions(name: "terminal-\(client)")
         options.sendAsap = true
         options.inboxPrefix = "_INBOX_\(client)"  // replies come to an inbox only this client may read
         return try await NatsConnection.connect(options, logger: logger)

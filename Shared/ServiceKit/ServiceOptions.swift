@@ -3,8 +3,9 @@ import Bus
 import Foundation
 import Logging
 
-/// Flags every Svyaz executable accepts; each falls back to an environment variable, then a default.
-public struct ServiceOptions: ParsableArguments, Sendable {
+/// The NATS connection flags every Svyaz executable accepts (services and the terminal); each falls back to an
+/// environment variable, then a default.
+public struct NatsOptions: ParsableArguments, Sendable {
     @Option(name: .customLong("nats-url"), help: "Comma-separated NATS server URLs (env SVYAZ_NATS_URL).")
     public var natsURL: String = env("SVYAZ_NATS_URL") ?? "nats://127.0.0.1:4222"
 
@@ -28,21 +29,6 @@ public struct ServiceOptions: ParsableArguments, Sendable {
 
     @Option(name: .customLong("nats-key"), help: "Client key for mutual TLS (env SVYAZ_NATS_KEY).")
     var natsKeyFlag: String?
-
-    @Option(name: .customLong("data-dir"), help: "Directory for this instance's SQLite files (env SVYAZ_DATA_DIR).")
-    public var dataDir: String = env("SVYAZ_DATA_DIR") ?? "./data"
-
-    @Option(name: .customLong("instance-id"), help: "Instance name, unique per replica (env SVYAZ_INSTANCE_ID).")
-    public var instanceID: String = env("SVYAZ_INSTANCE_ID") ?? "\(ProcessInfo.processInfo.hostName)-\(getpid())"
-
-    @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error, critical (env SVYAZ_LOG_LEVEL).")
-    public var logLevel: String = env("SVYAZ_LOG_LEVEL") ?? "info"
-
-    @Option(name: .customLong("metrics-port"), help: "Port of the Prometheus /metrics endpoint; 0 = off (env SVYAZ_METRICS_PORT).")
-    public var metricsPort: Int = env("SVYAZ_METRICS_PORT").flatMap(Int.init) ?? 0
-
-    @Option(name: .customLong("metrics-host"), help: "Address the /metrics endpoint binds to (env SVYAZ_METRICS_HOST).")
-    public var metricsHost: String = env("SVYAZ_METRICS_HOST") ?? "127.0.0.1"
 
     /// `--nats-user` or $SVYAZ_NATS_USER.
     public var natsUser: String? { natsUserFlag ?? env("SVYAZ_NATS_USER") }
@@ -68,14 +54,12 @@ public struct ServiceOptions: ParsableArguments, Sendable {
     public init() {}
 
     public func validate() throws {
-        guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown log level \(logLevel)") }
         guard !natsURL.isEmpty else { throw ValidationError("--nats-url is empty") }
-        guard (0...65535).contains(metricsPort) else { throw ValidationError("--metrics-port out of range") }
     }
 
-    /// Connection options for a service named `name`; replies are flushed at once (RPC-heavy connections).
+    /// Connection options for a client named `name`; with `sendAsap` replies are flushed at once (RPC-heavy connections).
     public func connectionOptions(name: String, sendAsap: Bool = true) -> ConnectionOptions {
-        var options = ConnectionOptions(urls: natsURL, name: "\(name)/\(instanceID)")
+        var options = ConnectionOptions(urls: natsURL, name: name)
         options.user = natsUser
         options.password = natsPassword
         options.token = natsToken
@@ -86,6 +70,38 @@ public struct ServiceOptions: ParsableArguments, Sendable {
         options.sendAsap = sendAsap
         options.retryOnFailedConnect = true
         return options
+    }
+}
+
+/// Flags every Svyaz service accepts: the connection's, and the instance's store, logging and metrics.
+public struct ServiceOptions: ParsableArguments, Sendable {
+    @OptionGroup public var nats: NatsOptions
+
+    @Option(name: .customLong("data-dir"), help: "Directory for this instance's SQLite files (env SVYAZ_DATA_DIR).")
+    public var dataDir: String = env("SVYAZ_DATA_DIR") ?? "./data"
+
+    @Option(name: .customLong("instance-id"), help: "Instance name, unique per replica (env SVYAZ_INSTANCE_ID).")
+    public var instanceID: String = env("SVYAZ_INSTANCE_ID") ?? "\(ProcessInfo.processInfo.hostName)-\(getpid())"
+
+    @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error, critical (env SVYAZ_LOG_LEVEL).")
+    public var logLevel: String = env("SVYAZ_LOG_LEVEL") ?? "info"
+
+    @Option(name: .customLong("metrics-port"), help: "Port of the Prometheus /metrics endpoint; 0 = off (env SVYAZ_METRICS_PORT).")
+    public var metricsPort: Int = env("SVYAZ_METRICS_PORT").flatMap(Int.init) ?? 0
+
+    @Option(name: .customLong("metrics-host"), help: "Address the /metrics endpoint binds to (env SVYAZ_METRICS_HOST).")
+    public var metricsHost: String = env("SVYAZ_METRICS_HOST") ?? "127.0.0.1"
+
+    public init() {}
+
+    public func validate() throws {
+        guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown log level \(logLevel)") }
+        guard (0...65535).contains(metricsPort) else { throw ValidationError("--metrics-port out of range") }
+    }
+
+    /// Connection options for this instance of service `name` ("deal-status/<instance>").
+    public func connectionOptions(name: String, sendAsap: Bool = true) -> ConnectionOptions {
+        nats.connectionOptions(name: "\(name)/\(instanceID)", sendAsap: sendAsap)
     }
 
     /// The SQLite file of this instance for `name`, creating the data directory.
