@@ -14,19 +14,26 @@ public struct Headers: Sendable, Hashable, Sequence, ExpressibleByDictionaryLite
     public subscript(name: String) -> String? {
         get {
             if let hit = fields.first(where: { $0.name == name }) { return hit.value }
-            let lower = name.lowercased()
-            return fields.first(where: { $0.name.lowercased() == lower })?.value
+            return fields.first(where: { Self.sameName($0.name, name) })?.value
         }
         set {
-            fields.removeAll { $0.name.lowercased() == name.lowercased() }
+            fields.removeAll { Self.sameName($0.name, name) }
             if let newValue { fields.append((name: name, value: newValue)) }
         }
     }
 
     /// All values of `name`, in arrival order.
     public func values(_ name: String) -> [String] {
-        let lower = name.lowercased()
-        return fields.filter { $0.name.lowercased() == lower }.map(\.value)
+        fields.filter { Self.sameName($0.name, name) }.map(\.value)
+    }
+
+    /// Header names are ASCII and compared without regard to case (looked up on every delivered message, so
+    /// compared byte by byte rather than through `lowercased()` copies).
+    static func sameName(_ a: String, _ b: String) -> Bool {
+        guard a.utf8.count == b.utf8.count else { return false }
+        return zip(a.utf8, b.utf8).allSatisfy { x, y in
+            x == y || (x | 0x20 == y | 0x20 && (x | 0x20) >= UInt8(ascii: "a") && (x | 0x20) <= UInt8(ascii: "z"))
+        }
     }
 
     /// Adds a value without replacing earlier ones.
