@@ -80,7 +80,7 @@ final class NettingService: Sendable {
         defer { pulling?.stop() }
         while !Task.isCancelled {
             do {
-                let stream = try pulling ?? consumer.stream(maxMessages: 512)
+                let stream = try pulling ?? consumer.stream(maxMessages: 512, gather: .microseconds(500))
                 pulling = stream
                 let batch = try await stream.next()
                 var byClient: [String: [JetStreamMessage]] = [:]

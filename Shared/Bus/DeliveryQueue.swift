@@ -107,7 +107,8 @@ final class DeliveryQueue: @unchecked Sendable {  // all mutable state is guarde
         }
     }
 
-    private func takeNow() -> Take? {
+    /// What is buffered now, without waiting (nil when nothing is).
+    func takeNow() -> Take? {
         pthread_mutex_lock(mutex)
         defer { pthread_mutex_unlock(mutex) }
         return takeLocked()

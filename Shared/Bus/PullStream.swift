@@ -10,6 +10,10 @@ public final class PullStream: Sendable {
     public let maxMessages: Int
     /// How long each pull request lives on the server; an expired one is answered with 408 and requested again.
     public let expires: Duration
+    /// When a wait ends with fewer than `gatherBelow` messages, wait this long once more for others to join them: one
+    /// wake-up (and one batch downstream) for several messages instead of one each, at the price of that much latency.
+    public let gather: Duration?
+    let gatherBelow = 32
     let subscription: Subscription
     let inbox: String
 
@@ -22,11 +26,12 @@ public final class PullStream: Sendable {
 
     private let state = Mutex(State())
 
-    init(consumer: PullConsumer, maxMessages: Int, expires: Duration) throws {
+    init(consumer: PullConsumer, maxMessages: Int, expires: Duration, gather: Duration?) throws {
         precondition(maxMessages > 1)
         self.consumer = consumer
         self.maxMessages = maxMessages
         self.expires = expires
+        self.gather = gather
         let connection = consumer.jetStream.connection
         inbox = connection.newInbox()
         subscription = try connection.subscribe(to: inbox, limits: PendingLimits(swiftBuffer: maxMessages * 2))
@@ -54,7 +59,11 @@ public final class PullStream: Sendable {
             case .end(let error):
                 try Task.checkCancellation()
                 throw error ?? BusError.connectionClosed
-            case .batch(let messages):
+            case .batch(var messages):
+                if let gather, messages.count < gatherBelow {
+                    try await Task.sleep(for: gather)
+                    if case .batch(let more) = queue.takeNow() { messages += more }
+                }
                 var delivered: [JetStreamMessage] = []
                 delivered.reserveCapacity(messages.count)
                 var unfulfilled = 0
@@ -115,7 +124,7 @@ public final class PullStream: Sendable {
 
 extension PullConsumer {
     /// A continuous pull of up to `maxMessages` in flight (see `PullStream`).
-    public func stream(maxMessages: Int = 512, expires: Duration = .seconds(5)) throws -> PullStream {
-        try PullStream(consumer: self, maxMessages: maxMessages, expires: expires)
+    public func stream(maxMessages: Int = 512, expires: Duration = .seconds(5), gather: Duration? = nil) throws -> PullStream {
+        try PullStream(consumer: self, maxMessages: maxMessages, expires: expires, gather: gather)
     }
 }
