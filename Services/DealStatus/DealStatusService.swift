@@ -364,7 +364,8 @@ final class DealStatusService: Sendable {
     func followStatuses() async {
         while !Task.isCancelled {
             do {
-                let updates = try await jetStream.snapshotAndUpdates(stream: Subjects.Deal.statusStream, filter: Subjects.Deal.allStoredStatuses)
+                let updates = try await jetStream.snapshotAndUpdates(stream: Subjects.Deal.statusStream, filter: Subjects.Deal.allStoredStatuses,
+                                                                     gather: Self.gather)
                 defer { Task { await updates.stop() } }
                 for try await event in updates {
                     switch event {

@@ -5,7 +5,8 @@ extension JetStream {
     ///
     /// Backed by an ephemeral push consumer (`deliver_policy: last_per_subject`, no acks) that the server
     /// removes when the subscriber goes away. `SnapshotEvent.caughtUp` marks the end of the snapshot part.
-    public func snapshotAndUpdates(stream: String, filter: String) async throws -> SnapshotSubscription {
+    /// `gather`: see `Subscription.makeAsyncIterator(gather:)`.
+    public func snapshotAndUpdates(stream: String, filter: String, gather: Duration? = nil) async throws -> SnapshotSubscription {
         let inbox = connection.newInbox()
         let subscription = try connection.subscribe(to: inbox)
         var config = ConsumerConfig(filterSubject: filter)
@@ -20,7 +21,7 @@ extension JetStream {
         do {
             let info = try await ensureConsumer(stream: stream, config)
             return SnapshotSubscription(subscription: subscription, jetStream: self, stream: stream, consumer: info.name,
-                                        initiallyPending: info.numPending)
+                                        initiallyPending: info.numPending, gather: gather)
         } catch {
             subscription.unsubscribe()
             throw error
@@ -42,8 +43,10 @@ public final class SnapshotSubscription: AsyncSequence, Sendable {
     public let stream: String
     public let consumer: String
     let initiallyPending: UInt64
+    let gather: Duration?
 
-    init(subscription: Subscription, jetStream: JetStream, stream: String, consumer: String, initiallyPending: UInt64) {
+    init(subscription: Subscription, jetStream: JetStream, stream: String, consumer: String, initiallyPending: UInt64, gather: Duration?) {
+        self.gather = gather
         self.subscription = subscription
         self.jetStream = jetStream
         self.stream = stream
@@ -58,7 +61,7 @@ public final class SnapshotSubscription: AsyncSequence, Sendable {
     }
 
     public func makeAsyncIterator() -> Iterator {
-        Iterator(base: subscription.makeAsyncIterator(), connection: jetStream.connection, caughtUp: initiallyPending == 0)
+        Iterator(base: subscription.makeAsyncIterator(gather: gather), connection: jetStream.connection, caughtUp: initiallyPending == 0)
     }
 
     public struct Iterator: AsyncIteratorProtocol {

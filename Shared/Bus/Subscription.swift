@@ -94,14 +94,22 @@ public final class Subscription: AsyncSequence, Sendable {
         if status != NATS_OK { handle.context.queue?.finish() }
     }
 
-    public func makeAsyncIterator() -> Iterator { Iterator(subscription: self) }
+    public func makeAsyncIterator() -> Iterator { Iterator(subscription: self, gather: nil) }
+
+    /// An iterator that, when a wait ends with only a few messages, waits `gather` once more for others to join them:
+    /// one wake-up of the consuming task for several messages (see `PullStream.gather`).
+    public func makeAsyncIterator(gather: Duration?) -> Iterator { Iterator(subscription: self, gather: gather) }
 
     public struct Iterator: AsyncIteratorProtocol {
         let subscription: Subscription
+        let gather: Duration?
         private var batch: [BusMessage] = []
         private var index = 0
 
-        init(subscription: Subscription) { self.subscription = subscription }
+        init(subscription: Subscription, gather: Duration?) {
+            self.subscription = subscription
+            self.gather = gather
+        }
 
         public mutating func next() async throws -> BusMessage? {
             if index < batch.count {
@@ -110,7 +118,10 @@ public final class Subscription: AsyncSequence, Sendable {
             }
             guard let queue = subscription.handle.context.queue else { return nil }
             switch await queue.take() {
-            case .batch(let next):
+            case .batch(var next):
+                if let gather, next.count < 32, (try? await Task.sleep(for: gather)) != nil, case .batch(let more) = queue.takeNow() {
+                    next += more
+                }
                 batch = next
                 index = 1
                 return next[0]
