@@ -74,8 +74,10 @@ public final class PullStream: Sendable {
                         case 100: continue  // idle heartbeat, or our own wake-up
                         case 404, 408:
                             // A request expired; the server says how much of it was left (when it does not, assume all).
-                            // A 409 (consumer deleted, too many waiting requests) is not normal: it is thrown below.
                             if let left = message.headers["Nats-Pending-Messages"].flatMap(Int.init) { unfulfilled += left } else { expired = true }
+                        case 409 where Self.isTransient(message.headers[BusHeader.description]):
+                            expired = true  // the server is going away: ask again once reconnected
+                        // Any other 409 (consumer deleted, too many waiting requests) is not normal: it is thrown below.
                         default:
                             throw BusError.jetStream(code: status, errorCode: 0, description: message.headers[BusHeader.description] ?? "pull status")
                         }
@@ -96,6 +98,12 @@ public final class PullStream: Sendable {
     public func stop() {
         state.withLock { $0.watchdog?.cancel() }
         subscription.unsubscribe()
+    }
+
+    /// 409s that end requests without anything being wrong with them.
+    static func isTransient(_ description: String?) -> Bool {
+        guard let description = description?.lowercased() else { return false }
+        return description.contains("server shutdown") || description.contains("leadership change")
     }
 
     private func topUp() throws {

@@ -175,6 +175,51 @@ struct JetStreamTests {
         #expect(again.map(\.payload) == [Array("c".utf8)] && again[0].deliveryCount == 2)
     }
 
+    @Test("a pull stream goes on after the server restarts: the requests lost with the connection are made again")
+    func pullStreamAfterRestart() async throws {
+        let server = try NatsServer()
+        let nc = try await connect(server)
+        let js = JetStream(connection: nc)
+        try await stream(js)
+        try await js.ensureConsumer(stream: "EVENTS", ConsumerConfig(durableName: "survivor"))
+        let pulling = try js.pullConsumer(stream: "EVENTS", durable: "survivor").stream(maxMessages: 8, expires: .seconds(1))
+        defer { pulling.stop() }
+        _ = try await js.publish(Array("before".utf8), to: "ev.1")
+        let first = try await pulling.next()
+        #expect(first.map(\.payload) == [Array("before".utf8)])
+        try first.forEach { try $0.ack() }
+
+        try server.restart()
+        #expect(await eventually(within: .seconds(15)) { (try? nc.flush(timeout: .milliseconds(200))) != nil })
+        _ = try await js.publish(Array("after".utf8), to: "ev.2")
+        // A server that stops answers its waiting requests with 409 "Server Shutdown": the stream asks again.
+        let after = try await next(pulling, within: .seconds(20))
+        #expect(after?.map(\.payload) == [Array("after".utf8)])
+        try after?.forEach { try $0.ack() }
+
+        // A crashed server answers nothing: the stream notices the silence and asks again.
+        server.crash()
+        try server.restart()
+        #expect(await eventually(within: .seconds(15)) { (try? nc.flush(timeout: .milliseconds(200))) != nil })
+        _ = try await js.publish(Array("after crash".utf8), to: "ev.3")
+        let afterCrash = try await next(pulling, within: .seconds(20))
+        #expect(afterCrash?.map(\.payload) == [Array("after crash".utf8)])
+    }
+
+    /// The next messages of `pulling`, or nil when none came within `limit`.
+    func next(_ pulling: PullStream, within limit: Duration) async throws -> [JetStreamMessage]? {
+        try await withThrowingTaskGroup(of: [JetStreamMessage]?.self) { group in
+            group.addTask { try await pulling.next() }
+            group.addTask {
+                try await Task.sleep(for: limit)
+                return nil
+            }
+            let first = try await group.next() ?? nil
+            group.cancelAll()
+            return first
+        }
+    }
+
     func drain(_ consumer: PullConsumer) async throws -> [String] {
         var seen: [String] = []
         while true {
