@@ -98,6 +98,40 @@ struct DealStatusServiceTests {
         await replica.stop()
     }
 
+    @Test("after nats-server stops or crashes and comes back, events are applied again and the list shows them")
+    func serverRestarts() async throws {
+        let server = try NatsServer()
+        let dir = try tempDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let replica = try await Replica.start(server, directory: dir)
+        var options = ConnectionOptions(servers: [server.url], name: "terminal")
+        options.sendAsap = true
+        let client = try await NatsConnection.connect(options, logger: Logger(label: "t"))
+        let js = JetStream(connection: client)
+        func listed() async -> Int { (try? await client.request(DealListQuery(), to: "deal.query.C1.list", expecting: DealPage.self))?.total ?? -1 }
+        func reconnected() async -> Bool {
+            await eventually(within: .seconds(15)) {
+                (try? client.flush(timeout: .milliseconds(200))) != nil && (try? replica.service.connection.flush(timeout: .milliseconds(200))) != nil
+            }
+        }
+
+        try await publish(js, booked(terms("D1")))
+        #expect(await eventually { await listed() == 1 })
+        try server.restart()  // SIGTERM: the server tells waiting pulls it is shutting down
+        #expect(await reconnected())
+        try await publish(js, booked(terms("D2")))
+        #expect(await eventually(within: .seconds(30)) { await listed() == 2 })
+        server.crash()  // SIGKILL: nothing is told
+        try server.restart()
+        #expect(await reconnected())
+        try await publish(js, booked(terms("D3")))
+        #expect(await eventually(within: .seconds(30)) { await listed() == 3 })
+        let got = try await client.request(DealGet(dealId: "D3"), to: "deal.query.C1.get", expecting: DealStatus.self)
+        #expect(got.version == 1)
+        await client.drain()
+        await replica.stop()
+    }
+
     @Test("changing requisites is validated, recorded as an event and applied; released legs refuse it")
     func requisites() async throws {
         let server = try NatsServer()
