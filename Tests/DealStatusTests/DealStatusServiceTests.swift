@@ -110,8 +110,10 @@ struct DealStatusServiceTests {
         let js = JetStream(connection: client)
         func listed() async -> Int { (try? await client.request(DealListQuery(), to: "deal.query.C1.list", expecting: DealPage.self))?.total ?? -1 }
         func reconnected() async -> Bool {
+            // Both connections are back, and JetStream has loaded its streams again.
             await eventually(within: .seconds(15)) {
-                (try? client.flush(timeout: .milliseconds(200))) != nil && (try? replica.service.connection.flush(timeout: .milliseconds(200))) != nil
+                guard (try? replica.service.connection.flush(timeout: .milliseconds(200))) != nil else { return false }
+                return (try? await js.streamInfo(Subjects.Deal.eventsStream)) != nil
             }
         }
 

@@ -162,6 +162,31 @@ struct NettingServiceTests {
     }
 }
 
+@Suite("netting through a nats-server restart")
+struct NettingRestartTests {
+    @Test("after nats-server stops and comes back, new deals still reach the set and the preview")
+    func serverRestart() async throws {
+        let platform = try await Platform(nettingReplicas: 1)
+        var options = ConnectionOptions(servers: [platform.server.url], name: "terminal")
+        options.sendAsap = true
+        let client = try await NatsConnection.connect(options, logger: Logger(label: "t"))
+        let js = JetStream(connection: client)
+        func netted() async -> Int {
+            (try? await client.request(NettingPreview(valueDate: valueDate), to: "netting.cmd.C1.preview", expecting: NettingSummary.self))?
+                .dealsIn.count ?? -1
+        }
+        try await bookAndConfirm(js, example[0])
+        #expect(await eventually(within: .seconds(20)) { await netted() == 1 })
+        try platform.server.restart()
+        // Reconnected, and JetStream has loaded its streams again.
+        #expect(await eventually(within: .seconds(15)) { (try? await js.streamInfo(Subjects.Deal.eventsStream)) != nil })
+        try await bookAndConfirm(js, example[1])
+        #expect(await eventually(within: .seconds(30)) { await netted() == 2 })
+        await client.drain()
+        await platform.stop()
+    }
+}
+
 @Suite("per-client permissions from compose/nats/auth.conf")
 struct ClientPermissionTests {
     /// compose/nats/auth.conf without its fixed ports and store (the fixture picks a free port and a temp store).
