@@ -200,3 +200,59 @@ extension Rate: MessagePackReadable {
         self.init(mantissa: mantissa, scale: scale)
     }
 }
+
+// The snapshot is read by every other replica's projection and by netting, once per version.
+
+extension DealStatus: MessagePackReadable {
+    public init?(messagePack input: inout MessagePackInput) {
+        guard let count = input.map() else { return nil }
+        var terms: DealTerms?, version: Int64?, confirmation: ConfirmationStatus?, confirmationReason: String?
+        var mismatchedFields: [String]?, legs: [PaymentLeg]?, settlement: DealSettlementStatus?, settledAt: Date?
+        var updatedAt: Date?, lastEventSequence: UInt64?
+        for _ in 0..<count {
+            guard let key = input.string() else { return nil }
+            switch key {
+            case "terms": guard terms == nil, let v = input.value(DealTerms.self) else { return nil }; terms = v
+            case "version": guard version == nil, let v = input.int64() else { return nil }; version = v
+            case "confirmation": guard confirmation == nil, let v = input.value(ConfirmationStatus.self) else { return nil }; confirmation = v
+            case "confirmationReason": guard confirmationReason == nil, let v = input.string() else { return nil }; confirmationReason = v
+            case "mismatchedFields": guard mismatchedFields == nil, let v = input.strings() else { return nil }; mismatchedFields = v
+            case "legs": guard legs == nil, let v = input.array(of: PaymentLeg.self) else { return nil }; legs = v
+            case "settlement": guard settlement == nil, let v = input.value(DealSettlementStatus.self) else { return nil }; settlement = v
+            case "settledAt": guard settledAt == nil, let v = input.date() else { return nil }; settledAt = v
+            case "updatedAt": guard updatedAt == nil, let v = input.date() else { return nil }; updatedAt = v
+            case "lastEventSequence": guard lastEventSequence == nil, let v = input.uint64() else { return nil }; lastEventSequence = v
+            default: return nil
+            }
+        }
+        guard let terms, let version, let confirmation, let legs, let settlement, let updatedAt, let lastEventSequence else { return nil }
+        self.init(terms: terms, version: version, confirmation: confirmation, confirmationReason: confirmationReason,
+                  mismatchedFields: mismatchedFields, legs: legs, settlement: settlement, settledAt: settledAt, updatedAt: updatedAt,
+                  lastEventSequence: lastEventSequence)
+    }
+}
+
+extension PaymentLeg: MessagePackReadable {
+    public init?(messagePack input: inout MessagePackInput) {
+        guard let count = input.map() else { return nil }
+        var id: String?, tenor: LegTenor?, amount: Money?, direction: PaymentDirection?, valueDate: String?
+        var status: SettlementStatus?, statusAt: Date?, reason: String?
+        for _ in 0..<count {
+            guard let key = input.string() else { return nil }
+            switch key {
+            case "id": guard id == nil, let v = input.string() else { return nil }; id = v
+            case "tenor": guard tenor == nil, let v = input.value(LegTenor.self) else { return nil }; tenor = v
+            case "amount": guard amount == nil, let v = input.value(Money.self) else { return nil }; amount = v
+            case "direction": guard direction == nil, let v = input.value(PaymentDirection.self) else { return nil }; direction = v
+            case "valueDate": guard valueDate == nil, let v = input.string() else { return nil }; valueDate = v
+            case "status": guard status == nil, let v = input.value(SettlementStatus.self) else { return nil }; status = v
+            case "statusAt": guard statusAt == nil, let v = input.date() else { return nil }; statusAt = v
+            case "reason": guard reason == nil, let v = input.string() else { return nil }; reason = v
+            default: return nil
+            }
+        }
+        guard let id, let tenor, let amount, let direction, let valueDate, let status else { return nil }
+        self.init(id: id, tenor: tenor, amount: amount, direction: direction, valueDate: valueDate, status: status, statusAt: statusAt,
+                  reason: reason)
+    }
+}
