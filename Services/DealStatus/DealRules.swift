@@ -9,6 +9,10 @@ enum DealTransition: Equatable {
     case ignored(String)
     /// Not a valid transition: recorded with its reason, nothing changes.
     case rejected(String)
+
+    var isApplied: Bool {
+        if case .applied = self { true } else { false }
+    }
 }
 
 /// The deal lifecycle: confirmation per deal, settlement per payment leg (see docs/DEALS.md).

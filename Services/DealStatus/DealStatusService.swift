@@ -155,6 +155,7 @@ final class DealStatusService: Sendable {
             }
             if round.isEmpty { break }
             let batch = jetStream.batch(maxPending: round.count)
+            defer { for (i, _, _) in round { latestKnown.endPublishing(key: runs[i].key) } }
             for (i, status, bytes) in round {
                 let run = runs[i]
                 latestKnown.beginPublishing(status, bytes: bytes, key: run.key)
@@ -165,7 +166,6 @@ final class DealStatusService: Sendable {
             }
             let outcome = await batch.complete()
             for ((i, status, _), result) in zip(round, outcome.results) {
-                latestKnown.endPublishing(key: runs[i].key)
                 switch result {
                 case .success(let ack) where !ack.duplicate:
                     runs[i].current = (status, ack.sequence)
@@ -201,7 +201,13 @@ final class DealStatusService: Sendable {
                 run.slow = true
                 return nil
             }
-            switch DealRules.apply(event, sequence: message.streamSequence, to: run.current?.0) {
+            let outcome = DealRules.apply(event, sequence: message.streamSequence, to: run.current?.0)
+            if !outcome.isApplied && covered < horizon.ackFloor {
+                // Ignored or rejected against a state that may miss another replica's version: `process` checks.
+                run.slow = true
+                return nil
+            }
+            switch outcome {
             case .applied(let next):
                 return (next, try MessagePackEncoder().encode(next))
             case .ignored(let reason):
@@ -250,9 +256,17 @@ final class DealStatusService: Sendable {
                 try message.ack()  // folded into a snapshot already (by this or another replica)
                 return true
             }
-            guard let next = try await nextVersion(after: current?.0, upTo: message, own: own, horizon: horizon) else {
+            let next: DealStatus
+            switch try await nextVersion(after: current?.0, upTo: message, own: own, horizon: horizon) {
+            case .unchanged:
                 try message.ack()  // nothing up to this event changes the deal
                 return true
+            case .stale(let fresher):
+                conflicts += 1
+                current = fresher  // another replica moved the deal past what this one held: decide again from there
+                continue
+            case .version(let version):
+                next = version
             }
             // SQLite gets the version from the projection, with its neighbours.
             if let sequence = try await latestKnown.publishNext(next, key: Self.key(client: client, dealId: dealId),
@@ -271,8 +285,15 @@ final class DealStatusService: Sendable {
 
     /// The first event of the deal after `state`, up to `message`, that changes it, applied: one version per change,
     /// so every replica numbers the versions of a deal the same way. Ignored and rejected events on the way are recorded.
+    enum NextVersion {
+        case version(DealStatus)
+        case unchanged
+        /// The held state was older than the stream's: here is the newer one.
+        case stale((DealStatus, UInt64))
+    }
+
     private func nextVersion(after state: DealStatus?, upTo message: JetStreamMessage, own: DealEvent, horizon: Horizon) async throws
-        -> DealStatus?
+        -> NextVersion
     {
         let subject = Subject(message.subject)
         let (client, dealId) = (subject[2] ?? "?", subject[3] ?? "?")
@@ -287,7 +308,7 @@ final class DealStatusService: Sendable {
             } else {
                 guard let stored = try await jetStream.nextMessage(stream: Subjects.Deal.eventsStream, subject: message.subject,
                                                                    from: sequence + 1)
-                else { return nil }
+                else { return .unchanged }
                 sequence = min(stored.seq, message.streamSequence)
                 if sequence < message.streamSequence {
                     // A malformed earlier event is rejected when its own delivery is handled.
@@ -295,9 +316,16 @@ final class DealStatusService: Sendable {
                 }
             }
             guard let event else { continue }
-            switch DealRules.apply(event, sequence: sequence, to: state) {
+            let outcome = DealRules.apply(event, sequence: sequence, to: state)
+            // A publish from a stale state fails its expected sequence, but an ignored or rejected event is just acked:
+            // when events of this deal up to the ack floor were handled elsewhere, make sure their version is here.
+            if sequence == message.streamSequence, !outcome.isApplied, (state?.lastEventSequence ?? 0) < horizon.ackFloor,
+               let fresher = try await latest(client: client, dealId: dealId), fresher.0.version > (state?.version ?? 0) {
+                return .stale(fresher)
+            }
+            switch outcome {
             case .applied(let next):
-                return next
+                return .version(next)
             case .ignored(let reason):
                 if sequence == message.streamSequence {
                     try await store.recordHandled(sequence: sequence, client: client, dealId: dealId, outcome: .ignored,
@@ -309,7 +337,7 @@ final class DealStatusService: Sendable {
                 if sequence == message.streamSequence { logRejection(message, client: client, dealId: dealId, reason: reason) }
             }
         }
-        return nil
+        return .unchanged
     }
 
     struct EventProblem: Error { let message: String }

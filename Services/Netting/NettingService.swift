@@ -177,9 +177,10 @@ final class NettingService: Sendable {
                 defer { Task { await updates.stop() } }
                 for try await event in updates {
                     guard case .message(let message) = event else { continue }
-                    // A version this replica published is in memory already: a set can be large, so it is not decoded again.
-                    if latestKnown.held(as: message) != nil { continue }
-                    let set = try MessagePackDecoder().decode(NettingSet.self, from: message.payload)
+                    // A version this replica published (or is publishing) is in memory already: a set can be large, so
+                    // it is not decoded again. It is still remembered and stored here, in case its publisher never
+                    // learns it was stored (an ack lost with the connection).
+                    let set = try latestKnown.held(as: message) ?? MessagePackDecoder().decode(NettingSet.self, from: message.payload)
                     if latestKnown.remember(set, key: Self.key(client: set.client, valueDate: set.valueDate),
                                             sequence: message.streamSequence) {
                         try await store.upsert(set, statusSequence: message.streamSequence)

@@ -22,6 +22,7 @@ final class DeliveryQueue: @unchecked Sendable {  // all mutable state is guarde
     private var finished = false
     private var failure: (any Error)?
     private var producerWaiting = false
+    private var pushedAt = ContinuousClock.now
     let capacity: Int
 
     init(capacity: Int) {
@@ -41,6 +42,7 @@ final class DeliveryQueue: @unchecked Sendable {  // all mutable state is guarde
     /// Called on the cnats delivery thread; may block while the consumer catches up.
     func push(_ message: BusMessage) {
         pthread_mutex_lock(mutex)
+        pushedAt = .now
         while buffer.count >= capacity && !finished {
             producerWaiting = true
             pthread_cond_wait(notFull, mutex)
@@ -73,6 +75,15 @@ final class DeliveryQueue: @unchecked Sendable {  // all mutable state is guarde
         pthread_cond_broadcast(notFull)
         pthread_mutex_unlock(mutex)
         waiter?.resume(returning: .end(error))
+    }
+
+    /// When the last message arrived (or the queue was made): liveness as the delivery thread sees it, whether or
+    /// not the consumer is taking messages at the moment. While messages wait to be taken it is now: a slow consumer
+    /// is not a silent server.
+    var lastPushed: ContinuousClock.Instant {
+        pthread_mutex_lock(mutex)
+        defer { pthread_mutex_unlock(mutex) }
+        return buffer.isEmpty && !producerWaiting ? pushedAt : .now
     }
 
     var isFinished: Bool {

@@ -20,7 +20,8 @@ public final class PullStream: Sendable {
     private struct State {
         /// Messages requested and not yet received (an estimate the server's 408s correct).
         var outstanding = 0
-        var lastActivity = ContinuousClock.now
+        /// Set by the watchdog: the requests are gone, ask anew.
+        var silenceNoted = ContinuousClock.now
         var watchdog: Task<Void, Never>?
     }
 
@@ -60,9 +61,10 @@ public final class PullStream: Sendable {
                 try Task.checkCancellation()
                 throw error ?? BusError.connectionClosed
             case .batch(var messages):
-                if let gather, messages.count < gatherBelow {
-                    try await Task.sleep(for: gather)
-                    if case .batch(let more) = queue.takeNow() { messages += more }
+                // Not `try`: a cancelled sleep must not drop the messages taken.
+                if let gather, messages.count < gatherBelow, (try? await Task.sleep(for: gather)) != nil,
+                   case .batch(let more) = queue.takeNow() {
+                    messages += more
                 }
                 var delivered: [JetStreamMessage] = []
                 delivered.reserveCapacity(messages.count)
@@ -79,6 +81,10 @@ public final class PullStream: Sendable {
                             expired = true  // the server is going away: ask again once reconnected
                         // Any other 409 (consumer deleted, too many waiting requests) is not normal: it is thrown below.
                         default:
+                            // Hand back what came with it, so another puller need not wait for the ack wait.
+                            for message in messages where message.status == nil {
+                                try? JetStreamMessage(message, connection: connection)?.nak()
+                            }
                             throw BusError.jetStream(code: status, errorCode: 0, description: message.headers[BusHeader.description] ?? "pull status")
                         }
                         continue
@@ -87,17 +93,21 @@ public final class PullStream: Sendable {
                 }
                 state.withLock { state in
                     state.outstanding = expired ? 0 : max(0, state.outstanding - delivered.count - unfulfilled)
-                    state.lastActivity = .now
                 }
                 if !delivered.isEmpty { return delivered }
             }
         }
     }
 
-    /// Stops pulling. Messages requested and not taken go back to the consumer after its ack wait.
+    /// Stops pulling. Messages that arrived and were not taken are handed back (nak) for another puller at once;
+    /// any still on their way go back to the consumer after its ack wait.
     public func stop() {
         state.withLock { $0.watchdog?.cancel() }
         subscription.unsubscribe()
+        guard case .batch(let left)? = subscription.handle.context.queue?.takeNow() else { return }
+        for message in left where message.status == nil {
+            try? JetStreamMessage(message, connection: consumer.jetStream.connection)?.nak()
+        }
     }
 
     /// 409s that end requests without anything being wrong with them.
@@ -114,15 +124,25 @@ public final class PullStream: Sendable {
         }
         guard wanted > 0 else { return }
         let request = #"{"batch":\#(wanted),"expires":\#(expires.nanoseconds)}"#
-        try consumer.jetStream.connection.publish(
-            Array(request.utf8), to: "\(consumer.jetStream.apiPrefix).CONSUMER.MSG.NEXT.\(consumer.stream).\(consumer.name)", reply: inbox)
+        do {
+            try consumer.jetStream.connection.publish(
+                Array(request.utf8), to: "\(consumer.jetStream.apiPrefix).CONSUMER.MSG.NEXT.\(consumer.stream).\(consumer.name)", reply: inbox)
+        } catch {
+            state.withLock { $0.outstanding -= wanted }  // never sent
+            throw error
+        }
     }
 
+    /// Silence is measured where messages arrive (the delivery thread), so a consumer busy with a long batch is not
+    /// mistaken for lost requests: the server answers live requests at least with a 408 when they expire.
     private func kickIfSilent() {
+        guard let queue = subscription.handle.context.queue else { return }
+        let heard = queue.lastPushed
         let silent = state.withLock { state -> Bool in
-            guard ContinuousClock.now - state.lastActivity > expires + .seconds(2) else { return false }
+            let since = max(heard, state.silenceNoted)
+            guard ContinuousClock.now - since > expires + .seconds(2) else { return false }
             state.outstanding = 0
-            state.lastActivity = .now
+            state.silenceNoted = .now
             return true
         }
         // A status message to ourselves wakes `next`, which then requests again.

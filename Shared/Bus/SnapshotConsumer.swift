@@ -50,8 +50,6 @@ public final class SnapshotSubscription: AsyncSequence, Sendable {
     public let consumer: String
     let initiallyPending: UInt64
     let gather: Duration?
-    /// When a message or heartbeat last arrived.
-    let lastHeard = Mutex(ContinuousClock.now)
     private let watchdog = Mutex<Task<Void, Never>?>(nil)
 
     init(subscription: Subscription, jetStream: JetStream, stream: String, consumer: String, initiallyPending: UInt64, gather: Duration?,
@@ -62,8 +60,10 @@ public final class SnapshotSubscription: AsyncSequence, Sendable {
                 while !Task.isCancelled {
                     try? await Task.sleep(for: heartbeat)
                     guard let self else { return }
-                    guard ContinuousClock.now - self.lastHeard.withLock({ $0 }) > heartbeat * 3 else { continue }
-                    self.subscription.handle.context.queue?.finish(
+                    // Measured where messages arrive, so a consumer slow to take them is not mistaken for a lost one.
+                    guard let queue = self.subscription.handle.context.queue, ContinuousClock.now - queue.lastPushed > heartbeat * 3
+                    else { continue }
+                    queue.finish(
                         error: BusError.timeout(subject: "heartbeat of consumer \(consumer) on \(stream)"))
                     return
                 }
@@ -87,15 +87,13 @@ public final class SnapshotSubscription: AsyncSequence, Sendable {
     }
 
     public func makeAsyncIterator() -> Iterator {
-        Iterator(base: subscription.makeAsyncIterator(gather: gather), connection: jetStream.connection, caughtUp: initiallyPending == 0,
-                 owner: self)
+        Iterator(base: subscription.makeAsyncIterator(gather: gather), connection: jetStream.connection, caughtUp: initiallyPending == 0)
     }
 
     public struct Iterator: AsyncIteratorProtocol {
         var base: Subscription.Iterator
         let connection: NatsConnection
         var caughtUp: Bool
-        let owner: SnapshotSubscription
         var announced = false
 
         public mutating func next() async throws -> SnapshotEvent? {
@@ -104,7 +102,6 @@ public final class SnapshotSubscription: AsyncSequence, Sendable {
                 return .caughtUp
             }
             while let message = try await base.next() {
-                owner.lastHeard.withLock { $0 = .now }
                 if message.status != nil { continue }  // heartbeats
                 guard let delivered = JetStreamMessage(message, connection: connection) else { continue }
                 if !caughtUp && delivered.pending == 0 { caughtUp = true }

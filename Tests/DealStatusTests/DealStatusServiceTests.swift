@@ -134,6 +134,43 @@ struct DealStatusServiceTests {
         await replica.stop()
     }
 
+    @Test("a replica that has not yet seen another replica's version does not reject the next event against its stale state")
+    func staleReplica() async throws {
+        let server = try NatsServer()
+        let dir = try tempDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        // Replica A books the deal (version 1) and stops; the booking is acknowledged, so the ack floor covers it.
+        let a = try await Replica.start(server, directory: dir, name: "a")
+        let client = try await NatsConnection.connect(ConnectionOptions(servers: [server.url], name: "feed"), logger: Logger(label: "f"))
+        let js = JetStream(connection: client)
+        try await publish(js, booked())
+        #expect(await eventually {
+            guard (try? await a.service.known(client: "C1", dealId: "D1"))??.0.version == 1 else { return false }
+            let info = try? await js.consumerInfo(stream: Subjects.Deal.eventsStream, consumer: DealStatusService.consumerName)
+            return info?.ackFloor.streamSeq == 1
+        })
+        await a.stop()
+        // Replica B has an empty projection (it never ran) and handles the confirmation that follows.
+        let connection = try await NatsConnection.connect(ConnectionOptions(servers: [server.url], name: "b"), logger: Logger(label: "b"))
+        let b = try DealStatusService(connection: connection, store: try DealStore(path: dir.appendingPathComponent("b.sqlite").path),
+                                      logger: Logger(label: "b"))
+        try await publish(js, confirm(.awaiting, 1))
+        let batch = try await b.jetStream.pullConsumer(stream: Subjects.Deal.eventsStream, durable: DealStatusService.consumerName)
+            .fetch(batch: 1, expires: .seconds(5))
+        let message = try #require(batch.first)
+        let floor = try await js.consumerInfo(stream: Subjects.Deal.eventsStream, consumer: DealStatusService.consumerName).ackFloor.streamSeq
+        #expect(floor == 1 && message.streamSequence == 2)
+        #expect(try await b.process(message, horizon: Horizon(batch, ackFloor: floor)))
+        // B found version 1 in the stream and built version 2 on it, instead of rejecting "not booked" and losing the event.
+        let stored = try #require(try await js.lastMessage(stream: Subjects.Deal.statusStream, subject: Subjects.Deal.storedStatus(client: "C1", deal: "D1")))
+        let status = try MessagePackDecoder().decode(DealStatus.self, from: stored.payload)
+        #expect(status.version == 2 && status.confirmation == .awaiting)
+        #expect(try await b.store.rejections(client: "C1", dealId: "D1").isEmpty)
+        await b.micro.stop()
+        await connection.drain()
+        await client.drain()
+    }
+
     @Test("changing requisites is validated, recorded as an event and applied; released legs refuse it")
     func requisites() async throws {
         let server = try NatsServer()
