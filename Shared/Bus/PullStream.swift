@@ -45,6 +45,7 @@ public final class PullStream: Sendable {
             }
         }
         state.withLock { $0.watchdog = watchdog }
+        try topUp()  // messages start coming at once, before the first `next()`
     }
 
     deinit { state.withLock { $0.watchdog?.cancel() } }
@@ -82,9 +83,7 @@ public final class PullStream: Sendable {
                         // Any other 409 (consumer deleted, too many waiting requests) is not normal: it is thrown below.
                         default:
                             // Hand back what came with it, so another puller need not wait for the ack wait.
-                            for message in messages where message.status == nil {
-                                try? JetStreamMessage(message, connection: connection)?.nak()
-                            }
+                            handBack(messages)
                             throw BusError.jetStream(code: status, errorCode: 0, description: message.headers[BusHeader.description] ?? "pull status")
                         }
                         continue
@@ -99,14 +98,19 @@ public final class PullStream: Sendable {
         }
     }
 
-    /// Stops pulling. Messages that arrived and were not taken are handed back (nak) for another puller at once;
-    /// any still on their way go back to the consumer after its ack wait.
+    /// Stops pulling. Messages that arrived and were not taken are handed back (nak) for another puller once this
+    /// stream's requests have expired (the server would otherwise send them straight back to this dead inbox); any
+    /// still on their way go back to the consumer after its ack wait.
     public func stop() {
         state.withLock { $0.watchdog?.cancel() }
         subscription.unsubscribe()
         guard case .batch(let left)? = subscription.handle.context.queue?.takeNow() else { return }
-        for message in left where message.status == nil {
-            try? JetStreamMessage(message, connection: consumer.jetStream.connection)?.nak()
+        handBack(left)
+    }
+
+    private func handBack(_ messages: [BusMessage]) {
+        for message in messages where message.status == nil {
+            try? JetStreamMessage(message, connection: consumer.jetStream.connection)?.nak(delay: expires)
         }
     }
 
