@@ -140,7 +140,7 @@ struct JetStreamTests {
         let js = JetStream(connection: try await connect(server))
         try await stream(js)
         var config = ConsumerConfig(durableName: "streamed")
-        config.ackWait = 1_000_000_000
+        config.ackWait = 5_000_000_000  // short, for the last step; long enough that a busy machine acks in time
         try await js.ensureConsumer(stream: "EVENTS", config)
         // Fewer than a request's worth at first, more than one request's worth later: it keeps topping up.
         let pulling = try js.pullConsumer(stream: "EVENTS", durable: "streamed").stream(maxMessages: 8, expires: .milliseconds(500))
@@ -227,8 +227,8 @@ struct JetStreamTests {
         config.ackWait = 60_000_000_000
         try await js.ensureConsumer(stream: "EVENTS", config)
         let consumer = js.pullConsumer(stream: "EVENTS", durable: "handback")
-        let first = try consumer.stream(maxMessages: 8, expires: .seconds(1))
         for i in 0..<3 { _ = try await js.publish(Array("m\(i)".utf8), to: "ev.\(i)") }
+        let first = try consumer.stream(maxMessages: 8, expires: .seconds(1))  // its first request takes all three
         // All three delivered to the first stream (pending its ack), none taken by its user.
         #expect(await eventually { (try? await consumer.info())?.numAckPending == 3 })
         first.stop()
