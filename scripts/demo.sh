@@ -11,12 +11,25 @@ mkdir -p .run/logs .run/data
 PIDS=()
 NATS_PID=""
 cleanup() {
-  trap - EXIT INT TERM
+  # Ctrl-C reaches the whole process group; a second one must not cut the clean-up short (it has its own deadline).
+  trap - EXIT
+  trap '' INT TERM
   echo; echo "== stopping demo processes"
-  # Services first, so they drain while NATS is still up; nats-server last.
+  # Services first, so they drain while NATS is still up; nats-server last. Whatever has not stopped 15 s after
+  # SIGTERM (a service busy with a large backlog) gets SIGKILL: JetStream redelivers what it had not acknowledged.
   for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-  for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
-  if [ -n "$NATS_PID" ]; then kill -TERM "$NATS_PID" 2>/dev/null || true; wait "$NATS_PID" 2>/dev/null || true; fi
+  stop_by_deadline "${PIDS[@]}"
+  if [ -n "$NATS_PID" ]; then kill -TERM "$NATS_PID" 2>/dev/null || true; stop_by_deadline "$NATS_PID"; fi
+}
+stop_by_deadline() {
+  for _ in $(seq 1 150); do
+    local alive=0
+    for pid in "$@"; do kill -0 "$pid" 2>/dev/null && alive=1; done
+    [ "$alive" = 0 ] && return 0
+    sleep 0.1
+  done
+  for pid in "$@"; do kill -KILL "$pid" 2>/dev/null || true; done
+  for pid in "$@"; do wait "$pid" 2>/dev/null || true; done
 }
 trap cleanup EXIT INT TERM
 
