@@ -75,40 +75,29 @@ final class DealStatusService: Sendable {
         // followed one another without a gap. While batches keep following on, the ack floor need not be asked for.
         var handledUpTo: UInt64 = 0
         // Events keep arriving while a batch is processed; each batch is what came meanwhile.
-        var pulling: PullStream?
-        defer { pulling?.stop() }
-        processing: while !Task.isCancelled {
-            do {
-                let stream = try pulling ?? consumer.stream(maxMessages: 512, gather: Self.gather)
-                pulling = stream
-                let batch = try await stream.next()
-                guard let first = batch.map(\.streamSequence).min() else { continue }
-                let floor = handledUpTo > 0 && first == handledUpTo + 1
-                    ? handledUpTo
-                    : try await jetStream.consumerInfo(stream: Subjects.Deal.eventsStream, consumer: Self.consumerName).ackFloor.streamSeq
-                let horizon = Horizon(batch, ackFloor: floor)
-                handledUpTo = 0
-                var byDeal: [String: [JetStreamMessage]] = [:]
-                for message in batch { byDeal[message.subject, default: []].append(message) }
-                let slow = try await processInRounds(byDeal, horizon: horizon)
-                let allDone = try await withThrowingTaskGroup(of: Bool.self) { group in
-                    for messages in slow {
-                        group.addTask {
-                            var done = true
-                            for message in messages { done = try await self.process(message, horizon: horizon) && done }
-                            return done
-                        }
+        await consumer.consume(gather: Self.gather, failed: { error in
+            logger.warning("event processing paused", metadata: ["error": "\(error)"])
+        }) { batch in
+            guard let first = batch.map(\.streamSequence).min() else { return }
+            let floor = handledUpTo > 0 && first == handledUpTo + 1
+                ? handledUpTo
+                : try await jetStream.consumerInfo(stream: Subjects.Deal.eventsStream, consumer: Self.consumerName).ackFloor.streamSeq
+            let horizon = Horizon(batch, ackFloor: floor)
+            handledUpTo = 0
+            var byDeal: [String: [JetStreamMessage]] = [:]
+            for message in batch { byDeal[message.subject, default: []].append(message) }
+            let slow = try await processInRounds(byDeal, horizon: horizon)
+            let allDone = try await withThrowingTaskGroup(of: Bool.self) { group in
+                for messages in slow {
+                    group.addTask {
+                        var done = true
+                        for message in messages { done = try await self.process(message, horizon: horizon) && done }
+                        return done
                     }
-                    return try await group.reduce(true) { $0 && $1 }
                 }
-                if allDone { handledUpTo = horizon.contiguousEnd }
-            } catch {
-                if Task.isCancelled { break processing }
-                logger.warning("event processing paused", metadata: ["error": "\(error)"])
-                pulling?.stop()
-                pulling = nil
-                try? await Task.sleep(for: .milliseconds(500))
+                return try await group.reduce(true) { $0 && $1 }
             }
+            if allDone { handledUpTo = horizon.contiguousEnd }
         }
     }
 
@@ -207,17 +196,8 @@ final class DealStatusService: Sendable {
                 run.slow = true
                 return nil
             }
-            switch outcome {
-            case .applied(let next):
-                return (next, try MessagePackEncoder().encode(next))
-            case .ignored(let reason):
-                try await store.recordHandled(sequence: message.streamSequence, client: run.client, dealId: run.dealId, outcome: .ignored,
-                                              reason: reason, at: Date())
-            case .rejected(let reason):
-                try await store.recordHandled(sequence: message.streamSequence, client: run.client, dealId: run.dealId, outcome: .rejected,
-                                              reason: reason, at: Date())
-                logRejection(message, client: run.client, dealId: run.dealId, reason: reason)
-            }
+            if case .applied(let next) = outcome { return (next, try MessagePackEncoder().encode(next)) }
+            try await record(outcome, sequence: message.streamSequence, client: run.client, dealId: run.dealId, delivered: message)
             try message.ack()
             run.next += 1
         }
@@ -323,21 +303,28 @@ final class DealStatusService: Sendable {
                let fresher = try await latest(client: client, dealId: dealId), fresher.0.version > (state?.version ?? 0) {
                 return .stale(fresher)
             }
-            switch outcome {
-            case .applied(let next):
-                return .version(next)
-            case .ignored(let reason):
-                if sequence == message.streamSequence {
-                    try await store.recordHandled(sequence: sequence, client: client, dealId: dealId, outcome: .ignored,
-                                                  reason: reason, at: Date())
-                }
-            case .rejected(let reason):
-                try await store.recordHandled(sequence: sequence, client: client, dealId: dealId, outcome: .rejected,
-                                              reason: reason, at: Date())
-                if sequence == message.streamSequence { logRejection(message, client: client, dealId: dealId, reason: reason) }
-            }
+            if case .applied(let next) = outcome { return .version(next) }
+            try await record(outcome, sequence: sequence, client: client, dealId: dealId,
+                             delivered: sequence == message.streamSequence ? message : nil)
         }
         return .unchanged
+    }
+
+    /// Records an event that changed nothing: a rejected one always (the audit), an ignored one when it is the
+    /// delivered event itself (an earlier one is recorded when its own delivery is handled).
+    private func record(_ outcome: DealTransition, sequence: UInt64, client: String, dealId: String, delivered: JetStreamMessage?)
+        async throws
+    {
+        switch outcome {
+        case .applied:
+            return
+        case .ignored(let reason):
+            guard delivered != nil else { return }
+            try await store.recordHandled(sequence: sequence, client: client, dealId: dealId, outcome: .ignored, reason: reason, at: Date())
+        case .rejected(let reason):
+            try await store.recordHandled(sequence: sequence, client: client, dealId: dealId, outcome: .rejected, reason: reason, at: Date())
+            if let delivered { logRejection(delivered, client: client, dealId: dealId, reason: reason) }
+        }
     }
 
     struct EventProblem: Error { let message: String }

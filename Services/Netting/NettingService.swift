@@ -76,27 +76,16 @@ final class NettingService: Sendable {
     /// Applies deal statuses to their sets until cancelled; a batch is split by client, the clients concurrently.
     func processStatuses() async {
         let consumer = jetStream.pullConsumer(stream: Subjects.Deal.statusStream, durable: Self.consumerName)
-        var pulling: PullStream?
-        defer { pulling?.stop() }
-        while !Task.isCancelled {
-            do {
-                let stream = try pulling ?? consumer.stream(maxMessages: 512, gather: .microseconds(500))
-                pulling = stream
-                let batch = try await stream.next()
-                var byClient: [String: [JetStreamMessage]] = [:]
-                for message in batch { byClient[Subject(message.subject)[2] ?? "", default: []].append(message) }
-                try await withThrowingTaskGroup(of: Void.self) { group in
-                    for (client, messages) in byClient {
-                        group.addTask { try await self.process(client: client, messages) }
-                    }
-                    try await group.waitForAll()
+        await consumer.consume(gather: .microseconds(500), failed: { error in
+            logger.warning("deal status processing paused", metadata: ["error": "\(error)"])
+        }) { batch in
+            var byClient: [String: [JetStreamMessage]] = [:]
+            for message in batch { byClient[Subject(message.subject)[2] ?? "", default: []].append(message) }
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for (client, messages) in byClient {
+                    group.addTask { try await self.process(client: client, messages) }
                 }
-            } catch {
-                if Task.isCancelled { return }
-                logger.warning("deal status processing paused", metadata: ["error": "\(error)"])
-                pulling?.stop()
-                pulling = nil
-                try? await Task.sleep(for: .milliseconds(500))
+                try await group.waitForAll()
             }
         }
     }

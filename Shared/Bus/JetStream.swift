@@ -183,7 +183,6 @@ public struct JetStream: Sendable {
         return nil
     }
 
-
     private static func skipSpaces(_ bytes: [UInt8], from start: Int) -> Int {
         var i = start
         while i < bytes.count, bytes[i] == UInt8(ascii: " ") { i += 1 }

@@ -159,4 +159,31 @@ extension PullConsumer {
     public func stream(maxMessages: Int = 512, expires: Duration = .seconds(5), gather: Duration? = nil) throws -> PullStream {
         try PullStream(consumer: self, maxMessages: maxMessages, expires: expires, gather: gather)
     }
+
+    /// Pulls continuously and hands each batch to `handle` until the task is cancelled. When the pull or `handle`
+    /// fails, `failed` is told, the stream is dropped (what it held goes back to the consumer) and after `pause` a new
+    /// one starts.
+    public func consume(
+        maxMessages: Int = 512,
+        gather: Duration? = nil,
+        pause: Duration = .milliseconds(500),
+        failed: (any Error) -> Void,
+        _ handle: ([JetStreamMessage]) async throws -> Void
+    ) async {
+        var pulling: PullStream?
+        defer { pulling?.stop() }
+        while !Task.isCancelled {
+            do {
+                let stream = try pulling ?? self.stream(maxMessages: maxMessages, gather: gather)
+                pulling = stream
+                try await handle(try await stream.next())
+            } catch {
+                if Task.isCancelled { return }
+                failed(error)
+                pulling?.stop()
+                pulling = nil
+                try? await Task.sleep(for: pause)
+            }
+        }
+    }
 }
