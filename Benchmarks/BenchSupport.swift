@@ -20,6 +20,36 @@ struct CaseResult: Codable {
     var ratio: Double
     var target: String
     var met: Bool
+    /// Where the CPU went (per process, µs per operation), printed under the table.
+    var cpu: String? = nil
+}
+
+/// CPU time (user + system) a process has used so far, from /proc/<pid>/stat; 0 when it cannot be read.
+func cpuMicros(pid: Int32) -> Double {
+    guard let text = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+          let close = text.lastIndex(of: ")")
+    else { return 0 }
+    // Fields after the command name: state is field 3, utime 14, stime 15.
+    let fields = text[text.index(after: close)...].split(separator: " ")
+    guard fields.count > 13, let user = Double(fields[11]), let system = Double(fields[12]) else { return 0 }
+    return (user + system) * 1_000_000 / Double(sysconf(Int32(_SC_CLK_TCK)))
+}
+
+/// CPU used by a set of processes between `start` and `finish`, per operation.
+struct CPUSample {
+    let processes: [(name: String, pid: Int32)]
+    let before: [Double]
+
+    init(_ processes: [(name: String, pid: Int32)]) {
+        self.processes = processes
+        before = processes.map { cpuMicros(pid: $0.pid) }
+    }
+
+    func perOperation(_ operations: Int) -> String {
+        zip(processes, before).map { process, start in
+            String(format: "%@ %.0f", process.name, (cpuMicros(pid: process.pid) - start) / Double(max(operations, 1)))
+        }.joined(separator: ", ") + " µs CPU per event"
+    }
 }
 
 /// Latency recorder in nanoseconds (HdrHistogram, 3 significant digits).
@@ -60,4 +90,5 @@ func printTable(_ results: [CaseResult]) {
         print(zip(row, widths).map { $0.padding(toLength: $1, withPad: " ", startingAt: 0) }.joined(separator: " | "))
         if index == 0 { print(widths.map { String(repeating: "-", count: $0) }.joined(separator: "-+-")) }
     }
+    for r in results { if let cpu = r.cpu { print("\(r.name): \(cpu)") } }
 }

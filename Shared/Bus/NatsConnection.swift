@@ -146,6 +146,17 @@ public final class NatsConnection: @unchecked Sendable {  // wraps the C handle;
         try check(natsConnection_PublishMsg(nc, msg), subject)
     }
 
+    /// Writes what publishes have buffered to the socket now, without a round trip. On a connection without
+    /// `sendAsap`, publishes wait in a buffer until the cnats flusher thread sends them, up to 1 ms later (so that
+    /// many go in one write); a caller that has just sent a batch and will wait for its answers calls this once.
+    /// While reconnecting, the buffer goes to the data sent on reconnect, as with any publish.
+    public func sendBuffered() {
+        guard !options.sendAsap, !isClosed else { return }  // with sendAsap every publish is written at once
+        natsConn_lockAndRetain(nc)
+        _ = natsConn_bufferFlush(nc)  // a failed write is the read loop's to notice (it reconnects)
+        natsConn_unlockAndRelease(nc)
+    }
+
     /// Sends buffered data and waits for the server to acknowledge it (a PING/PONG round trip).
     public func flush(timeout: Duration = .seconds(5)) throws(BusError) {
         try check(natsConnection_FlushTimeout(nc, timeout.milliseconds), "flush")
@@ -248,6 +259,7 @@ public final class NatsConnection: @unchecked Sendable {  // wraps the C handle;
                 mux.register(token, subject: subject, timeout: timeout, waiter: .continuation(continuation))
                 do {
                     try publish(payload, to: subject, reply: replySubject, headers: headers)
+                    sendBuffered()  // the caller waits for the reply: do not leave the request to the flusher
                 } catch {
                     mux.resolve(token, with: .failure(error))
                 }

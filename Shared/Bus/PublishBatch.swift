@@ -103,6 +103,7 @@ public final class PublishBatch: Sendable {
 
     /// Waits until every publish has its ack, or failed (acks missing after the batch's ack timeout count as `.timeout`).
     public func complete() async -> Outcome {
+        jetStream.connection.sendBuffered()  // what was published is waited for now
         await withCheckedContinuation { continuation in
             let finished = state.withLock { state -> Bool in
                 if state.outstanding == 0 { return true }

@@ -131,6 +131,7 @@ public final class PullStream: Sendable {
         do {
             try consumer.jetStream.connection.publish(
                 Array(request.utf8), to: "\(consumer.jetStream.apiPrefix).CONSUMER.MSG.NEXT.\(consumer.stream).\(consumer.name)", reply: inbox)
+            consumer.jetStream.connection.sendBuffered()
         } catch {
             state.withLock { $0.outstanding -= wanted }  // never sent
             throw error
@@ -172,11 +173,13 @@ extension PullConsumer {
     ) async {
         var pulling: PullStream?
         defer { pulling?.stop() }
+        let connection = jetStream.connection
         while !Task.isCancelled {
             do {
                 let stream = try pulling ?? self.stream(maxMessages: maxMessages, gather: gather)
                 pulling = stream
                 try await handle(try await stream.next())
+                connection.sendBuffered()  // the batch's acks (and anything else it published) go out now
             } catch {
                 if Task.isCancelled { return }
                 failed(error)

@@ -1,2 +1,10 @@
 // <nats/nats.h>, not <nats.h>: the latter emits a deprecation #warning.
 #include <nats/nats.h>
+
+// Not in cnats' public header, but exported by libnats (checked in v3.4.1, the version Debian ships and CI
+// installs): what its flusher thread does — lock the connection, write its buffer to the socket, unlock — so a caller
+// that has buffered a batch of publishes sends them at once, instead of waiting up to 1 ms for the flusher's timed
+// wait, and without the PING round trip of `natsConnection_Flush`. Used only by `NatsConnection.sendBuffered()`.
+void natsConn_lockAndRetain(natsConnection *nc);
+void natsConn_unlockAndRelease(natsConnection *nc);
+natsStatus natsConn_bufferFlush(natsConnection *nc);
