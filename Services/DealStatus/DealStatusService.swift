@@ -68,36 +68,81 @@ final class DealStatusService: Sendable {
     /// Pulls events until cancelled: what is there at once in batches, otherwise waits for the next one.
     ///
     /// A batch is folded in memory and its versions published together (`processInRounds`); what that leaves goes
-    /// through `process`, deal by deal concurrently, the events of one deal in stream order.
+    /// through `process`, deal by deal concurrently, the events of one deal in stream order. While a batch waits for
+    /// its publishes to be acknowledged, the next one is already folded, when it shares no deal with it and follows on
+    /// from it: half a batch's time is that wait, and folding meanwhile keeps a core busy that would idle.
     func processEvents() async {
         let consumer = jetStream.pullConsumer(stream: Subjects.Deal.eventsStream, durable: Self.consumerName)
         // Every event up to here is handled: below the consumer's ack floor, or done by this replica in batches that
         // followed one another without a gap. While batches keep following on, the ack floor need not be asked for.
         var handledUpTo: UInt64 = 0
+        var running: RunningBatch?
         // Events keep arriving while a batch is processed; each batch is what came meanwhile.
         await consumer.consume(gather: Self.gather, failed: { error in
             logger.warning("event processing paused", metadata: ["error": "\(error)"])
         }) { batch in
             guard let first = batch.map(\.streamSequence).min() else { return }
-            let floor = handledUpTo > 0 && first == handledUpTo + 1
-                ? handledUpTo
-                : try await jetStream.consumerInfo(stream: Subjects.Deal.eventsStream, consumer: Self.consumerName).ackFloor.streamSeq
+            let deals = Set(batch.map(\.subject))
+            if let previous = running, !previous.isFollowed(by: first, deals: deals) {
+                running = nil
+                handledUpTo = 0
+                if try await previous.task.value, previous.chained { handledUpTo = previous.horizon.contiguousEnd }
+            }
+            // A batch still running is handled as far as this one is concerned: it holds none of this one's deals,
+            // and every event up to its end is handled or in it.
+            let floor = if let previous = running {
+                previous.horizon.contiguousEnd
+            } else if handledUpTo > 0 && first == handledUpTo + 1 {
+                handledUpTo
+            } else {
+                try await jetStream.consumerInfo(stream: Subjects.Deal.eventsStream, consumer: Self.consumerName).ackFloor.streamSeq
+            }
             let horizon = Horizon(batch, ackFloor: floor)
             handledUpTo = 0
-            var byDeal: [String: [JetStreamMessage]] = [:]
-            for message in batch { byDeal[message.subject, default: []].append(message) }
-            let slow = try await processInRounds(byDeal, horizon: horizon)
-            let allDone = try await withThrowingTaskGroup(of: Bool.self) { group in
-                for messages in slow {
-                    group.addTask {
-                        var done = true
-                        for message in messages { done = try await self.process(message, horizon: horizon) && done }
-                        return done
-                    }
-                }
-                return try await group.reduce(true) { $0 && $1 }
+            var current = RunningBatch(task: Task { try await self.handle(batch, horizon: horizon) }, deals: deals, horizon: horizon)
+            guard let previous = running else {
+                running = current
+                return
             }
-            if allDone { handledUpTo = horizon.contiguousEnd }
+            // The batch before waited for its acks while this one was folded; its end is a floor only if it all went well.
+            running = current
+            current.chained = false
+            let done = try await previous.task.value
+            current.chained = done && previous.chained
+            running = current
+        }
+        _ = try? await running?.task.value  // the last batch's acks, before the connection goes
+    }
+
+    /// A batch being handled while the next one is pulled.
+    private struct RunningBatch {
+        let task: Task<Bool, any Error>
+        let deals: Set<String>
+        let horizon: Horizon
+        /// False when a batch before it was not all handled: then its end is no floor for the next.
+        var chained = true
+
+        /// The next batch may start before this one ends: it follows on from this one and shares none of its deals.
+        func isFollowed(by first: UInt64, deals other: Set<String>) -> Bool {
+            chained && first == horizon.contiguousEnd + 1 && deals.isDisjoint(with: other)
+        }
+    }
+
+    /// One batch: folded and published in rounds, then what that leaves deal by deal. True when every event was
+    /// handled (none handed back to be tried later).
+    private func handle(_ batch: [JetStreamMessage], horizon: Horizon) async throws -> Bool {
+        var byDeal: [String: [JetStreamMessage]] = [:]
+        for message in batch { byDeal[message.subject, default: []].append(message) }
+        let slow = try await processInRounds(byDeal, horizon: horizon)
+        return try await withThrowingTaskGroup(of: Bool.self) { group in
+            for messages in slow {
+                group.addTask {
+                    var done = true
+                    for message in messages { done = try await self.process(message, horizon: horizon) && done }
+                    return done
+                }
+            }
+            return try await group.reduce(true) { $0 && $1 }
         }
     }
 
