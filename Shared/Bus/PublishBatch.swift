@@ -52,6 +52,7 @@ public final class PublishBatch: Sendable {
                 return state.results.count - 1
             }
             if index >= 0 { break }
+            jetStream.connection.sendBuffered()  // the window waits for acks of what is still in the buffer
             await withCheckedContinuation { continuation in
                 let full = state.withLock { state -> Bool in
                     guard state.outstanding >= maxPending else { return false }
