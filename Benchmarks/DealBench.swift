@@ -177,16 +177,19 @@ struct DealBench {
         let start = clock.now
         let dealStatus = try launch("deal-status", directory: directory, url: fresh.url)
         defer { stop(dealStatus) }
+        let cpu = CPUSample([("nats-server", fresh.pid), ("deal-status", dealStatus.processIdentifier), ("bench", getpid())])
         var seen = 0
         for try await _ in received {
             seen += 1
             if seen == count { break }
         }
         let ours = Double(count) / seconds(clock.now - start)
+        let cpuUsed = cpu.perOperation(count)
 
         let pulling = try js.pullConsumer(stream: "DEAL_EVENTS", durable: "bench-raw").stream(maxMessages: 512)
         defer { pulling.stop() }
         let baseStart = clock.now
+        let baseCPU = CPUSample([("nats-server", fresh.pid), ("bench", getpid())])
         var acked = 0
         while acked < count {
             for message in try await pulling.next() {
@@ -198,7 +201,8 @@ struct DealBench {
         return CaseResult(
             name: "deal events catch-up, \(count / 1000)k backlog", baseline: "pull + ack of the same backlog",
             ours: Measurement(opsPerSecond: ours), base: Measurement(opsPerSecond: base),
-            ratioName: "of raw", ratio: ours / base, target: "-", met: true
+            ratioName: "of raw", ratio: ours / base, target: "-", met: true,
+            cpu: "\(cpuUsed); pull + ack only: \(baseCPU.perOperation(count))"
         )
     }
 
