@@ -27,11 +27,14 @@ public struct BusMessage: Sendable {
         } else {
             payload = []
         }
-        headers = Headers()
         var keys: UnsafeMutablePointer<UnsafePointer<CChar>?>?
         var count: Int32 = 0
-        guard natsMsgHeader_Keys(msg, &keys, &count) == NATS_OK, let keys else { return }
+        guard natsMsgHeader_Keys(msg, &keys, &count) == NATS_OK, let keys else {
+            headers = Headers()
+            return
+        }
         defer { free(keys) }
+        headers = Headers(capacity: Int(count) + 1)
         for i in 0..<Int(count) {
             guard let key = keys[i] else { continue }
             var values: UnsafeMutablePointer<UnsafePointer<CChar>?>?

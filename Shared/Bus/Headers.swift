@@ -4,6 +4,12 @@ public struct Headers: Sendable, Hashable, Sequence, ExpressibleByDictionaryLite
 
     public init() { fields = [] }
 
+    /// Room for `capacity` fields, so copying a message's headers in grows the array once.
+    init(capacity: Int) {
+        fields = []
+        fields.reserveCapacity(capacity)
+    }
+
     public init(dictionaryLiteral elements: (String, String)...) {
         fields = elements.map { (name: $0.0, value: $0.1) }
     }
