@@ -103,8 +103,8 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .target(name: "TestSupport", dependencies: ["Bus"], path: "Tests/TestSupport", swiftSettings: swiftSettings),
-        .testTarget(name: "WireTests", dependencies: ["Wire"], path: "Tests/WireTests", swiftSettings: swiftSettings),
-        .testTarget(name: "MessagesTests", dependencies: ["Messages", "Wire"], path: "Tests/MessagesTests", swiftSettings: swiftSettings),
+        .testTarget(name: "WireTests", dependencies: ["Wire", "TestSupport"], path: "Tests/WireTests", swiftSettings: swiftSettings),
+        .testTarget(name: "MessagesTests", dependencies: ["Messages", "Wire", "TestSupport"], path: "Tests/MessagesTests", swiftSettings: swiftSettings),
         .testTarget(name: "BusTests", dependencies: ["Bus", "TestSupport", "CNats"], path: "Tests/BusTests", swiftSettings: swiftSettings),
         .testTarget(
             name: "DealStatusTests",

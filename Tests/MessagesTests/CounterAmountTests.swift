@@ -1,6 +1,7 @@
 import Foundation
 import Messages
 import Testing
+import TestSupport
 
 @Suite("Counter amounts: base × rate, rounded once")
 struct CounterAmountTests {
@@ -191,20 +192,5 @@ struct NettingArithmeticTests {
         #expect(totals["RUB"]?.formatted() == "284,998.38 RUB")
         let d3 = try flows(try #require(Self.deals.first { $0.name == "D3" }))
         #expect(d3.map { $0.formatted() } == ["50,000.00 USD", "-4,072,835.00 RUB"])
-    }
-}
-
-/// A small deterministic generator (SplitMix64), so a failing random case reproduces.
-struct SplitMix64: RandomNumberGenerator {
-    var state: UInt64
-
-    init(seed: UInt64) { state = seed }
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }

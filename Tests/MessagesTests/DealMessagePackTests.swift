@@ -1,6 +1,7 @@
 import Foundation
 import Messages
 import Testing
+import TestSupport
 import Wire
 
 /// The hand-written MessagePack of the deal snapshot (`Deal+MessagePack.swift`) against the synthesized Codable form.

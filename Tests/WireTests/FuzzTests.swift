@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestSupport
 import Wire
 
 @Suite("Random and mutated input never crashes the decoder")
