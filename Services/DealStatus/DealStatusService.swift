@@ -76,59 +76,23 @@ final class DealStatusService: Sendable {
     /// from it: half a batch's time is that wait, and folding meanwhile keeps a core busy that would idle.
     func processEvents() async {
         let consumer = jetStream.pullConsumer(stream: Subjects.Deal.eventsStream, durable: Self.consumerName)
-        // Every event up to here is handled: below the consumer's ack floor, or done by this replica in batches that
-        // followed one another without a gap. While batches keep following on, the ack floor need not be asked for.
-        var handledUpTo: UInt64 = 0
-        var running: RunningBatch?
+        var chain = BatchChain()
         // Events keep arriving while a batch is processed; each batch is what came meanwhile.
         await consumer.consume(gather: Self.gather, failed: { error in
             logger.warning("event processing paused", metadata: ["error": "\(error)"])
         }) { batch in
             guard let first = batch.map(\.streamSequence).min() else { return }
             let deals = Set(batch.map(\.subject))
-            if let previous = running, !previous.isFollowed(by: first, deals: deals) {
-                running = nil
-                handledUpTo = 0
-                if try await previous.task.value, previous.chained { handledUpTo = previous.horizon.contiguousEnd }
-            }
-            // A batch still running is handled as far as this one is concerned: it holds none of this one's deals,
-            // and every event up to its end is handled or in it.
-            let floor = if let previous = running {
-                previous.horizon.contiguousEnd
-            } else if handledUpTo > 0 && first == handledUpTo + 1 {
-                handledUpTo
+            if !chain.mayOverlap(first: first, deals: deals) { try await chain.finishRunning() }
+            let floor = if let known = chain.floor(first: first) {
+                known
             } else {
                 try await jetStream.consumerInfo(stream: Subjects.Deal.eventsStream, consumer: Self.consumerName).ackFloor.streamSeq
             }
             let horizon = Horizon(batch, ackFloor: floor)
-            handledUpTo = 0
-            var current = RunningBatch(task: Task { try await self.handle(batch, horizon: horizon) }, deals: deals, horizon: horizon)
-            guard let previous = running else {
-                running = current
-                return
-            }
-            // The batch before waited for its acks while this one was folded; its end is a floor only if it all went well.
-            running = current
-            current.chained = false
-            let done = try await previous.task.value
-            current.chained = done && previous.chained
-            running = current
+            try await chain.start(Task { try await self.handle(batch, horizon: horizon) }, deals: deals, horizon: horizon)
         }
-        _ = try? await running?.task.value  // the last batch's acks, before the connection goes
-    }
-
-    /// A batch being handled while the next one is pulled.
-    private struct RunningBatch {
-        let task: Task<Bool, any Error>
-        let deals: Set<String>
-        let horizon: Horizon
-        /// False when a batch before it was not all handled: then its end is no floor for the next.
-        var chained = true
-
-        /// The next batch may start before this one ends: it follows on from this one and shares none of its deals.
-        func isFollowed(by first: UInt64, deals other: Set<String>) -> Bool {
-            chained && first == horizon.contiguousEnd + 1 && deals.isDisjoint(with: other)
-        }
+        _ = try? await chain.running?.task.value  // the last batch's acks, before the connection goes
     }
 
     /// One batch: folded and published in rounds, then what that leaves deal by deal. True when every event was
@@ -550,13 +514,77 @@ struct Horizon: Sendable {
     let contiguousEnd: UInt64
 
     init(_ batch: [JetStreamMessage], ackFloor: UInt64) {
+        self.init(sequences: batch.map(\.streamSequence), ackFloor: ackFloor)
+    }
+
+    init(sequences: [UInt64], ackFloor: UInt64) {
         self.ackFloor = ackFloor
         var end = ackFloor
-        for sequence in batch.map(\.streamSequence).sorted() where sequence > ackFloor {
+        for sequence in sequences.sorted() where sequence > ackFloor {
             guard sequence == end + 1 else { break }
             end = sequence
         }
         contiguousEnd = end
+    }
+}
+
+/// The bookkeeping behind overlapping batches (see `DealStatusService.processEvents`): the batch in flight, and up to
+/// which stream sequence every event is known to be handled, so that a batch's floor need not be asked of the server.
+///
+/// A batch may start while the one before waits for its acks only if it follows on from it (its first event is the
+/// one after the running batch's contiguous end) and shares none of its deals: then every event of its deals up to
+/// that end is handled or in the batch itself. A batch not all handled breaks the chain; the next one waits for
+/// everything in flight and asks the server for the ack floor.
+struct BatchChain {
+    struct Running {
+        let task: Task<Bool, any Error>
+        let deals: Set<String>
+        let horizon: Horizon
+        /// False when a batch before it was not all handled: then its end is no floor for the next.
+        var chained = true
+    }
+
+    /// Every event up to here is handled: below the ack floor, or in batches that followed one another without a gap
+    /// and were all handled. 0 = not known.
+    private(set) var handledUpTo: UInt64 = 0
+    /// The batch whose acks may still be awaited.
+    private(set) var running: Running?
+
+    /// Whether a batch starting at `first`, with events of `deals`, may start before the running one ends.
+    func mayOverlap(first: UInt64, deals: Set<String>) -> Bool {
+        guard let running else { return false }
+        return running.chained && first == running.horizon.contiguousEnd + 1 && running.deals.isDisjoint(with: deals)
+    }
+
+    /// The floor for a batch starting at `first` that is known here (nil: ask the server). With a batch running
+    /// (`mayOverlap` said yes), that batch's contiguous end.
+    func floor(first: UInt64) -> UInt64? {
+        if let running { return running.horizon.contiguousEnd }
+        return handledUpTo > 0 && first == handledUpTo + 1 ? handledUpTo : nil
+    }
+
+    /// Waits for the running batch; its end becomes `handledUpTo` if it and the chain before it were all handled.
+    mutating func finishRunning() async throws {
+        guard let previous = running else { return }
+        running = nil
+        handledUpTo = 0
+        if try await previous.task.value, previous.chained { handledUpTo = previous.horizon.contiguousEnd }
+    }
+
+    /// Makes `task` the running batch, then waits for the one before it (if any), which awaited its acks meanwhile.
+    /// If that one fails or throws, the new batch is no floor for the next.
+    mutating func start(_ task: Task<Bool, any Error>, deals: Set<String>, horizon: Horizon) async throws {
+        handledUpTo = 0
+        var current = Running(task: task, deals: deals, horizon: horizon)
+        guard let previous = running else {
+            running = current
+            return
+        }
+        current.chained = false
+        running = current
+        let done = try await previous.task.value
+        current.chained = done && previous.chained
+        running = current
     }
 }
 
