@@ -4,6 +4,7 @@ import Foundation
 import Logging
 import Messages
 import ServiceKit
+import ServiceLifecycle
 import Wire
 
 /// `simulator`: realistic FX deals for N clients with full lifecycles, published to DEAL_EVENTS at a steady rate.
@@ -34,7 +35,14 @@ struct SimulatorMain: AsyncParsableCommand {
         var events = StreamConfig(name: Subjects.Deal.eventsStream, subjects: [Subjects.Deal.allEvents])
         events.duplicateWindow = 10 * 60 * 1_000_000_000
         try await js.ensureStream(events)
+        // SIGTERM / Ctrl-C end the run between two events: what was published gets its acks, then the connection drains.
+        try await ServiceRuntime.run([Simulation(command: self, jetStream: js, logger: logger)], options: options, logger: logger,
+                                     endWhenFinished: true)
+        await connection.drain()
+    }
 
+    /// Publishes until `deals` are settled (or forever) or until cancelled, then waits for the outstanding acks.
+    func simulate(_ js: JetStream, logger: Logger) async throws {
         let runPrefix = prefix ?? "FX" + String(UInt64(Date().timeIntervalSince1970) % 10_000_000, radix: 36).uppercased() + "-"
         var random = SeededRandom(state: seed)
         var inFlight: [DealScript] = []
@@ -47,7 +55,7 @@ struct SimulatorMain: AsyncParsableCommand {
         var next = clock.now
         var batch = js.batch(maxPending: 256)
         logger.info("simulating", metadata: ["clients": "\(clients)", "rate": "\(rate)/s", "prefix": "\(runPrefix)"])
-        while deals == 0 || finished < deals {
+        while !Task.isCancelled && (deals == 0 || finished < deals) {
             // Keep `active` deals in flight; each step advances one random deal by one event.
             if inFlight.count < active && (deals == 0 || booked < deals) {
                 booked += 1
@@ -73,12 +81,11 @@ struct SimulatorMain: AsyncParsableCommand {
                 logger.info("progress", metadata: ["events": "\(published)", "deals": "\(booked)", "settled": "\(finished)"])
             }
             next = next.advanced(by: interval)
-            if next > clock.now { try await Task.sleep(until: next, clock: clock) }
+            if next > clock.now, (try? await Task.sleep(until: next, clock: clock)) == nil { break }  // stopping
         }
         let outcome = await batch.complete()
         if !outcome.failures.isEmpty { logger.error("publishes failed", metadata: ["count": "\(outcome.failures.count)"]) }
         logger.info("done", metadata: ["events": "\(published)", "deals": "\(finished)"])
-        await connection.drain()
     }
 
     /// Gives the script's deal the run's prefix (deal numbers are subject tokens: letters, digits, '-').
@@ -91,5 +98,18 @@ struct SimulatorMain: AsyncParsableCommand {
             if copy.events[i].terms != nil { copy.events[i].terms?.dealId = dealId }
         }
         return copy
+    }
+}
+
+/// The simulation as a service, so graceful shutdown (SIGTERM, Ctrl-C) ends it between two events.
+struct Simulation: Service {
+    let command: SimulatorMain
+    let jetStream: JetStream
+    let logger: Logger
+
+    func run() async throws {
+        try await cancelWhenGracefulShutdown {
+            try await command.simulate(jetStream, logger: logger)
+        }
     }
 }

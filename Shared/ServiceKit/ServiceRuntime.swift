@@ -35,10 +35,14 @@ public enum ServiceRuntime {
     }
 
     /// Runs `services` (plus the metrics endpoint when enabled) until SIGTERM/SIGINT, then shuts down gracefully.
-    public static func run(_ services: [any Service], options: ServiceOptions, logger: Logger) async throws {
-        var all = services
+    /// With `endWhenFinished`, a service returning from `run` is the end of the work (a batch job such as the
+    /// simulator with a deal limit): the group shuts down gracefully instead of reporting it as a failure.
+    public static func run(_ services: [any Service], options: ServiceOptions, logger: Logger, endWhenFinished: Bool = false) async throws {
+        var all = services.map {
+            ServiceGroupConfiguration.ServiceConfiguration(service: $0, successTerminationBehavior: endWhenFinished ? .gracefullyShutdownGroup : .cancelGroup)
+        }
         if options.metricsPort > 0 {
-            all.append(metricsServer(host: options.metricsHost, port: options.metricsPort, logger: logger))
+            all.append(.init(service: metricsServer(host: options.metricsHost, port: options.metricsPort, logger: logger)))
         }
         let group = ServiceGroup(configuration: .init(services: all, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()
