@@ -87,7 +87,12 @@ let package = Package(
             path: "Services/Netting",
             swiftSettings: swiftSettings
         ),
-        .executableTarget(name: "Simulator", dependencies: serviceDependencies, path: "Services/Simulator", swiftSettings: swiftSettings),
+        .executableTarget(
+            name: "Simulator",
+            dependencies: serviceDependencies + [.product(name: "ServiceLifecycle", package: "swift-service-lifecycle")],
+            path: "Services/Simulator",
+            swiftSettings: swiftSettings
+        ),
         .executableTarget(name: "Terminal", dependencies: serviceDependencies, path: "Services/Terminal", swiftSettings: swiftSettings),
 
         // MARK: Tools, tests and benchmarks
