@@ -22,7 +22,9 @@ struct DealStatusMain: AsyncParsableCommand {
         try await DealStatusService.ensureStreams(JetStream(connection: connection))
         let service = try DealStatusService(connection: connection, store: store, logger: logger)
         logger.info("deal-status ready", metadata: ["id": "\(service.micro.id)"])
-        try await ServiceRuntime.run([DealWorkers(service: service), MicroServiceRunner(service.micro, store: store.store)],
+        // Shut down in reverse order: the workers first (the last batch's acks still go out), then the endpoints and
+        // the connection.
+        try await ServiceRuntime.run([MicroServiceRunner(service.micro, store: store.store), DealWorkers(service: service)],
                                      options: options, logger: logger)
     }
 }

@@ -83,8 +83,7 @@ final class DealStatusService: Sendable {
         }) { batch in
             guard let first = batch.map(\.streamSequence).min() else { return }
             let deals = Set(batch.map(\.subject))
-            if !chain.mayOverlap(first: first, deals: deals) { try await chain.finishRunning() }
-            let floor = if let known = chain.floor(first: first) {
+            let floor = if let known = try await chain.prepare(first: first, deals: deals) {
                 known
             } else {
                 try await jetStream.consumerInfo(stream: Subjects.Deal.eventsStream, consumer: Self.consumerName).ackFloor.streamSeq
@@ -101,7 +100,7 @@ final class DealStatusService: Sendable {
         var byDeal: [String: [JetStreamMessage]] = [:]
         for message in batch { byDeal[message.subject, default: []].append(message) }
         let slow = try await processInRounds(byDeal, horizon: horizon)
-        return try await withThrowingTaskGroup(of: Bool.self) { group in
+        let done = try await withThrowingTaskGroup(of: Bool.self) { group in
             for messages in slow {
                 group.addTask {
                     var done = true
@@ -111,6 +110,8 @@ final class DealStatusService: Sendable {
             }
             return try await group.reduce(true) { $0 && $1 }
         }
+        connection.sendBuffered()  // the acks free the consumer's ack-pending slots; no need to wait for the flusher
+        return done
     }
 
     /// One deal's events of a batch, folded from the version held in memory.
@@ -550,16 +551,23 @@ struct BatchChain {
     /// The batch whose acks may still be awaited.
     private(set) var running: Running?
 
+    /// Readies the chain for a batch starting at `first` with events of `deals`: waits for the running batch unless
+    /// the new one may overlap it, and returns the floor known here (nil: ask the server).
+    mutating func prepare(first: UInt64, deals: Set<String>) async throws -> UInt64? {
+        if !mayOverlap(first: first, deals: deals) { try await finishRunning() }
+        return floor(first: first)
+    }
+
     /// Whether a batch starting at `first`, with events of `deals`, may start before the running one ends.
     func mayOverlap(first: UInt64, deals: Set<String>) -> Bool {
         guard let running else { return false }
         return running.chained && first == running.horizon.contiguousEnd + 1 && running.deals.isDisjoint(with: deals)
     }
 
-    /// The floor for a batch starting at `first` that is known here (nil: ask the server). With a batch running
-    /// (`mayOverlap` said yes), that batch's contiguous end.
-    func floor(first: UInt64) -> UInt64? {
-        if let running { return running.horizon.contiguousEnd }
+    /// The floor for a batch starting at `first` that is known here (nil: ask the server). With a batch running,
+    /// that batch's contiguous end when the new one follows on from it.
+    private func floor(first: UInt64) -> UInt64? {
+        if let running { return first == running.horizon.contiguousEnd + 1 ? running.horizon.contiguousEnd : nil }
         return handledUpTo > 0 && first == handledUpTo + 1 ? handledUpTo : nil
     }
 

@@ -22,7 +22,9 @@ struct NettingMain: AsyncParsableCommand {
         try await NettingService.ensureStreams(JetStream(connection: connection), logger: logger)
         let service = try NettingService(connection: connection, store: store, logger: logger)
         logger.info("netting ready", metadata: ["id": "\(service.micro.id)"])
-        try await ServiceRuntime.run([NettingWorkers(service: service), MicroServiceRunner(service.micro, store: store.store)],
+        // Shut down in reverse order: the workers first (the last batch's acks still go out), then the endpoints and
+        // the connection.
+        try await ServiceRuntime.run([MicroServiceRunner(service.micro, store: store.store), NettingWorkers(service: service)],
                                      options: options, logger: logger)
     }
 }

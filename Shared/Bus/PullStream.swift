@@ -179,7 +179,7 @@ extension PullConsumer {
                 let stream = try pulling ?? self.stream(maxMessages: maxMessages, gather: gather)
                 pulling = stream
                 try await handle(try await stream.next())
-                connection.sendBuffered()  // the batch's acks (and anything else it published) go out now
+                connection.sendBuffered()  // what the handler published (acks, unless it finishes them later itself) goes out now
             } catch {
                 if Task.isCancelled { return }
                 failed(error)

@@ -4,7 +4,8 @@ import Testing
 
 /// The bookkeeping that lets deal-status handle a batch while the one before waits for its acks: a wrong floor here
 /// would fold an event on a state that misses an earlier one, so every way the chain can break is checked.
-@Suite("overlapping batches: which floor a batch may assume")
+/// A `prepare` that waited where it must not would hang: the time limit turns that into a failure.
+@Suite("overlapping batches: which floor a batch may assume", .timeLimit(.minutes(1)))
 struct BatchChainTests {
     static func batch(_ sequences: ClosedRange<UInt64>, floor: UInt64) -> Horizon {
         Horizon(sequences: Array(sequences), ackFloor: floor)
@@ -12,51 +13,67 @@ struct BatchChainTests {
 
     static func finished(_ done: Bool) -> Task<Bool, any Error> { Task { done } }
 
-    /// Never finishes until `release` is called: a batch still waiting for its acks.
+    /// A batch still waiting for its acks, until `release`.
     final class Pending: Sendable {
-        let stream = AsyncStream<Bool>.makeStream()
-        var task: Task<Bool, any Error> {
-            let stream = stream.stream
-            return Task { for await done in stream { return done }; return false }
+        let continuation: AsyncStream<Bool>.Continuation
+        let task: Task<Bool, any Error>
+
+        init() {
+            let (stream, continuation) = AsyncStream<Bool>.makeStream()
+            self.continuation = continuation
+            task = Task {
+                for await done in stream { return done }
+                return false
+            }
         }
-        func release(_ done: Bool) { stream.continuation.yield(done) }
+
+        func release(_ done: Bool) { continuation.yield(done) }
     }
 
     @Test("with nothing known the server is asked; a handled batch is the floor of the one right after it, not of one after a gap")
     func sequentialBatches() async throws {
         var chain = BatchChain()
-        #expect(chain.floor(first: 1) == nil)
+        #expect(try await chain.prepare(first: 11, deals: ["d.A"]) == nil)
         try await chain.start(Self.finished(true), deals: ["d.A"], horizon: Self.batch(11...15, floor: 10))
-        #expect(chain.mayOverlap(first: 16, deals: ["d.A"]) == false)  // shares deal A
-        try await chain.finishRunning()
-        #expect(chain.handledUpTo == 15)
-        #expect(chain.floor(first: 16) == 15)
-        #expect(chain.floor(first: 17) == nil)  // event 16 went to another replica: ask the server
+        #expect(try await chain.prepare(first: 16, deals: ["d.A"]) == 15)  // shares deal A: waited, then its end
+        #expect(chain.running == nil && chain.handledUpTo == 15)
+        #expect(try await chain.prepare(first: 17, deals: ["d.B"]) == nil)  // event 16 went to another replica
     }
 
-    @Test("a batch not all handled gives no floor")
-    func failedBatch() async throws {
+    @Test("a batch sharing a deal with the running one waits for it, and gets no floor when it was not all handled")
+    func sharedDealWaits() async throws {
         var chain = BatchChain()
-        try await chain.start(Self.finished(false), deals: ["d.A"], horizon: Self.batch(11...15, floor: 10))
-        try await chain.finishRunning()
-        #expect(chain.handledUpTo == 0)
-        #expect(chain.floor(first: 16) == nil)
-    }
-
-    @Test("the next batch overlaps only when it follows on and shares no deal; its floor is the running batch's end")
-    func overlapRules() async throws {
-        var chain = BatchChain()
-        let first = Pending()
-        try await chain.start(first.task, deals: ["d.A", "d.B"], horizon: Self.batch(11...15, floor: 10))
-        #expect(chain.mayOverlap(first: 16, deals: ["d.C"]))
+        let running = Pending()
+        try await chain.start(running.task, deals: ["d.A", "d.B"], horizon: Self.batch(11...15, floor: 10))
         #expect(!chain.mayOverlap(first: 16, deals: ["d.C", "d.B"]))  // deal B's earlier event may not be folded yet
-        #expect(!chain.mayOverlap(first: 17, deals: ["d.C"]))  // a gap: event 16 is elsewhere
-        #expect(chain.floor(first: 16) == 15)
-        first.release(true)
+        running.release(false)  // e.g. an event of deal B handed back for later
+        #expect(try await chain.prepare(first: 16, deals: ["d.C", "d.B"]) == nil)
+        #expect(chain.running == nil && chain.handledUpTo == 0)
+    }
+
+    @Test("a batch that follows on and shares no deal starts at once, its floor the running batch's end")
+    func overlap() async throws {
+        var chain = BatchChain()
+        let running = Pending()
+        try await chain.start(running.task, deals: ["d.A", "d.B"], horizon: Self.batch(11...15, floor: 10))
+        #expect(try await chain.prepare(first: 16, deals: ["d.C"]) == 15)  // returns while the running batch waits
+        #expect(chain.running != nil)
+        running.release(true)
         try await chain.start(Self.finished(true), deals: ["d.C"], horizon: Self.batch(16...20, floor: 15))
         #expect(chain.running?.chained == true)
-        try await chain.finishRunning()
+        #expect(try await chain.prepare(first: 21, deals: ["d.C"]) == 20)  // shares deal C: waited for it
         #expect(chain.handledUpTo == 20)
+    }
+
+    @Test("a batch after a gap waits for the running one and asks the server")
+    func gap() async throws {
+        var chain = BatchChain()
+        let running = Pending()
+        try await chain.start(running.task, deals: ["d.A"], horizon: Self.batch(11...15, floor: 10))
+        #expect(!chain.mayOverlap(first: 17, deals: ["d.C"]))
+        running.release(true)
+        #expect(try await chain.prepare(first: 17, deals: ["d.C"]) == nil)
+        #expect(chain.running == nil && chain.handledUpTo == 15)
     }
 
     @Test("when the batch before fails while the next runs, the chain breaks: the next is no floor and nothing overlaps it")
@@ -64,10 +81,13 @@ struct BatchChainTests {
         var chain = BatchChain()
         let first = Pending()
         try await chain.start(first.task, deals: ["d.A"], horizon: Self.batch(11...15, floor: 10))
-        first.release(false)  // e.g. an event of deal A handed back for later
-        try await chain.start(Pending().task, deals: ["d.C"], horizon: Self.batch(16...20, floor: 15))
+        first.release(false)
+        let second = Pending()
+        try await chain.start(second.task, deals: ["d.C"], horizon: Self.batch(16...20, floor: 15))
         #expect(chain.running?.chained == false)
         #expect(!chain.mayOverlap(first: 21, deals: ["d.D"]))
+        second.release(true)
+        #expect(try await chain.prepare(first: 21, deals: ["d.D"]) == nil)  // all of 16–20 handled, but not 11–15
     }
 
     @Test("a batch that throws breaks the chain too, and the one started after it is still waited for")
@@ -79,7 +99,7 @@ struct BatchChainTests {
             try await chain.start(Self.finished(true), deals: ["d.C"], horizon: Self.batch(16...20, floor: 15))
         }
         #expect(chain.running?.chained == false)
-        try await chain.finishRunning()
+        #expect(try await chain.prepare(first: 21, deals: ["d.C"]) == nil)
         #expect(chain.handledUpTo == 0 && chain.running == nil)
     }
 }
