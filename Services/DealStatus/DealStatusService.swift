@@ -26,7 +26,7 @@ final class DealStatusService: Sendable {
     }()
 
     /// The shortest time between two projection transactions (see `writeProjection`).
-    static let projectionWriteInterval = Duration.milliseconds(10)
+    let projectionWriteInterval: Duration
 
     let connection: NatsConnection
     let jetStream: JetStream
@@ -39,9 +39,13 @@ final class DealStatusService: Sendable {
     /// Versions received from DEAL_STATUS, waiting to be written to SQLite in one transaction (write-behind).
     private let pendingWrites = Mutex<[(DealStatus, UInt64, encoded: [UInt8]?)]>([])
     private let writeSignal = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
+    /// The highest DEAL_STATUS sequence whose version (and every earlier one) is in SQLite: the projection receives
+    /// versions in stream order, and writes them in that order.
+    private let writtenUpTo = Atomic<UInt64>(0)
 
-    init(connection: NatsConnection, store: DealStore, logger: Logger) throws {
+    init(connection: NatsConnection, store: DealStore, logger: Logger, projectionWriteInterval: Duration = .milliseconds(10)) throws {
         self.connection = connection
+        self.projectionWriteInterval = projectionWriteInterval
         self.jetStream = JetStream(connection: connection)
         self.store = store
         self.logger = logger
@@ -421,13 +425,13 @@ final class DealStatusService: Sendable {
     /// Writes what `followStatuses` received, all that has gathered since the last write in one transaction, at most
     /// once per `projectionWriteInterval`; ends (after writing what is left) when cancelled.
     ///
-    /// Queries of one deal (`get`) and event processing read memory; only `list` reads SQLite, so it may trail the
-    /// stream by that interval. In exchange a trickle of versions costs one transaction per interval, not per arrival
-    /// (at 5k events/s: ~400 commits/s before, ≤ 100 now).
+    /// Queries of one deal (`get`) and event processing read memory; only `list` reads SQLite, and it waits for the
+    /// projection (`awaitProjection`). In exchange a trickle of versions costs one transaction per interval, not per
+    /// arrival (at 5k events/s: ~400 commits/s before, ≤ 100 now).
     func writeProjection() async {
         for await _ in writeSignal.stream {
             await writePending()
-            try? await Task.sleep(for: Self.projectionWriteInterval)
+            try? await Task.sleep(for: projectionWriteInterval)
         }
         await Task { await writePending() }.value  // the last write runs outside the cancelled task, so it is not refused
     }
@@ -440,11 +444,28 @@ final class DealStatusService: Sendable {
         guard !batch.isEmpty else { return }
         do {
             try await store.upsertAll(batch)
+            writtenUpTo.max(batch.map(\.1).max() ?? 0, ordering: .releasing)
         } catch is CancellationError {
             // Stopping: the projection is rebuilt from DEAL_STATUS on the next start.
             logger.debug("projection write skipped at stop", metadata: ["versions": "\(batch.count)"])
         } catch {
             logger.error("projection write failed; rebuilt on restart", metadata: ["error": "\(error)", "versions": "\(batch.count)"])
+        }
+    }
+
+    /// Waits until SQLite holds every version DEAL_STATUS had stored when this was called (at most `limit`), so that
+    /// a terminal that subscribes to `deal.status` and then lists (CONTRACT.md) misses no version: what was stored
+    /// before the list is in it, what is stored after reaches the subscription.
+    func awaitProjection(limit: Duration = .seconds(2)) async {
+        guard let target = try? await jetStream.streamInfo(Subjects.Deal.statusStream).state.lastSeq, target > 0 else { return }
+        let deadline = ContinuousClock.now + limit
+        while !latestKnown.isComplete || writtenUpTo.load(ordering: .acquiring) < target {
+            guard ContinuousClock.now < deadline else {
+                logger.warning("list answered from a projection behind the stream",
+                               metadata: ["written": "\(writtenUpTo.load(ordering: .relaxed))", "stored": "\(target)"])
+                return
+            }
+            try? await Task.sleep(for: .milliseconds(2))
         }
     }
 
@@ -461,8 +482,10 @@ final class DealStatusService: Sendable {
 
     private func registerEndpoints() throws {
         let store = self.store
-        try micro.addEndpoint("list", subject: "deal.query.*.list", request: DealListQuery.self, maxConcurrency: 8) { query, request in
-            try await store.list(client: try request.clientToken(), query)
+        try micro.addEndpoint("list", subject: "deal.query.*.list", request: DealListQuery.self, maxConcurrency: 8) { [self] query, request in
+            let client = try request.clientToken()
+            await awaitProjection()
+            return try await store.list(client: client, query)
         }
         try micro.addEndpoint("get", subject: "deal.query.*.get", request: DealGet.self, maxConcurrency: 8) { [self] get, request in
             guard let (status, _) = try await self.known(client: try request.clientToken(), dealId: get.dealId) else {

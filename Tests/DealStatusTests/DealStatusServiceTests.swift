@@ -16,13 +16,16 @@ struct Replica {
     let endpoints: Task<Void, any Error>
     let path: String
 
-    static func start(_ server: NatsServer, directory: URL, name: String = "r1") async throws -> Replica {
+    static func start(_ server: NatsServer, directory: URL, name: String = "r1", projectionWriteInterval: Duration = .milliseconds(10))
+        async throws -> Replica
+    {
         var options = ConnectionOptions(servers: [server.url], name: name)
         options.sendAsap = true
         let connection = try await NatsConnection.connect(options, logger: Logger(label: name))
         try await DealStatusService.ensureStreams(JetStream(connection: connection))
         let path = directory.appendingPathComponent("\(name).sqlite").path
-        let service = try DealStatusService(connection: connection, store: try DealStore(path: path), logger: Logger(label: name))
+        let service = try DealStatusService(connection: connection, store: try DealStore(path: path), logger: Logger(label: name),
+                                            projectionWriteInterval: projectionWriteInterval)
         let workers = Task { await service.runWorkers() }
         let endpoints = Task { try await service.micro.run() }
         try connection.flush()
@@ -205,6 +208,47 @@ struct DealStatusServiceTests {
             _ = try await client.request(ChangeRequisites(requestId: "req-3", dealId: "D1", requisites: usd), to: "deal.cmd.C1.requisites",
                                          expecting: CommandAccepted.self)
         }
+        await replica.stop()
+    }
+
+    @Test("a terminal that subscribes and then lists, while versions are being stored, sees every deal's newest version")
+    func listAfterSubscribe() async throws {
+        let server = try NatsServer()
+        let dir = try tempDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        // A slow SQLite writer (as under load): the list must still include what the stream stored before it.
+        let replica = try await Replica.start(server, directory: dir, projectionWriteInterval: .milliseconds(300))
+        let feed = try await NatsConnection.connect(ConnectionOptions(servers: [server.url], name: "feed"), logger: Logger(label: "f"))
+        let js = JetStream(connection: feed)
+        let terminal = try await NatsConnection.connect(ConnectionOptions(servers: [server.url], name: "terminal"), logger: Logger(label: "t"))
+        let live = try terminal.subscribe(to: "deal.status.C1.>")
+        try terminal.flush()
+        let deals = 100
+        for n in 1...deals {
+            try await publish(js, booked(terms("D\(n)")))
+            try await publish(js, DealEvent(eventId: "c-\(n)", client: "C1", dealId: "D\(n)", kind: .confirmation, occurredAt: t0,
+                                            confirmation: .awaiting))
+        }
+        // The moment the last second version reaches the terminal, it lists — as a terminal starting just then would.
+        let deadline = Task {
+            try await Task.sleep(for: .seconds(20))
+            live.unsubscribe()
+        }
+        var seen: Set<String> = []
+        for try await message in live {
+            let status = try MessagePackDecoder().decode(DealStatus.self, from: message.payload)
+            if status.version == 2 { seen.insert(status.terms.dealId) }
+            if seen.count == deals { break }
+        }
+        deadline.cancel()
+        #expect(seen.count == deals)
+        var query = DealListQuery()
+        query.limit = 500
+        let page = try await terminal.request(query, to: "deal.query.C1.list", expecting: DealPage.self)
+        #expect(page.total == deals)
+        #expect(page.deals.filter { $0.version < 2 }.map(\.terms.dealId) == [])
+        await terminal.drain()
+        await feed.drain()
         await replica.stop()
     }
 
