@@ -151,7 +151,9 @@ public final class NatsConnection: @unchecked Sendable {  // wraps the C handle;
     /// many go in one write); a caller that has just sent a batch and will wait for its answers calls this once.
     /// While reconnecting, the buffer goes to the data sent on reconnect, as with any publish.
     public func sendBuffered() {
-        guard !options.sendAsap, !isClosed else { return }  // with sendAsap every publish is written at once
+        // With sendAsap every publish is written at once. Like the flusher, write only while connected: while
+        // reconnecting, publishes go to cnats' pending buffer, which it sends itself on reconnect.
+        guard !options.sendAsap, natsConnection_Status(nc) == NATS_CONN_STATUS_CONNECTED else { return }
         natsConn_lockAndRetain(nc)
         _ = natsConn_bufferFlush(nc)  // a failed write is the read loop's to notice (it reconnects)
         natsConn_unlockAndRelease(nc)
