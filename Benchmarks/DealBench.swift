@@ -90,8 +90,7 @@ struct DealBench {
     }
 
     func run(scale: Int) async throws -> [CaseResult] {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("svyaz-bench-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let directory = try scratchDirectory("bench")
         defer { try? FileManager.default.removeItem(at: directory) }
         var options = ConnectionOptions(servers: [server.url], name: "bench-terminal")
         options.sendAsap = false
@@ -152,8 +151,7 @@ struct DealBench {
     func catchUp(count: Int) async throws -> CaseResult {
         let fresh = try NatsServer()
         defer { fresh.stop(); fresh.removeFiles() }
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("svyaz-bench-catchup-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let directory = try scratchDirectory("bench-catchup")
         defer { try? FileManager.default.removeItem(at: directory) }
         let connection = try await NatsConnection.connect(ConnectionOptions(servers: [fresh.url], name: "bench-catchup"), logger: logger)
         defer { connection.close() }
@@ -214,8 +212,7 @@ struct DealBench {
         // A server of its own: the deals of the latency cases would otherwise form one giant set first.
         let fresh = try NatsServer()
         defer { fresh.stop(); fresh.removeFiles() }
-        let nettingDirectory = FileManager.default.temporaryDirectory.appendingPathComponent("svyaz-bench-netting-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: nettingDirectory, withIntermediateDirectories: true)
+        let nettingDirectory = try scratchDirectory("bench-netting")
         defer { try? FileManager.default.removeItem(at: nettingDirectory) }
         let dealStatus = try launch("deal-status", directory: nettingDirectory, url: fresh.url)
         defer { stop(dealStatus) }

@@ -45,18 +45,12 @@ func publish(_ js: JetStream, _ event: DealEvent) async throws {
     _ = try await js.publish(try MessagePackEncoder().encode(event), to: "deal.event.\(event.client).\(event.dealId)", msgId: event.eventId)
 }
 
-func tempDirectory() throws -> URL {
-    let dir = FileManager.default.temporaryDirectory.appendingPathComponent("svyaz-deals-\(UUID().uuidString)")
-    try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-    return dir
-}
-
 @Suite("deal-status over a real nats-server and SQLite")
 struct DealStatusServiceTests {
     @Test("events become versioned snapshots on deal.status.<client>.<deal>, queries see them, rejects are audited")
     func eventsToSnapshots() async throws {
         let server = try NatsServer()
-        let dir = try tempDirectory()
+        let dir = try scratchDirectory("deals")
         defer { try? FileManager.default.removeItem(at: dir) }
         let replica = try await Replica.start(server, directory: dir)
         let client = try await NatsConnection.connect(ConnectionOptions(servers: [server.url], name: "terminal"), logger: Logger(label: "t"))
@@ -104,7 +98,7 @@ struct DealStatusServiceTests {
     @Test("after nats-server stops or crashes and comes back, events are applied again and the list shows them")
     func serverRestarts() async throws {
         let server = try NatsServer()
-        let dir = try tempDirectory()
+        let dir = try scratchDirectory("deals")
         defer { try? FileManager.default.removeItem(at: dir) }
         let replica = try await Replica.start(server, directory: dir)
         var options = ConnectionOptions(servers: [server.url], name: "terminal")
@@ -140,7 +134,7 @@ struct DealStatusServiceTests {
     @Test("a replica that has not yet seen another replica's version does not reject the next event against its stale state")
     func staleReplica() async throws {
         let server = try NatsServer()
-        let dir = try tempDirectory()
+        let dir = try scratchDirectory("deals")
         defer { try? FileManager.default.removeItem(at: dir) }
         // Replica A books the deal (version 1) and stops; the booking is acknowledged, so the ack floor covers it.
         let a = try await Replica.start(server, directory: dir, name: "a")
@@ -177,7 +171,7 @@ struct DealStatusServiceTests {
     @Test("changing requisites is validated, recorded as an event and applied; released legs refuse it")
     func requisites() async throws {
         let server = try NatsServer()
-        let dir = try tempDirectory()
+        let dir = try scratchDirectory("deals")
         defer { try? FileManager.default.removeItem(at: dir) }
         let replica = try await Replica.start(server, directory: dir)
         let client = try await NatsConnection.connect(ConnectionOptions(servers: [server.url], name: "terminal"), logger: Logger(label: "t"))
@@ -214,7 +208,7 @@ struct DealStatusServiceTests {
     @Test("a terminal that subscribes and then lists, while versions are being stored, sees every deal's newest version")
     func listAfterSubscribe() async throws {
         let server = try NatsServer()
-        let dir = try tempDirectory()
+        let dir = try scratchDirectory("deals")
         defer { try? FileManager.default.removeItem(at: dir) }
         // A slow SQLite writer (as under load): the list must still include what the stream stored before it.
         let replica = try await Replica.start(server, directory: dir, projectionWriteInterval: .milliseconds(300))
@@ -255,7 +249,7 @@ struct DealStatusServiceTests {
     @Test("a replica restarted with its SQLite file deleted rebuilds the same state from JetStream")
     func rebuild() async throws {
         let server = try NatsServer()
-        let dir = try tempDirectory()
+        let dir = try scratchDirectory("deals")
         defer { try? FileManager.default.removeItem(at: dir) }
         let first = try await Replica.start(server, directory: dir)
         let client = try await NatsConnection.connect(ConnectionOptions(servers: [server.url], name: "feed"), logger: Logger(label: "f"))
@@ -381,7 +375,7 @@ struct DealStatusReplicaTests {
 
         // Reference: one instance.
         let single = try NatsServer()
-        let singleDir = try tempDirectory()
+        let singleDir = try scratchDirectory("deals")
         defer { try? FileManager.default.removeItem(at: singleDir) }
         let only = try await Replica.start(single, directory: singleDir, name: "only")
         let singleFeed = JetStream(connection: try await NatsConnection.connect(ConnectionOptions(servers: [single.url]), logger: Logger(label: "f")))
@@ -392,7 +386,7 @@ struct DealStatusReplicaTests {
 
         // Three replicas; the second dies a third of the way through.
         let server = try NatsServer()
-        let dir = try tempDirectory()
+        let dir = try scratchDirectory("deals")
         defer { try? FileManager.default.removeItem(at: dir) }
         var replicas: [Replica] = []
         for name in ["r1", "r2", "r3"] {

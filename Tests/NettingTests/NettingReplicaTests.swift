@@ -159,8 +159,7 @@ struct NettingReplicaTests {
         let clients = 8
         let events = nettingLifecycle(deals: deals, clients: clients)
         #expect(deals != 2_800 || events.count >= 10_000)
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("svyaz-netting-replicas-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        let dir = try scratchDirectory("netting-replicas")
         defer { try? FileManager.default.removeItem(at: dir) }
 
         func run(dealStatus: Int, netting: Int, kill: Bool, expecting reference: [String: SetContent]?) async throws
@@ -218,8 +217,7 @@ struct NettingRebuildTests {
     @Test("a netting instance restarted with its SQLite file deleted serves the same sets, taken from NETTING_STATUS")
     func rebuild() async throws {
         let server = try NatsServer()
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("svyaz-netting-rebuild-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        let dir = try scratchDirectory("netting-rebuild")
         defer { try? FileManager.default.removeItem(at: dir) }
         let dealStatus = try await Instance.dealStatus(server.url, dir, "ds")
         let first = try await Instance.netting(server.url, dir, "nt")

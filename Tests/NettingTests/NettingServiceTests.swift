@@ -21,9 +21,8 @@ final class Platform: Sendable {
     init(nettingReplicas: Int = 2, config: String? = nil, user: String? = nil, password: String? = nil) async throws {
         let server = try NatsServer(config: config)
         self.server = server
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("svyaz-netting-\(UUID().uuidString)")
+        let directory = try scratchDirectory("netting")
         self.directory = directory
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         func connect(_ name: String) async throws -> NatsConnection {
             var options = ConnectionOptions(servers: [server.url], name: name)
             options.sendAsap = true

@@ -21,8 +21,7 @@ struct RefDataServiceTests {
 
     func start() async throws -> Running {
         let server = try NatsServer()
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("svyaz-refdata-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        let dir = try scratchDirectory("refdata")
         let store = try RefDataStore(path: dir.appendingPathComponent("refdata.sqlite").path)
         var options = ConnectionOptions(servers: [server.url], name: "refdata")
         options.sendAsap = true

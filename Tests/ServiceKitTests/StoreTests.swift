@@ -2,6 +2,7 @@ import Foundation
 import GRDB
 import ServiceKit
 import Testing
+import TestSupport
 
 @Suite("SQLite store helper")
 struct StoreTests {
@@ -18,8 +19,7 @@ struct StoreTests {
 
     @Test("the store runs in WAL mode, applies migrations once and keeps data across reopen")
     func walAndMigrations() async throws {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("svyaz-store-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        let dir = try scratchDirectory("store")
         defer { try? FileManager.default.removeItem(at: dir) }
         let path = dir.appendingPathComponent("s.sqlite").path
 

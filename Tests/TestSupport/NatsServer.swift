@@ -14,7 +14,7 @@ public final class NatsServer: @unchecked Sendable {  // mutable process handle 
 
     /// Starts a server; `config` (nats-server config text) is written to a file and passed with `-c`.
     public init(config: String? = nil, jetStream: Bool = true) throws {
-        workDirectory = FileManager.default.temporaryDirectory.appendingPathComponent("svyaz-nats-\(UUID().uuidString)")
+        workDirectory = try scratchDirectory("nats")
         storeDirectory = workDirectory.appendingPathComponent("js")
         try FileManager.default.createDirectory(at: storeDirectory, withIntermediateDirectories: true)
         if let config {
