@@ -7,6 +7,9 @@ import TestSupport
 struct BenchMain {
     static func main() async throws {
         let arguments = CommandLine.arguments
+        if let relay = arguments.firstIndex(of: "--relay"), arguments.indices.contains(relay + 1) {
+            RawRelay.run(url: arguments[relay + 1])  // the baseline process of the deal cases (DealBench.launchRelay)
+        }
         let jsonPath = arguments.firstIndex(of: "--json").flatMap { arguments.indices.contains($0 + 1) ? arguments[$0 + 1] : nil }
         let scale = arguments.contains("--quick") ? 1 : 5
         var logger = Logger(label: "bench")

@@ -97,3 +97,112 @@ func onThread<T: Sendable>(_ body: @escaping @Sendable () -> T) async -> T {
         Thread { continuation.resume(returning: body()) }.start()
     }
 }
+
+/// deal-status's NATS calls with nothing between them, in plain cnats: the floor of its event path on this machine.
+///
+/// Keeps pull requests for 512 events outstanding on a durable consumer (topped up at half, as `PullStream` does)
+/// and takes them in one subscription callback: what has queued up meanwhile is one batch. Each event's bytes are
+/// published as its next "version" with a message id and `Nats-Expected-Last-Subject-Sequence` (into a stream that
+/// keeps the last 32 per subject and republishes, like DEAL_STATUS), the batch waits for those publish acks, then
+/// acknowledges its events. A push consumer follows the status stream, as each deal-status replica's projection does.
+/// No decoding, rules, memory or SQLite. Runs in a process of its own (`svyaz-bench --relay <url>`), so its CPU is
+/// counted apart.
+enum RawRelay {
+    static let eventsStream = "BENCH_EVENTS"
+    static let statusStream = "BENCH_STATUS"
+    static let consumer = "relay"
+    static let eventPrefix = "bench.ev."
+    static let storedPrefix = "bench.st."
+    static let statusPrefix = "bench.stout."
+    static let pullBatch = 512
+
+    /// What the event callback works with (only ever touched on that subscription's delivery thread).
+    final class State {
+        let nc: OpaquePointer
+        let js: OpaquePointer
+        let inbox: String
+        var outstanding = 0
+        var batch: [OpaquePointer?] = []
+
+        init(nc: OpaquePointer, js: OpaquePointer, inbox: String) {
+            self.nc = nc
+            self.js = js
+            self.inbox = inbox
+        }
+
+        func pull() {
+            outstanding += RawRelay.pullBatch
+            let request = #"{"batch":\#(RawRelay.pullBatch)}"#
+            natsConnection_PublishRequestString(nc, "$JS.API.CONSUMER.MSG.NEXT.\(RawRelay.eventsStream).\(RawRelay.consumer)", inbox, request)
+        }
+
+        func take(_ event: OpaquePointer, from sub: OpaquePointer?) {
+            guard natsMsg_GetDataLength(event) > 0 else {  // a status message (the requests never expire)
+                natsMsg_Destroy(event)
+                return
+            }
+            outstanding -= 1
+            if outstanding <= RawRelay.pullBatch / 2 { pull() }
+            batch.append(event)
+            var queued: Int32 = 0
+            natsSubscription_GetPending(sub, &queued, nil)
+            if queued == 0 { relay() }
+        }
+
+        private func relay() {
+            for event in batch {
+                let subject = String(cString: natsMsg_GetSubject(event))
+                let stored = RawRelay.storedPrefix + subject.dropFirst(RawRelay.eventPrefix.count)
+                var version: OpaquePointer?
+                natsMsg_Create(&version, stored, nil, natsMsg_GetData(event), natsMsg_GetDataLength(event))
+                natsMsgHeader_Set(version, "Nats-Msg-Id", "\(stored).1")
+                natsMsgHeader_Set(version, "Nats-Expected-Last-Subject-Sequence", "0")
+                js_PublishMsgAsync(js, &version, nil)
+                natsMsg_Destroy(version)  // no effect once the library took it
+            }
+            js_PublishAsyncComplete(js, nil)
+            for event in batch {
+                natsConnection_Publish(nc, natsMsg_GetReply(event), nil, 0)  // the ack (natsMsg_Ack wants a js_ subscription)
+                natsMsg_Destroy(event)
+            }
+            batch.removeAll(keepingCapacity: true)
+        }
+    }
+
+    static func run(url: String) -> Never {
+        // The parent's signal mask is inherited with SIGTERM blocked (Foundation's Process): unblock it, so that
+        // `DealBench.stop` ends this process (and the threads cnats starts below inherit the mask).
+        var terminate = sigset_t()
+        sigemptyset(&terminate)
+        sigaddset(&terminate, SIGTERM)
+        pthread_sigmask(SIG_UNBLOCK, &terminate, nil)
+        let connection = RawConnection(url: url, sendAsap: false)
+        var jsOpts = jsOptions()
+        jsOptions_Init(&jsOpts)
+        jsOpts.PublishAsync.MaxPending = 10_000
+        var js: OpaquePointer?
+        precondition(natsConnection_JetStream(&js, connection.nc, &jsOpts) == NATS_OK, "relay: no JetStream context")
+
+        // The projection: every stored version delivered here too (dropped).
+        var follow = jsSubOptions()
+        jsSubOptions_Init(&follow)
+        follow.Config.DeliverPolicy = js_DeliverLastPerSubject
+        follow.Config.AckPolicy = js_AckNone
+        var projection: OpaquePointer?
+        let followed = js_Subscribe(&projection, js, storedPrefix + ">", { _, _, msg, _ in natsMsg_Destroy(msg) }, nil, &jsOpts, &follow, nil)
+        precondition(followed == NATS_OK, "relay: projection subscribe failed: \(followed)")
+        natsSubscription_SetPendingLimits(projection, -1, -1)
+
+        let inbox = "_INBOX.relay.\(getpid())"
+        let state = State(nc: connection.nc, js: js!, inbox: inbox)
+        var events: OpaquePointer?
+        natsConnection_Subscribe(&events, connection.nc, inbox, { _, sub, msg, closure in
+            Unmanaged<State>.fromOpaque(closure!).takeUnretainedValue().take(msg!, from: sub)
+        }, Unmanaged.passRetained(state).toOpaque())
+        natsSubscription_SetPendingLimits(events, -1, -1)
+        state.pull()
+        natsConnection_Flush(connection.nc)
+        FileHandle.standardOutput.write(Data("ready\n".utf8))
+        while true { sleep(60) }
+    }
+}
