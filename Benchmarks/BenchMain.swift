@@ -7,8 +7,11 @@ import TestSupport
 struct BenchMain {
     static func main() async throws {
         let arguments = CommandLine.arguments
-        if let relay = arguments.firstIndex(of: "--relay"), arguments.indices.contains(relay + 1) {
-            RawRelay.run(url: arguments[relay + 1])  // the baseline process of the deal cases (DealBench.launchRelay)
+        // The baseline processes of the deal cases (DealBench.launchRelay): --relay raw|bus <url>.
+        if let relay = arguments.firstIndex(of: "--relay"), arguments.indices.contains(relay + 2) {
+            unblockTermination()
+            if arguments[relay + 1] == "bus" { try await BusRelay.run(url: arguments[relay + 2]) }
+            RawRelay.run(url: arguments[relay + 2])
         }
         let jsonPath = arguments.firstIndex(of: "--json").flatMap { arguments.indices.contains($0 + 1) ? arguments[$0 + 1] : nil }
         let scale = arguments.contains("--quick") ? 1 : 5

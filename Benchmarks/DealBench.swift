@@ -89,20 +89,21 @@ struct DealBench {
         return (latencies, Double(count) / seconds(elapsed))
     }
 
-    /// Starts this benchmark binary as `RawRelay` (the baseline of the deal cases) on streams shaped like ours.
-    func launchRelay(_ js: JetStream) async throws -> Process {
-        try await js.ensureStream(StreamConfig(name: RawRelay.eventsStream, subjects: [RawRelay.eventPrefix + ">"]))
-        var status = StreamConfig(name: RawRelay.statusStream, subjects: [RawRelay.storedPrefix + ">"])
-        status.republish = .init(src: RawRelay.storedPrefix + ">", dest: RawRelay.statusPrefix + ">")
+    /// Starts this benchmark binary as a relay (`RawRelay`, `BusRelay`: baselines of the deal cases) on streams shaped
+    /// like ours.
+    func launchRelay(_ shape: RelayShape, _ js: JetStream) async throws -> Process {
+        try await js.ensureStream(StreamConfig(name: shape.eventsStream, subjects: [shape.eventPrefix + ">"]))
+        var status = StreamConfig(name: shape.statusStream, subjects: [shape.storedPrefix + ">"])
+        status.republish = .init(src: shape.storedPrefix + ">", dest: shape.statusPrefix + ">")
         status.maxMsgsPerSubject = 32
         try await js.ensureStream(status)
-        var consumer = ConsumerConfig(durableName: RawRelay.consumer)
+        var consumer = ConsumerConfig(durableName: shape.consumer)
         consumer.ackWait = Duration.seconds(10).nanoseconds
         consumer.maxAckPending = 10_000
-        try await js.ensureConsumer(stream: RawRelay.eventsStream, consumer)
+        try await js.ensureConsumer(stream: shape.eventsStream, consumer)
         let process = Process()
         process.executableURL = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
-        process.arguments = ["--relay", server.url]
+        process.arguments = ["--relay", shape.kind, server.url]
         let output = Pipe()
         process.standardOutput = output
         try process.run()
@@ -124,20 +125,26 @@ struct DealBench {
 
         let dealStatus = try launch("deal-status", directory: directory)
         defer { stop(dealStatus) }
-        let relay = try await launchRelay(js)
+        let relay = try await launchRelay(RawRelay.shape, js)
         defer { stop(relay) }
+        let busRelay = try await launchRelay(BusRelay.shape, js)
+        defer { stop(busRelay) }
         await awaitReady("deal-status", on: connection)
         var results: [CaseResult] = []
         // SVYAZ_BENCH_RATES=1000,5000 picks the paced rates (e.g. to profile one of them under `perf`).
         let rates = ProcessInfo.processInfo.environment["SVYAZ_BENCH_RATES"].map { $0.split(separator: ",").compactMap { Double($0) } }
             ?? [1_000, 5_000, 10_000]
-        let watched = [("nats-server", server.pid), ("deal-status", dealStatus.processIdentifier), ("bench", getpid())]
-        let watchedRelay = [("nats-server", server.pid), ("relay", relay.processIdentifier), ("bench", getpid())]
-        let relayName = "plain cnats relay, same NATS calls"
-        /// ours, the relay and raw store → republish, one after the other (paced at `rate`, or as fast as they go).
+        let me = ("bench", getpid())
+        let pipelines = [
+            ("deal.event.B", "deal.status.B", [("nats-server", server.pid), ("deal-status", dealStatus.processIdentifier), me]),
+            (RawRelay.shape.eventPrefix + "B", RawRelay.shape.statusPrefix + "B", [("nats-server", server.pid), ("relay", relay.processIdentifier), me]),
+            (BusRelay.shape.eventPrefix + "B", BusRelay.shape.statusPrefix + "B",
+             [("nats-server", server.pid), ("bus relay", busRelay.processIdentifier), me]),
+            ("bench.in", "bench.out", [("nats-server", server.pid), me]),
+        ]
+        /// Ours, the plain relay, the Bus relay and raw store → republish, one after the other (paced at `rate`, or as
+        /// fast as they go): latencies, achieved rate, CPU per event.
         func measure(count: Int, rate: Double, tag: String) async throws -> [(Latencies, Double, String)] {
-            let pipelines = [("deal.event.B", "deal.status.B", watched), (String(RawRelay.eventPrefix.dropLast()) + ".B",
-                              String(RawRelay.statusPrefix.dropLast()) + ".B", watchedRelay), ("bench.in", "bench.out", watched)]
             var measured: [(Latencies, Double, String)] = []
             for (index, (publish, receive, processes)) in pipelines.enumerated() {
                 let cpu = CPUSample(processes)
@@ -147,38 +154,37 @@ struct DealBench {
             }
             return measured
         }
+        let relayName = "plain cnats relay, same NATS calls"
+        let rowNames = ["deal event → terminal", "plain cnats relay → terminal", "Bus relay → terminal"]
+        // Row: what it is measured against. Ours and the Bus relay against the plain relay, that one against raw.
+        let against = [1, 3, 1]
+        let baselineNames = [relayName, "raw JetStream store → republish", relayName]
         for rate in rates {
             let m = try await measure(count: Int(rate) * scale, rate: rate, tag: "R\(Int(rate))-")
-            let (ours, relayed, base) = (m[0].0, m[1].0, m[2].0)
-            let name = "\(Int(rate / 1000))k/s"
-            let target = rate == 5_000 ? "p99 < 10 ms" : "-"
-            func met(_ latencies: Latencies) -> Bool { rate == 5_000 ? latencies.p99 < 10_000 : true }
-            results.append(CaseResult(
-                name: "deal event → terminal @ \(name)", baseline: relayName,
-                ours: Measurement(opsPerSecond: rate, p50Micros: ours.p50, p99Micros: ours.p99),
-                base: Measurement(opsPerSecond: rate, p50Micros: relayed.p50, p99Micros: relayed.p99),
-                ratioName: "p99 of relay", ratio: ours.p99 / relayed.p99, target: target, met: met(ours), cpu: m[0].2
-            ))
-            results.append(CaseResult(
-                name: "relay → terminal @ \(name)", baseline: "raw JetStream store → republish",
-                ours: Measurement(opsPerSecond: rate, p50Micros: relayed.p50, p99Micros: relayed.p99),
-                base: Measurement(opsPerSecond: rate, p50Micros: base.p50, p99Micros: base.p99),
-                ratioName: "p99 of raw", ratio: relayed.p99 / base.p99, target: target, met: met(relayed), cpu: "\(m[1].2); raw: \(m[2].2)"
-            ))
+            for row in 0..<3 {
+                let (measured, base) = (m[row].0, m[against[row]].0)
+                results.append(CaseResult(
+                    name: "\(rowNames[row]) @ \(Int(rate / 1000))k/s", baseline: baselineNames[row],
+                    ours: Measurement(opsPerSecond: rate, p50Micros: measured.p50, p99Micros: measured.p99),
+                    base: Measurement(opsPerSecond: rate, p50Micros: base.p50, p99Micros: base.p99),
+                    ratioName: against[row] == 3 ? "p99 of raw" : "p99 of relay", ratio: measured.p99 / base.p99,
+                    target: rate == 5_000 ? "p99 < 10 ms" : "-", met: rate == 5_000 ? measured.p99 < 10_000 : true,
+                    cpu: row == 1 ? "\(m[row].2); raw: \(m[3].2)" : m[row].2
+                ))
+            }
         }
         let burst = 20_000 * scale
         let m = try await measure(count: burst, rate: 0, tag: "S")
-        let (ourRate, relayRate, baseRate) = (m[0].1, m[1].1, m[2].1)
-        results.append(CaseResult(
-            name: "deal events sustained (1 instance)", baseline: relayName,
-            ours: Measurement(opsPerSecond: ourRate), base: Measurement(opsPerSecond: relayRate),
-            ratioName: "of relay", ratio: ourRate / relayRate, target: "≥ 20k/s", met: ourRate >= 20_000, cpu: m[0].2
-        ))
-        results.append(CaseResult(
-            name: "relay sustained", baseline: "raw JetStream store → republish",
-            ours: Measurement(opsPerSecond: relayRate), base: Measurement(opsPerSecond: baseRate),
-            ratioName: "of raw", ratio: relayRate / baseRate, target: "≥ 20k/s", met: relayRate >= 20_000, cpu: "\(m[1].2); raw: \(m[2].2)"
-        ))
+        let sustainedNames = ["deal events sustained (1 instance)", "plain cnats relay sustained", "Bus relay sustained"]
+        for row in 0..<3 {
+            let (achieved, base) = (m[row].1, m[against[row]].1)
+            results.append(CaseResult(
+                name: sustainedNames[row], baseline: baselineNames[row],
+                ours: Measurement(opsPerSecond: achieved), base: Measurement(opsPerSecond: base),
+                ratioName: against[row] == 3 ? "of raw" : "of relay", ratio: achieved / base, target: "≥ 20k/s", met: achieved >= 20_000,
+                cpu: row == 1 ? "\(m[row].2); raw: \(m[3].2)" : m[row].2
+            ))
+        }
         await connection.drain()
         return results
     }

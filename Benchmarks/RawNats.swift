@@ -105,15 +105,10 @@ func onThread<T: Sendable>(_ body: @escaping @Sendable () -> T) async -> T {
 /// published as its next "version" with a message id and `Nats-Expected-Last-Subject-Sequence` (into a stream that
 /// keeps the last 32 per subject and republishes, like DEAL_STATUS), the batch waits for those publish acks, then
 /// acknowledges its events. A push consumer follows the status stream, as each deal-status replica's projection does.
-/// No decoding, rules, memory or SQLite. Runs in a process of its own (`svyaz-bench --relay <url>`), so its CPU is
+/// No decoding, rules, memory or SQLite. Runs in a process of its own (`svyaz-bench --relay raw <url>`), so its CPU is
 /// counted apart.
 enum RawRelay {
-    static let eventsStream = "BENCH_EVENTS"
-    static let statusStream = "BENCH_STATUS"
-    static let consumer = "relay"
-    static let eventPrefix = "bench.ev."
-    static let storedPrefix = "bench.st."
-    static let statusPrefix = "bench.stout."
+    static let shape = RelayShape(kind: "raw")
     static let pullBatch = 512
 
     /// What the event callback works with (only ever touched on that subscription's delivery thread).
@@ -133,7 +128,7 @@ enum RawRelay {
         func pull() {
             outstanding += RawRelay.pullBatch
             let request = #"{"batch":\#(RawRelay.pullBatch)}"#
-            natsConnection_PublishRequestString(nc, "$JS.API.CONSUMER.MSG.NEXT.\(RawRelay.eventsStream).\(RawRelay.consumer)", inbox, request)
+            natsConnection_PublishRequestString(nc, "$JS.API.CONSUMER.MSG.NEXT.\(RawRelay.shape.eventsStream).\(RawRelay.shape.consumer)", inbox, request)
         }
 
         func take(_ event: OpaquePointer, from sub: OpaquePointer?) {
@@ -152,7 +147,7 @@ enum RawRelay {
         private func relay() {
             for event in batch {
                 let subject = String(cString: natsMsg_GetSubject(event))
-                let stored = RawRelay.storedPrefix + subject.dropFirst(RawRelay.eventPrefix.count)
+                let stored = RawRelay.shape.stored(for: subject)
                 var version: OpaquePointer?
                 natsMsg_Create(&version, stored, nil, natsMsg_GetData(event), natsMsg_GetDataLength(event))
                 natsMsgHeader_Set(version, "Nats-Msg-Id", "\(stored).1")
@@ -170,12 +165,6 @@ enum RawRelay {
     }
 
     static func run(url: String) -> Never {
-        // The parent's signal mask is inherited with SIGTERM blocked (Foundation's Process): unblock it, so that
-        // `DealBench.stop` ends this process (and the threads cnats starts below inherit the mask).
-        var terminate = sigset_t()
-        sigemptyset(&terminate)
-        sigaddset(&terminate, SIGTERM)
-        pthread_sigmask(SIG_UNBLOCK, &terminate, nil)
         let connection = RawConnection(url: url, sendAsap: false)
         var jsOpts = jsOptions()
         jsOptions_Init(&jsOpts)
@@ -189,7 +178,7 @@ enum RawRelay {
         follow.Config.DeliverPolicy = js_DeliverLastPerSubject
         follow.Config.AckPolicy = js_AckNone
         var projection: OpaquePointer?
-        let followed = js_Subscribe(&projection, js, storedPrefix + ">", { _, _, msg, _ in natsMsg_Destroy(msg) }, nil, &jsOpts, &follow, nil)
+        let followed = js_Subscribe(&projection, js, shape.storedPrefix + ">", { _, _, msg, _ in natsMsg_Destroy(msg) }, nil, &jsOpts, &follow, nil)
         precondition(followed == NATS_OK, "relay: projection subscribe failed: \(followed)")
         natsSubscription_SetPendingLimits(projection, -1, -1)
 
@@ -205,4 +194,28 @@ enum RawRelay {
         FileHandle.standardOutput.write(Data("ready\n".utf8))
         while true { sleep(60) }
     }
+}
+
+/// The streams and subjects of one relay (`raw`, `bus`): events on `bench.<kind>.ev.>` in BENCH_<KIND>_EVENTS, versions
+/// on `bench.<kind>.st.>` in BENCH_<KIND>_STATUS (last 32 per subject, republished to `bench.<kind>.out.>`).
+struct RelayShape: Sendable {
+    let kind: String
+    var eventsStream: String { "BENCH_\(kind.uppercased())_EVENTS" }
+    var statusStream: String { "BENCH_\(kind.uppercased())_STATUS" }
+    var consumer: String { "\(kind)-relay" }
+    var eventPrefix: String { "bench.\(kind).ev." }
+    var storedPrefix: String { "bench.\(kind).st." }
+    var statusPrefix: String { "bench.\(kind).out." }
+
+    /// The subject a version of the event on `subject` is stored on.
+    func stored(for subject: String) -> String { storedPrefix + subject.dropFirst(eventPrefix.count) }
+}
+
+/// A relay process may inherit its parent's signal mask with SIGTERM blocked (Foundation's `Process`): unblock it
+/// first, so that `DealBench.stop` ends the process (threads started later inherit the mask).
+func unblockTermination() {
+    var terminate = sigset_t()
+    sigemptyset(&terminate)
+    sigaddset(&terminate, SIGTERM)
+    pthread_sigmask(SIG_UNBLOCK, &terminate, nil)
 }
