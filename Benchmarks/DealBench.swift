@@ -6,8 +6,9 @@ import TestSupport
 import Wire
 
 /// Deal status end to end: an event published to DEAL_EVENTS → the snapshot received by a subscribed terminal,
-/// through the release `deal-status` binary (one instance), beside a raw JetStream store-and-republish of the same
-/// payload in the same run. And a netting preview of a 1,000-deal set through the `netting` binary.
+/// through the release `deal-status` binary (one instance), beside, in the same run and with the same payloads: a plain
+/// cnats relay of the same NATS calls (`RawRelay`, the floor), the same relay through our Bus (`BusRelay`) and a raw
+/// JetStream store-and-republish. And a netting preview of a 1,000-deal set through the `netting` binary.
 struct DealBench {
     let server: NatsServer
     let logger: Logger
