@@ -79,12 +79,22 @@ struct DealBench {
         }
         var latencies = Latencies()
         var seen = 0
+        // A pipeline that stalls ends the bench with its name rather than hanging it.
+        let watchdog = Task {
+            try await Task.sleep(for: .seconds(120))
+            received.unsubscribe()
+        }
+        defer {
+            watchdog.cancel()
+            received.unsubscribe()
+        }
         for try await message in received {
             guard let dash = message.subject.lastIndex(of: "-"), let n = Int(message.subject[message.subject.index(after: dash)...]) else { continue }
             latencies.record(clock.now - sent.get(n))
             seen += 1
             if seen == count { break }
         }
+        guard seen == count else { throw BenchError.stalled(pipeline: publishPrefix, received: seen, of: count) }
         let elapsed = clock.now - start
         try await publisher.value
         return (latencies, Double(count) / seconds(elapsed))
@@ -107,8 +117,10 @@ struct DealBench {
         process.arguments = ["--relay", shape.kind, server.url]
         let output = Pipe()
         process.standardOutput = output
+        process.standardInput = Pipe()  // the relay ends when this closes: with the bench, even if it is killed
         try process.run()
-        _ = try output.fileHandleForReading.read(upToCount: 6)  // "ready\n": subscribed and pulling
+        let ready = try output.fileHandleForReading.read(upToCount: 6)  // "ready\n": subscribed and pulling
+        guard ready == Data("ready\n".utf8), process.isRunning else { throw BenchError.relayNotReady(shape.kind) }
         return process
     }
 
@@ -335,4 +347,9 @@ final class SentTimes: @unchecked Sendable {  // guarded by `lock`
 
     func set(_ index: Int, _ instant: ContinuousClock.Instant) { lock.withLock { times[index] = instant } }
     func get(_ index: Int) -> ContinuousClock.Instant { lock.withLock { times[index] } }
+}
+
+enum BenchError: Error {
+    case relayNotReady(String)
+    case stalled(pipeline: String, received: Int, of: Int)
 }

@@ -100,13 +100,15 @@ func onThread<T: Sendable>(_ body: @escaping @Sendable () -> T) async -> T {
 
 /// deal-status's NATS calls with nothing between them, in plain cnats: the floor of its event path on this machine.
 ///
-/// Keeps pull requests for 512 events outstanding on a durable consumer (topped up at half, as `PullStream` does)
-/// and takes them in one subscription callback: what has queued up meanwhile is one batch. Each event's bytes are
+/// Keeps pull requests for 512–768 events outstanding on a durable consumer (another 512 once half is used) and
+/// takes them in one subscription callback: what has queued up meanwhile is one batch. Each event's bytes are
 /// published as its next "version" with a message id and `Nats-Expected-Last-Subject-Sequence` (into a stream that
 /// keeps the last 32 per subject and republishes, like DEAL_STATUS), the batch waits for those publish acks, then
 /// acknowledges its events. A push consumer follows the status stream, as each deal-status replica's projection does.
 /// No decoding, rules, memory or SQLite. Runs in a process of its own (`svyaz-bench --relay raw <url>`), so its CPU is
-/// counted apart.
+/// counted apart. Like deal-status (`NatsConnection.sendBuffered`), it writes what it buffered when it then waits
+/// (publishes, acks, pull requests), not after cnats' 1 ms flusher wait. It ends when its standard input closes (the
+/// bench stopped or died).
 enum RawRelay {
     static let shape = RelayShape(kind: "raw")
     static let pullBatch = 512
@@ -129,6 +131,7 @@ enum RawRelay {
             outstanding += RawRelay.pullBatch
             let request = #"{"batch":\#(RawRelay.pullBatch)}"#
             natsConnection_PublishRequestString(nc, "$JS.API.CONSUMER.MSG.NEXT.\(RawRelay.shape.eventsStream).\(RawRelay.shape.consumer)", inbox, request)
+            sendBuffered()
         }
 
         func take(_ event: OpaquePointer, from sub: OpaquePointer?) {
@@ -152,15 +155,28 @@ enum RawRelay {
                 natsMsg_Create(&version, stored, nil, natsMsg_GetData(event), natsMsg_GetDataLength(event))
                 natsMsgHeader_Set(version, "Nats-Msg-Id", "\(stored).1")
                 natsMsgHeader_Set(version, "Nats-Expected-Last-Subject-Sequence", "0")
-                js_PublishMsgAsync(js, &version, nil)
-                natsMsg_Destroy(version)  // no effect once the library took it
+                let published = js_PublishMsgAsync(js, &version, nil)
+                precondition(published == NATS_OK, "relay: publish failed: \(published)")
             }
-            js_PublishAsyncComplete(js, nil)
+            sendBuffered()
+            var wait = jsPubOptions()
+            jsPubOptions_Init(&wait)
+            wait.MaxWait = 30_000
+            let completed = js_PublishAsyncComplete(js, &wait)
+            precondition(completed == NATS_OK, "relay: publish acks missing: \(completed)")
             for event in batch {
                 natsConnection_Publish(nc, natsMsg_GetReply(event), nil, 0)  // the ack (natsMsg_Ack wants a js_ subscription)
                 natsMsg_Destroy(event)
             }
+            sendBuffered()
             batch.removeAll(keepingCapacity: true)
+        }
+
+        /// What `NatsConnection.sendBuffered` does: cnats' flusher step, now.
+        private func sendBuffered() {
+            natsConn_lockAndRetain(nc)
+            _ = natsConn_bufferFlush(nc)
+            natsConn_unlockAndRelease(nc)
         }
     }
 
@@ -169,6 +185,11 @@ enum RawRelay {
         var jsOpts = jsOptions()
         jsOptions_Init(&jsOpts)
         jsOpts.PublishAsync.MaxPending = 10_000
+        // A version refused (wrong expected sequence) or deduplicated would go unnoticed and the bench would wait for
+        // it forever: stop loudly instead.
+        jsOpts.PublishAsync.AckHandler = { _, _, ack, error, _ in
+            precondition(error == nil && ack?.pointee.Duplicate == false, "relay: a version was refused or deduplicated")
+        }
         var js: OpaquePointer?
         precondition(natsConnection_JetStream(&js, connection.nc, &jsOpts) == NATS_OK, "relay: no JetStream context")
 
@@ -192,7 +213,7 @@ enum RawRelay {
         state.pull()
         natsConnection_Flush(connection.nc)
         FileHandle.standardOutput.write(Data("ready\n".utf8))
-        while true { sleep(60) }
+        exitWhenInputCloses()
     }
 }
 
@@ -218,4 +239,10 @@ func unblockTermination() {
     sigemptyset(&terminate)
     sigaddset(&terminate, SIGTERM)
     pthread_sigmask(SIG_UNBLOCK, &terminate, nil)
+}
+
+/// Blocks until standard input reaches its end (the bench holds the other end of the pipe), then ends the process.
+func exitWhenInputCloses() -> Never {
+    while (try? FileHandle.standardInput.read(upToCount: 64))?.isEmpty == false {}
+    exit(0)
 }
