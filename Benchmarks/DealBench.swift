@@ -80,10 +80,7 @@ struct DealBench {
         var latencies = Latencies()
         var seen = 0
         // A pipeline that stalls ends the bench with its name rather than hanging it.
-        let watchdog = Task {
-            try await Task.sleep(for: .seconds(120))
-            received.unsubscribe()
-        }
+        let watchdog = received.unsubscribe(after: .seconds(120))
         defer {
             watchdog.cancel()
             received.unsubscribe()
@@ -183,6 +180,8 @@ struct DealBench {
         // Row: what it is measured against. Ours and the Bus relay against the plain relay, that one against raw.
         let against = [1, 3, 1]
         let baselineNames = [relayName, "raw JetStream store → republish", relayName]
+        /// A row's CPU line; the plain relay's also shows raw store → republish's.
+        func cpu(_ m: [(Latencies, Double, String)], _ row: Int) -> String { row == 1 ? "\(m[row].2); raw: \(m[3].2)" : m[row].2 }
         for (round, rate) in rates.enumerated() {
             // Message ids differ per round: the streams would drop a repeated rate's events as duplicates.
             let m = try await measure(count: Int(rate) * scale, rate: rate, tag: "R\(round)-\(Int(rate))-")
@@ -194,7 +193,7 @@ struct DealBench {
                     base: Measurement(opsPerSecond: rate, p50Micros: base.p50, p99Micros: base.p99),
                     ratioName: against[row] == 3 ? "p99 of raw" : "p99 of relay", ratio: measured.p99 / base.p99,
                     target: rate == 5_000 ? "p99 < 10 ms" : "-", met: rate == 5_000 ? measured.p99 < 10_000 : true,
-                    cpu: row == 1 ? "\(m[row].2); raw: \(m[3].2)" : m[row].2
+                    cpu: cpu(m, row)
                 ))
             }
         }
@@ -207,7 +206,7 @@ struct DealBench {
                 name: sustainedNames[row], baseline: baselineNames[row],
                 ours: Measurement(opsPerSecond: achieved), base: Measurement(opsPerSecond: base),
                 ratioName: against[row] == 3 ? "of raw" : "of relay", ratio: achieved / base, target: "≥ 20k/s", met: achieved >= 20_000,
-                cpu: row == 1 ? "\(m[row].2); raw: \(m[3].2)" : m[row].2
+                cpu: cpu(m, row)
             ))
         }
         await connection.drain()

@@ -224,10 +224,7 @@ struct DealStatusServiceTests {
                                             confirmation: .awaiting))
         }
         // The moment the last second version reaches the terminal, it lists — as a terminal starting just then would.
-        let deadline = Task {
-            try await Task.sleep(for: .seconds(20))
-            live.unsubscribe()
-        }
+        let deadline = live.unsubscribe(after: .seconds(20))
         var seen: Set<String> = []
         for try await message in live {
             let status = try MessagePackDecoder().decode(DealStatus.self, from: message.payload)
