@@ -42,6 +42,8 @@ final class DealStatusService: Sendable {
     /// The highest DEAL_STATUS sequence whose version (and every earlier one) is in SQLite: the projection receives
     /// versions in stream order, and writes them in that order.
     private let writtenUpTo = Atomic<UInt64>(0)
+    /// Which events the delivery thread leaves to the event task (see `inline`).
+    private let routing = Mutex(Routing())
 
     init(connection: NatsConnection, store: DealStore, logger: Logger, projectionWriteInterval: Duration = .milliseconds(10)) throws {
         self.connection = connection
@@ -72,18 +74,21 @@ final class DealStatusService: Sendable {
 
     // MARK: Event processing
 
-    /// Pulls events until cancelled: what is there at once in batches, otherwise waits for the next one.
+    /// Pulls events until cancelled, and folds them in batches.
     ///
-    /// A batch is folded in memory and its versions published together (`processInRounds`); what that leaves goes
-    /// through `process`, deal by deal concurrently, the events of one deal in stream order. While a batch waits for
-    /// its publishes to be acknowledged, the next one is already folded, when it shares no deal with it and follows on
-    /// from it: half a batch's time is that wait, and folding meanwhile keeps a core busy that would idle.
+    /// The common case runs on the cnats delivery thread of the pull, as events arrive (`inline`): no task, no
+    /// hand-off, and what arrives while a batch waits for its publish acks is the next batch. What `inline` leaves —
+    /// events of deals the event task has work for, and what it cannot decide alone — comes to the task below, which
+    /// folds what it can in rounds too and takes the rest deal by deal concurrently (`process`), the events of one deal
+    /// in stream order. While a task batch waits for its acks, the next one is already folded, when it shares no deal
+    /// with it and follows on from it.
     func processEvents() async {
         let consumer = jetStream.pullConsumer(stream: Subjects.Deal.eventsStream, durable: Self.consumerName)
         var chain = BatchChain()
         // Events keep arriving while a batch is processed; each batch is what came meanwhile.
-        await consumer.consume(gather: Self.gather, failed: { error in
+        await consumer.consume(gather: Self.gather, inline: { self.inline($0) }, failed: { error in
             logger.warning("event processing paused", metadata: ["error": "\(error)"])
+            routing.withLock { $0.handedOver.removeAll() }  // what the dropped pull held goes back to the consumer
         }) { batch in
             guard let first = batch.map(\.streamSequence).min() else { return }
             let deals = Set(batch.map(\.subject))
@@ -93,19 +98,83 @@ final class DealStatusService: Sendable {
                 try await jetStream.consumerInfo(stream: Subjects.Deal.eventsStream, consumer: Self.consumerName).ackFloor.streamSeq
             }
             let horizon = Horizon(batch, ackFloor: floor)
-            try await chain.start(Task { try await self.handle(batch, horizon: horizon) }, deals: deals, horizon: horizon)
+            try await chain.start(Task {
+                defer { self.routing.withLock { $0.finished(batch) } }
+                return try await self.handle(batch, horizon: horizon)
+            }, deals: deals, horizon: horizon)
         }
         _ = try? await chain.running?.task.value  // the last batch's acks, before the connection goes
     }
 
-    /// One batch: folded and published in rounds, then what that leaves deal by deal. True when every event was
-    /// handled (none handed back to be tried later).
+    /// Which events `inline` leaves to the event task, and up to where every event is known to be handled.
+    struct Routing {
+        /// Events handed to the task and not finished there, per deal subject: later events of those deals go there
+        /// too, so that one deal is never folded in two places at once.
+        var handedOver: [String: Int] = [:]
+        /// Every event up to here is handled (0: not known, ask the server).
+        var handledUpTo: UInt64 = 0
+
+        mutating func handOver(_ events: [JetStreamMessage]) {
+            for event in events { handedOver[event.subject, default: 0] += 1 }
+        }
+
+        mutating func finished(_ events: [JetStreamMessage]) {
+            for event in events {
+                guard let count = handedOver[event.subject] else { continue }
+                handedOver[event.subject] = count > 1 ? count - 1 : nil
+            }
+        }
+    }
+
+    /// On the delivery thread of the event pull (see `PullStream.inline`): the batch's events are folded and published
+    /// here in rounds, waiting for their acks on this thread. Returns what it leaves to the event task: the events of
+    /// deals the task has work for, and what `processInRounds` cannot decide.
+    func inline(_ batch: [JetStreamMessage]) -> [JetStreamMessage] {
+        let (mine, theirs, knownFloor) = routing.withLock { routing in
+            var mine: [JetStreamMessage] = [], theirs: [JetStreamMessage] = []
+            for event in batch {
+                if routing.handedOver[event.subject] == nil { mine.append(event) } else { theirs.append(event) }
+            }
+            let first = mine.lazy.map(\.streamSequence).min()
+            return (mine, theirs, routing.handledUpTo > 0 && first == routing.handledUpTo + 1 ? routing.handledUpTo : nil)
+        }
+        var left = theirs
+        if !mine.isEmpty {
+            do {
+                let floor = try knownFloor
+                    ?? jetStream.consumerInfoBlocking(stream: Subjects.Deal.eventsStream, consumer: Self.consumerName).ackFloor.streamSeq
+                let horizon = Horizon(mine, ackFloor: floor)
+                let rounds = processInRounds(mine, horizon: horizon)
+                if let failure = rounds.failure {
+                    logger.warning("events left to the event task", metadata: ["error": "\(failure)", "events": "\(rounds.slow.count)"])
+                }
+                left += rounds.slow
+                if rounds.slow.isEmpty { routing.withLock { $0.handledUpTo = max($0.handledUpTo, horizon.contiguousEnd) } }
+            } catch {
+                logger.warning("events left to the event task", metadata: ["error": "\(error)", "events": "\(mine.count)"])
+                left += mine
+            }
+            connection.sendBuffered()  // the acks free the consumer's ack-pending slots
+        }
+        if !left.isEmpty { routing.withLock { $0.handOver(left) } }
+        return left
+    }
+
+    /// Where the event task folds its batches: `processInRounds` blocks its thread while it waits for acks, which a
+    /// task must not do.
+    private static let blockingWork = DispatchQueue(label: "deal-status.rounds", attributes: .concurrent)
+
+    /// One batch of the event task: folded and published in rounds, then what that leaves deal by deal. True when
+    /// every event was handled (none handed back to be tried later).
     private func handle(_ batch: [JetStreamMessage], horizon: Horizon) async throws -> Bool {
-        var byDeal: [String: [JetStreamMessage]] = [:]
-        for message in batch { byDeal[message.subject, default: []].append(message) }
-        let slow = try await processInRounds(byDeal, horizon: horizon)
+        let rounds = await withCheckedContinuation { continuation in
+            Self.blockingWork.async { continuation.resume(returning: self.processInRounds(batch, horizon: horizon)) }
+        }
+        if let failure = rounds.failure { throw failure }
+        var slow: [String: [JetStreamMessage]] = [:]
+        for message in rounds.slow { slow[message.subject, default: []].append(message) }
         let done = try await withThrowingTaskGroup(of: Bool.self) { group in
-            for messages in slow {
+            for messages in slow.values {
                 group.addTask {
                     var done = true
                     for message in messages { done = try await self.process(message, horizon: horizon) && done }
@@ -132,68 +201,108 @@ final class DealStatusService: Sendable {
         var slow = false
     }
 
+    /// What `processInRounds` left: events not handled, in stream order per deal, and the error that stopped it.
+    struct Rounds {
+        var slow: [JetStreamMessage] = []
+        var failure: (any Error)?
+    }
+
     /// The common case of a batch, without a task or a wait per event: every deal whose newest version is in memory
     /// and whose events all decoded is folded here, and the versions of all deals are published together (round 1:
     /// each deal's first change, round 2: the second…), one wait for all their acks per round. What this cannot
     /// decide alone — a malformed event, a deal not in memory, an event whose predecessors are not in this batch, a
-    /// version another replica published first — is returned, per deal in stream order, for `process`.
-    private func processInRounds(_ byDeal: [String: [JetStreamMessage]], horizon: Horizon) async throws -> [[JetStreamMessage]] {
-        var slow: [[JetStreamMessage]] = []
+    /// version another replica published first — is returned, per deal in stream order, for `process`; so is the
+    /// rest of a deal whose publish failed, with the error.
+    ///
+    /// Blocks its thread while it waits for acks (and records events that changed nothing in SQLite): call it on a
+    /// delivery thread or `blockingWork`, never in a task.
+    private func processInRounds(_ batch: [JetStreamMessage], horizon: Horizon) -> Rounds {
+        var byDeal: [String: [JetStreamMessage]] = [:]
+        for message in batch { byDeal[message.subject, default: []].append(message) }
+        var result = Rounds()
         var runs: [DealRun] = []
         for (subjectText, messages) in byDeal {
             let sorted = messages.count > 1 ? messages.sorted { $0.streamSequence < $1.streamSequence } : messages
             let subject = Subject(subjectText)
-            guard subject.tokens.count == 4, let client = subject[2], let dealId = subject[3] else { slow.append(sorted); continue }
+            guard subject.tokens.count == 4, let client = subject[2], let dealId = subject[3] else {
+                result.slow += sorted
+                continue
+            }
             let key = Self.key(client: client, dealId: dealId)
             let held = latestKnown.get(key)
             guard held != nil || latestKnown.isComplete,
                   let events = try? sorted.map({ message in
                       (message, try Self.decodeEvent(message.payload, subject: message.subject, client: client, dealId: dealId).get())
                   })
-            else { slow.append(sorted); continue }
+            else {
+                result.slow += sorted
+                continue
+            }
             runs.append(DealRun(key: key, client: client, dealId: dealId, events: events, current: held.map { ($0.value, $0.sequence) }))
         }
-        var failure: (any Error)?
-        while failure == nil {
+        while result.failure == nil {
             var round: [(run: Int, status: DealStatus, bytes: [UInt8])] = []
             for i in runs.indices where !runs[i].slow {
-                if let (status, bytes) = try await advance(&runs[i], horizon: horizon) { round.append((i, status, bytes)) }
+                do {
+                    if let (status, bytes) = try advance(&runs[i], horizon: horizon) { round.append((i, status, bytes)) }
+                } catch {
+                    runs[i].slow = true
+                    result.failure = error
+                }
             }
             if round.isEmpty { break }
-            let batch = jetStream.batch(maxPending: round.count)
+            let publishes = jetStream.batch(maxPending: round.count)
             defer { for (i, _, _) in round { latestKnown.endPublishing(key: runs[i].key) } }
-            for (i, status, bytes) in round {
+            var sent = 0
+            for (i, status, bytes) in round where result.failure == nil {
                 let run = runs[i]
                 latestKnown.beginPublishing(status, bytes: bytes, key: run.key)
-                try await batch.publish(bytes, to: Subjects.Deal.storedStatus(client: run.client, deal: run.dealId),
-                                        headers: LatestVersions<DealStatus>.headers,
-                                        msgId: LatestVersions<DealStatus>.messageID(key: run.key, version: status.version),
-                                        expectedLastSubjectSequence: runs[i].current?.1 ?? 0)
+                do {
+                    // The window is the round: there is always room.
+                    _ = try publishes.publishNow(bytes, to: Subjects.Deal.storedStatus(client: run.client, deal: run.dealId),
+                                                 headers: LatestVersions<DealStatus>.headers,
+                                                 msgId: LatestVersions<DealStatus>.messageID(key: run.key, version: status.version),
+                                                 expectedLastSubjectSequence: run.current?.1 ?? 0)
+                    sent += 1
+                } catch {
+                    result.failure = error
+                }
             }
-            let outcome = await batch.complete()
-            for ((i, status, _), result) in zip(round, outcome.results) {
-                switch result {
+            let outcome = publishes.completeBlocking()
+            for (n, (i, status, _)) in round.enumerated() {
+                guard n < sent else {
+                    runs[i].slow = true
+                    continue
+                }
+                switch outcome.results[n] {
                 case .success(let ack) where !ack.duplicate:
                     runs[i].current = (status, ack.sequence)
                     latestKnown.remember(status, key: runs[i].key, sequence: ack.sequence)
-                    try runs[i].events[runs[i].next].message.ack()
-                    runs[i].next += 1
+                    do {
+                        try runs[i].events[runs[i].next].message.ack()
+                        runs[i].next += 1
+                    } catch {
+                        runs[i].slow = true  // its version is stored: `process` finds the event covered and acks it
+                        result.failure = result.failure ?? error
+                    }
                 case .success, .failure(.wrongLastSequence):
                     runs[i].slow = true  // another replica published this version first
                 case .failure(let error):
                     runs[i].slow = true
-                    failure = failure ?? error
+                    result.failure = result.failure ?? error
                 }
             }
         }
-        if let failure { throw failure }
-        for run in runs where run.slow && run.next < run.events.count { slow.append(run.events[run.next...].map(\.message)) }
-        return slow
+        for run in runs where run.next < run.events.count && (run.slow || result.failure != nil) {
+            result.slow += run.events[run.next...].map(\.message)
+        }
+        return result
     }
 
     /// Folds the run's events from `next` until one changes the deal, and returns that version with its bytes; nil
-    /// when the run is done (or turned slow). Events covered already are acknowledged, ignored and rejected ones recorded.
-    private func advance(_ run: inout DealRun, horizon: Horizon) async throws -> (DealStatus, [UInt8])? {
+    /// when the run is done (or turned slow). Events covered already are acknowledged, ignored and rejected ones
+    /// recorded (blocking, see `processInRounds`).
+    private func advance(_ run: inout DealRun, horizon: Horizon) throws -> (DealStatus, [UInt8])? {
         while run.next < run.events.count {
             let (message, event) = run.events[run.next]
             let covered = run.current?.0.lastEventSequence ?? 0
@@ -214,7 +323,9 @@ final class DealStatusService: Sendable {
                 return nil
             }
             if case .applied(let next) = outcome { return (next, try MessagePackEncoder().encode(next)) }
-            try await record(outcome, sequence: message.streamSequence, client: run.client, dealId: run.dealId, delivered: message)
+            if let entry = handledEntry(outcome, sequence: message.streamSequence, client: run.client, dealId: run.dealId, delivered: message) {
+                try store.recordHandledBlocking(entry)
+            }
             try message.ack()
             run.next += 1
         }
@@ -321,26 +432,28 @@ final class DealStatusService: Sendable {
                 return .stale(fresher)
             }
             if case .applied(let next) = outcome { return .version(next) }
-            try await record(outcome, sequence: sequence, client: client, dealId: dealId,
-                             delivered: sequence == message.streamSequence ? message : nil)
+            if let entry = handledEntry(outcome, sequence: sequence, client: client, dealId: dealId,
+                                        delivered: sequence == message.streamSequence ? message : nil) {
+                try await store.recordHandled(entry)
+            }
         }
         return .unchanged
     }
 
-    /// Records an event that changed nothing: a rejected one always (the audit), an ignored one when it is the
-    /// delivered event itself (an earlier one is recorded when its own delivery is handled).
-    private func record(_ outcome: DealTransition, sequence: UInt64, client: String, dealId: String, delivered: JetStreamMessage?)
-        async throws
+    /// What to record of an event that changed nothing: a rejected one always (the audit), an ignored one when it is
+    /// the delivered event itself (an earlier one is recorded when its own delivery is handled). A rejection is logged.
+    private func handledEntry(_ outcome: DealTransition, sequence: UInt64, client: String, dealId: String, delivered: JetStreamMessage?)
+        -> DealStore.Handled?
     {
         switch outcome {
         case .applied:
-            return
+            return nil
         case .ignored(let reason):
-            guard delivered != nil else { return }
-            try await store.recordHandled(sequence: sequence, client: client, dealId: dealId, outcome: .ignored, reason: reason, at: Date())
+            guard delivered != nil else { return nil }
+            return DealStore.Handled(sequence: sequence, client: client, dealId: dealId, outcome: .ignored, reason: reason, at: Date())
         case .rejected(let reason):
-            try await store.recordHandled(sequence: sequence, client: client, dealId: dealId, outcome: .rejected, reason: reason, at: Date())
             if let delivered { logRejection(delivered, client: client, dealId: dealId, reason: reason) }
+            return DealStore.Handled(sequence: sequence, client: client, dealId: dealId, outcome: .rejected, reason: reason, at: Date())
         }
     }
 
@@ -364,8 +477,8 @@ final class DealStatusService: Sendable {
 
     private func reject(_ message: JetStreamMessage, client: String, dealId: String, reason: String) async throws {
         logRejection(message, client: client, dealId: dealId, reason: reason)
-        try await store.recordHandled(sequence: message.streamSequence, client: client, dealId: dealId, outcome: .rejected, reason: reason,
-                                      at: Date())
+        try await store.recordHandled(DealStore.Handled(sequence: message.streamSequence, client: client, dealId: dealId, outcome: .rejected,
+                                                        reason: reason, at: Date()))
         try message.ack()
     }
 

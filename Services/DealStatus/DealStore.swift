@@ -103,14 +103,31 @@ struct DealStore: Sendable {
         }
     }
 
-    enum Outcome: String { case rejected, ignored }
+    enum Outcome: String, Sendable { case rejected, ignored }
 
-    func recordHandled(sequence: UInt64, client: String, dealId: String, outcome: Outcome, reason: String, at: Date) async throws {
-        try await store.write { db in
+    /// An event that changed nothing, for the audit.
+    struct Handled: Sendable {
+        let sequence: UInt64
+        let client: String
+        let dealId: String
+        let outcome: Outcome
+        let reason: String
+        let at: Date
+
+        func insert(_ db: Database) throws {
             try db.execute(sql: """
                 INSERT OR IGNORE INTO handledEvent (eventSequence, client, dealId, outcome, reason, at) VALUES (?, ?, ?, ?, ?, ?)
                 """, arguments: [Int64(sequence), client, dealId, outcome.rawValue, reason, at.timeIntervalSince1970])
         }
+    }
+
+    func recordHandled(_ handled: Handled) async throws {
+        try await store.write { db in try handled.insert(db) }
+    }
+
+    /// `recordHandled` on a thread that may block and is not running a Swift task (the event pull's delivery thread).
+    func recordHandledBlocking(_ handled: Handled) throws {
+        try store.pool.write { db in try handled.insert(db) }
     }
 
     /// Reasons of the rejected events of one deal, oldest first (the audit a support lead reads).

@@ -86,6 +86,13 @@ final class DeliveryQueue: @unchecked Sendable {  // all mutable state is guarde
         return buffer.isEmpty && !producerWaiting ? pushedAt : .now
     }
 
+    /// Messages arrived and were handled on the delivery thread without passing through here: counts for `lastPushed`.
+    func noteAlive() {
+        pthread_mutex_lock(mutex)
+        pushedAt = .now
+        pthread_mutex_unlock(mutex)
+    }
+
     var isFinished: Bool {
         pthread_mutex_lock(mutex)
         defer { pthread_mutex_unlock(mutex) }

@@ -29,11 +29,19 @@ public struct JetStream: Sendable {
 
     /// Calls the JSON API; a reply with an `error` member becomes `BusError.jetStream`.
     func api<Response: Decodable>(_ path: String, body: [UInt8] = [], as: Response.Type) async throws -> Response {
-        let reply = try await connection.rawRequest(body, to: "\(apiPrefix).\(path)", timeout: timeout)
-        if let envelope = try? Self.decoder.decode(APIErrorEnvelope.self, from: Data(reply.payload)), let error = envelope.error {
+        try Self.decodeAPI(try await connection.rawRequest(body, to: "\(apiPrefix).\(path)", timeout: timeout), as: Response.self)
+    }
+
+    /// `api` for a thread that may block and is not running a Swift task (see `NatsConnection.rawRequestBlocking`).
+    func apiBlocking<Response: Decodable>(_ path: String, body: [UInt8] = [], as: Response.Type) throws -> Response {
+        try Self.decodeAPI(try connection.rawRequestBlocking(body, to: "\(apiPrefix).\(path)", timeout: timeout), as: Response.self)
+    }
+
+    private static func decodeAPI<Response: Decodable>(_ reply: BusMessage, as: Response.Type) throws -> Response {
+        if let envelope = try? decoder.decode(APIErrorEnvelope.self, from: Data(reply.payload)), let error = envelope.error {
             throw BusError.jetStream(code: error.code, errorCode: error.errCode ?? 0, description: error.description ?? "")
         }
-        return try Self.decoder.decode(Response.self, from: Data(reply.payload))
+        return try decoder.decode(Response.self, from: Data(reply.payload))
     }
 
     // MARK: Streams

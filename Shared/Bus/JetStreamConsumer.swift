@@ -16,6 +16,12 @@ extension JetStream {
         try await api("CONSUMER.INFO.\(stream).\(consumer)", as: ConsumerInfo.self)
     }
 
+    /// `consumerInfo` for a thread that may block and is not running a Swift task (a cnats delivery thread in a
+    /// `PullStream` inline handler). Never call it from a task.
+    public func consumerInfoBlocking(stream: String, consumer: String) throws -> ConsumerInfo {
+        try apiBlocking("CONSUMER.INFO.\(stream).\(consumer)", as: ConsumerInfo.self)
+    }
+
     public func deleteConsumer(stream: String, consumer: String) async throws {
         struct Response: Decodable { var success: Bool }
         _ = try await api("CONSUMER.DELETE.\(stream).\(consumer)", as: Response.self)

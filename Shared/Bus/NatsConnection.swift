@@ -186,24 +186,47 @@ public final class NatsConnection: @unchecked Sendable {  // wraps the C handle;
         return Subscription(handle: handle, subject: subject, queueGroup: queue)
     }
 
+    /// Subscribes with a handler called on the cnats delivery thread with batches: each message together with those
+    /// queued behind it (at most `batchLimit`), in order. The handler may block that thread (not a Swift task) while
+    /// it works; messages queue up meanwhile and come as the next batch. It may pass messages on to `queue`, which the
+    /// returned subscription yields.
+    func subscribeBatches(
+        to subject: String,
+        limits: PendingLimits = .default,
+        queue: DeliveryQueue,
+        batchLimit: Int,
+        handler: @escaping @Sendable ([BusMessage]) -> Void
+    ) throws(BusError) -> Subscription {
+        let batcher = DeliveryBatcher(limit: batchLimit, deliver: handler)
+        let handle = try makeSubscription(subject: subject, queue: nil, limits: limits, queue: queue, batcher: batcher) { _ in }
+        return Subscription(handle: handle, subject: subject, queueGroup: nil)
+    }
+
     private func makeSubscription(
         subject: String,
         queue group: String?,
         limits: PendingLimits,
         queue: DeliveryQueue?,
+        batcher: DeliveryBatcher? = nil,
         deliver: @escaping @Sendable (BusMessage) -> Void
     ) throws(BusError) -> SubscriptionHandle {
         let id = subscriptionIDs.add(1, ordering: .relaxed).newValue
-        let context = SubscriptionContext(subject: subject, id: id, queue: queue, deliver: deliver)
+        let context = SubscriptionContext(subject: subject, id: id, queue: queue, batcher: batcher, deliver: deliver)
         events.register(context)
         let retained = Unmanaged.passRetained(context)
         var sub: OpaquePointer?
-        let onMessage: natsMsgHandler = { _, _, msg, closure in
+        let onMessage: natsMsgHandler = { _, sub, msg, closure in
             guard let msg else { return }
             let context = Unmanaged<SubscriptionContext>.fromOpaque(closure!).takeUnretainedValue()
             let message = BusMessage(copying: msg)
             natsMsg_Destroy(msg)
-            context.deliver(message)
+            if let batcher = context.batcher {
+                var queued: Int32 = 0
+                natsSubscription_GetPending(sub, &queued, nil)
+                batcher.add(message, queuedBehind: queued)
+            } else {
+                context.deliver(message)
+            }
         }
         let status: natsStatus
         if let group {
@@ -269,6 +292,23 @@ public final class NatsConnection: @unchecked Sendable {  // wraps the C handle;
         } onCancel: {
             mux.resolve(token, with: .failure(CancellationError()))
         }
+        if reply.status == 503 { throw BusError.noResponders(subject: subject) }
+        return reply
+    }
+
+    /// `rawRequest` for a thread that may block and is not running a Swift task (a cnats delivery thread in a
+    /// `subscribeBatches` handler): waits for the reply on the calling thread. Never call it from a task.
+    func rawRequestBlocking(_ payload: [UInt8], to subject: String, timeout: Duration) throws -> BusMessage {
+        let mux = try requestMux()
+        let answer = BlockingAnswer<BusMessage>()
+        let (token, replySubject) = mux.register(subject: subject, timeout: timeout, waiter: .callback { answer.give($0) })
+        do {
+            try publish(payload, to: subject, reply: replySubject)
+            sendBuffered()
+        } catch {
+            mux.resolve(token, with: .failure(error))
+        }
+        let reply = try answer.wait().get()
         if reply.status == 503 { throw BusError.noResponders(subject: subject) }
         return reply
     }

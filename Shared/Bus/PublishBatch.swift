@@ -20,6 +20,7 @@ public final class PublishBatch: Sendable {
         var outstanding = 0
         var windowWaiter: CheckedContinuation<Void, Never>?
         var doneWaiter: CheckedContinuation<Void, Never>?
+        var doneBlocking: BlockingAnswer<Void>?
     }
 
     private let jetStream: JetStream
@@ -42,16 +43,11 @@ public final class PublishBatch: Sendable {
         msgId: String? = nil,
         expectedLastSubjectSequence: UInt64? = nil
     ) async throws {
-        // Claim a slot in the window (waiting while it is full) and the result index in one lock.
-        var index = -1
-        while index < 0 {
-            index = state.withLock { state -> Int in
-                guard state.outstanding < maxPending else { return -1 }
-                state.results.append(nil)
-                state.outstanding += 1
-                return state.results.count - 1
+        while true {
+            if let slot = claimSlot() {
+                return try send(payload, to: subject, headers: headers, msgId: msgId, expectedLastSubjectSequence: expectedLastSubjectSequence,
+                                slot: slot)
             }
-            if index >= 0 { break }
             jetStream.connection.sendBuffered()  // the window waits for acks of what is still in the buffer
             await withCheckedContinuation { continuation in
                 let full = state.withLock { state -> Bool in
@@ -62,7 +58,35 @@ public final class PublishBatch: Sendable {
                 if !full { continuation.resume() }
             }
         }
-        let slot = index
+    }
+
+    /// `publish` without waiting: sends the message and returns true when the window has room, else sends nothing and
+    /// returns false. For threads that must not suspend (see `completeBlocking`).
+    public func publishNow(
+        _ payload: [UInt8],
+        to subject: String,
+        headers: Headers = Headers(),
+        msgId: String? = nil,
+        expectedLastSubjectSequence: UInt64? = nil
+    ) throws -> Bool {
+        guard let slot = claimSlot() else { return false }
+        try send(payload, to: subject, headers: headers, msgId: msgId, expectedLastSubjectSequence: expectedLastSubjectSequence, slot: slot)
+        return true
+    }
+
+    /// A slot in the window and the index of its result, claimed in one lock; nil when the window is full.
+    private func claimSlot() -> Int? {
+        state.withLock { state -> Int? in
+            guard state.outstanding < maxPending else { return nil }
+            state.results.append(nil)
+            state.outstanding += 1
+            return state.results.count - 1
+        }
+    }
+
+    private func send(
+        _ payload: [UInt8], to subject: String, headers: Headers, msgId: String?, expectedLastSubjectSequence: UInt64?, slot: Int
+    ) throws {
         let mux = try jetStream.connection.requestMux()
         let (token, replySubject) = mux.register(subject: subject, timeout: ackTimeout, waiter: .callback { [self] result in
             let outcome: Result<PubAck, BusError> = result.flatMap { message in
@@ -80,8 +104,8 @@ public final class PublishBatch: Sendable {
     }
 
     private func record(_ outcome: Result<PubAck, BusError>, at index: Int) {
-        let (window, done) = state.withLock { state -> (CheckedContinuation<Void, Never>?, CheckedContinuation<Void, Never>?) in
-            guard state.results[index] == nil else { return (nil, nil) }
+        let (window, done, doneBlocking) = state.withLock { state in
+            guard state.results[index] == nil else { return (CheckedContinuation<Void, Never>?.none, CheckedContinuation<Void, Never>?.none, BlockingAnswer<Void>?.none) }
             state.results[index] = outcome
             state.outstanding -= 1
             // Wake a publisher waiting for room only once a quarter of the window is free: one task switch per
@@ -92,14 +116,18 @@ public final class PublishBatch: Sendable {
                 state.windowWaiter = nil
             }
             var done: CheckedContinuation<Void, Never>?
+            var doneBlocking: BlockingAnswer<Void>?
             if state.outstanding == 0 {
                 done = state.doneWaiter
                 state.doneWaiter = nil
+                doneBlocking = state.doneBlocking
+                state.doneBlocking = nil
             }
-            return (window, done)
+            return (window, done, doneBlocking)
         }
         window?.resume()
         done?.resume()
+        doneBlocking?.give(.success(()))
     }
 
     /// Waits until every publish has its ack, or failed (acks missing after the batch's ack timeout count as `.timeout`).
@@ -113,6 +141,24 @@ public final class PublishBatch: Sendable {
             }
             if finished { continuation.resume() }
         }
-        return state.withLock { Outcome(results: $0.results.map { $0 ?? .failure(.timeout(subject: "jetstream ack")) }) }
+        return outcome
+    }
+
+    /// `complete` for a thread that may block and is not running a Swift task (a cnats delivery thread, see
+    /// `NatsConnection.subscribeBatches`): waits on the calling thread. Never call it from a task.
+    public func completeBlocking() -> Outcome {
+        jetStream.connection.sendBuffered()
+        let done = BlockingAnswer<Void>()
+        let waiting = state.withLock { state -> Bool in
+            guard state.outstanding > 0 else { return false }
+            state.doneBlocking = done
+            return true
+        }
+        if waiting { _ = done.wait() }
+        return outcome
+    }
+
+    private var outcome: Outcome {
+        state.withLock { Outcome(results: $0.results.map { $0 ?? .failure(.timeout(subject: "jetstream ack")) }) }
     }
 }

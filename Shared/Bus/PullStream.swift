@@ -5,7 +5,15 @@ import Synchronization
 /// each `next()` returns everything that came meanwhile — no inbox, subscription or round trip per batch.
 ///
 /// Used by one task at a time. Replicas pulling from the same consumer share its messages as with `fetch`.
+///
+/// With an `inline` handler, messages are first handed to it on the cnats delivery thread, as they arrive (what
+/// queued up while it worked is one batch); only those it leaves come from `next()`.
 public final class PullStream: Sendable {
+    /// Called on the cnats delivery thread with messages that arrived together, in order (status messages go to
+    /// `next()`); returns those it leaves to `next()`. It may block that thread, never a task, while it works: it runs
+    /// no Swift task, and its next batch is what arrives meanwhile.
+    public typealias InlineHandler = @Sendable ([JetStreamMessage]) -> [JetStreamMessage]
+
     public let consumer: PullConsumer
     public let maxMessages: Int
     /// How long each pull request lives on the server; an expired one is answered with 408 and requested again.
@@ -14,8 +22,14 @@ public final class PullStream: Sendable {
     /// wake-up (and one batch downstream) for several messages instead of one each, at the price of that much latency.
     public let gather: Duration?
     let gatherBelow = 32
+    let inline: InlineHandler?
     let subscription: Subscription
     let inbox: String
+
+    /// How the delivery thread finds the stream (set once in `init`, before the first pull request).
+    private final class InlineRoute: @unchecked Sendable {
+        weak var stream: PullStream?
+    }
 
     private struct State {
         /// Messages requested and not yet received (an estimate the server's 408s correct).
@@ -27,15 +41,25 @@ public final class PullStream: Sendable {
 
     private let state = Mutex(State())
 
-    init(consumer: PullConsumer, maxMessages: Int, expires: Duration, gather: Duration?) throws {
+    init(consumer: PullConsumer, maxMessages: Int, expires: Duration, gather: Duration?, inline: InlineHandler? = nil) throws {
         precondition(maxMessages > 1)
         self.consumer = consumer
         self.maxMessages = maxMessages
         self.expires = expires
         self.gather = gather
+        self.inline = inline
         let connection = consumer.jetStream.connection
         inbox = connection.newInbox()
-        subscription = try connection.subscribe(to: inbox, limits: PendingLimits(swiftBuffer: maxMessages * 2))
+        let route = InlineRoute()
+        if let inline {
+            let queue = DeliveryQueue(capacity: maxMessages * 2)
+            subscription = try connection.subscribeBatches(to: inbox, queue: queue, batchLimit: maxMessages) { batch in
+                route.stream?.deliverInline(batch, to: queue, inline)
+            }
+        } else {
+            subscription = try connection.subscribe(to: inbox, limits: PendingLimits(swiftBuffer: maxMessages * 2))
+        }
+        route.stream = self
         // Requests vanish without a 408 when the connection is lost; after a silence longer than a request lives, ask anew.
         let watchdog = Task.detached { [weak self, expires] in
             while !Task.isCancelled {
@@ -90,12 +114,33 @@ public final class PullStream: Sendable {
                     }
                     if let message = JetStreamMessage(message, connection: connection) { delivered.append(message) }
                 }
+                let counted = inline == nil ? delivered.count : 0  // `deliverInline` counted them as they came
                 state.withLock { state in
-                    state.outstanding = expired ? 0 : max(0, state.outstanding - delivered.count - unfulfilled)
+                    state.outstanding = expired ? 0 : max(0, state.outstanding - counted - unfulfilled)
                 }
                 if !delivered.isEmpty { return delivered }
             }
         }
+    }
+
+    /// On the delivery thread: the consumer's messages go to the inline handler, what it leaves (and status messages)
+    /// to `next()`.
+    private func deliverInline(_ messages: [BusMessage], to queue: DeliveryQueue, _ inline: InlineHandler) {
+        let connection = consumer.jetStream.connection
+        var delivered: [JetStreamMessage] = []
+        delivered.reserveCapacity(messages.count)
+        for message in messages {
+            if message.status == nil, let event = JetStreamMessage(message, connection: connection) {
+                delivered.append(event)
+            } else {
+                queue.push(message)
+            }
+        }
+        guard !delivered.isEmpty else { return }
+        queue.noteAlive()
+        state.withLock { $0.outstanding = max(0, $0.outstanding - delivered.count) }
+        try? topUp()  // if this fails, `next()` asks again
+        for left in inline(delivered) { queue.push(left.message) }
     }
 
     /// Stops pulling. Messages that arrived and were not taken are handed back (nak) for another puller once this
@@ -157,16 +202,20 @@ public final class PullStream: Sendable {
 
 extension PullConsumer {
     /// A continuous pull of up to `maxMessages` in flight (see `PullStream`).
-    public func stream(maxMessages: Int = 512, expires: Duration = .seconds(5), gather: Duration? = nil) throws -> PullStream {
-        try PullStream(consumer: self, maxMessages: maxMessages, expires: expires, gather: gather)
+    public func stream(
+        maxMessages: Int = 512, expires: Duration = .seconds(5), gather: Duration? = nil, inline: PullStream.InlineHandler? = nil
+    ) throws -> PullStream {
+        try PullStream(consumer: self, maxMessages: maxMessages, expires: expires, gather: gather, inline: inline)
     }
 
     /// Pulls continuously and hands each batch to `handle` until the task is cancelled. When the pull or `handle`
     /// fails, `failed` is told, the stream is dropped (what it held goes back to the consumer) and after `pause` a new
-    /// one starts.
+    /// one starts. With `inline`, messages go to it first, on the delivery thread, and `handle` gets what it leaves
+    /// (see `PullStream`).
     public func consume(
         maxMessages: Int = 512,
         gather: Duration? = nil,
+        inline: PullStream.InlineHandler? = nil,
         pause: Duration = .milliseconds(500),
         failed: (any Error) -> Void,
         _ handle: ([JetStreamMessage]) async throws -> Void
@@ -176,7 +225,7 @@ extension PullConsumer {
         let connection = jetStream.connection
         while !Task.isCancelled {
             do {
-                let stream = try pulling ?? self.stream(maxMessages: maxMessages, gather: gather)
+                let stream = try pulling ?? self.stream(maxMessages: maxMessages, gather: gather, inline: inline)
                 pulling = stream
                 try await handle(try await stream.next())
                 connection.sendBuffered()  // what the handler published (acks, unless it finishes them later itself) goes out now

@@ -24,19 +24,44 @@ final class SubscriptionContext: @unchecked Sendable {  // immutable after init 
     let subject: String
     let deliver: @Sendable (BusMessage) -> Void
     let queue: DeliveryQueue?
+    /// Set for subscriptions that take their messages in batches (`NatsConnection.subscribeBatches`).
+    let batcher: DeliveryBatcher?
     let id: UInt64
     weak var events: ConnectionEvents?
 
-    init(subject: String, id: UInt64, queue: DeliveryQueue?, deliver: @escaping @Sendable (BusMessage) -> Void) {
+    init(subject: String, id: UInt64, queue: DeliveryQueue?, batcher: DeliveryBatcher? = nil, deliver: @escaping @Sendable (BusMessage) -> Void) {
         self.subject = subject
         self.id = id
         self.queue = queue
+        self.batcher = batcher
         self.deliver = deliver
     }
 
     func completed() {
         queue?.finish()
         events?.unregister(self)
+    }
+}
+
+/// Hands a subscription's messages on in batches, on its delivery thread: a message and those cnats has queued behind
+/// it are one batch (at most `limit`). Used only on that thread.
+final class DeliveryBatcher: @unchecked Sendable {  // its state is touched only by the subscription's delivery thread
+    private var gathered: [BusMessage] = []
+    let limit: Int
+    let deliver: @Sendable ([BusMessage]) -> Void
+
+    init(limit: Int, deliver: @escaping @Sendable ([BusMessage]) -> Void) {
+        self.limit = max(1, limit)
+        self.deliver = deliver
+    }
+
+    /// Adds a message; hands the batch on when nothing is queued behind it (or the batch is full).
+    func add(_ message: BusMessage, queuedBehind: Int32) {
+        gathered.append(message)
+        guard queuedBehind == 0 || gathered.count >= limit else { return }
+        var batch: [BusMessage] = []
+        swap(&batch, &gathered)
+        deliver(batch)
     }
 }
 
