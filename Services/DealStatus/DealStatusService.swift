@@ -505,27 +505,15 @@ final class DealStatusService: Sendable {
 
     /// Keeps this replica's SQLite in step with DEAL_STATUS: last snapshot per deal, then live; rebuilds an empty store.
     ///
-    /// Versions go to memory at once and to SQLite in batches (`writeProjection`), one transaction per batch.
+    /// Versions are taken on the delivery thread as they arrive (`project`), go to memory at once and to SQLite in
+    /// batches (`writeProjection`), one transaction per batch.
     func followStatuses() async {
         while !Task.isCancelled {
             do {
                 let updates = try await jetStream.snapshotAndUpdates(stream: Subjects.Deal.statusStream, filter: Subjects.Deal.allStoredStatuses,
-                                                                     gather: Self.gather)
+                                                                     inline: { try self.project($0) })
                 defer { Task { await updates.stop() } }
-                for try await event in updates {
-                    switch event {
-                    case .message(let message):
-                        // A version this replica published is in memory already: no need to decode it again.
-                        let status = try latestKnown.held(as: message)
-                            ?? MessagePackDecoder().decode(DealStatus.self, from: message.payload)
-                        latestKnown.remember(status, key: Self.key(client: status.terms.client, dealId: status.terms.dealId),
-                                             sequence: message.streamSequence)
-                        pendingWrites.withLock { $0.append((status, message.streamSequence, message.payload)) }
-                        writeSignal.continuation.yield()
-                    case .caughtUp:
-                        latestKnown.markComplete(true)
-                    }
-                }
+                for try await _ in updates {}  // ends when the consumer is lost or a version cannot be read
             } catch {
                 if Task.isCancelled { return }
                 logger.warning("status projection restarting", metadata: ["error": "\(error)"])
@@ -533,6 +521,26 @@ final class DealStatusService: Sendable {
             latestKnown.markComplete(false)
             try? await Task.sleep(for: .milliseconds(500))
         }
+    }
+
+    /// Versions from DEAL_STATUS, on the projection's delivery thread: into memory, and queued for SQLite.
+    private func project(_ events: [SnapshotEvent]) throws {
+        var received: [(DealStatus, UInt64, encoded: [UInt8]?)] = []
+        received.reserveCapacity(events.count)
+        for event in events {
+            switch event {
+            case .message(let message):
+                // A version this replica published is in memory already: no need to decode it again.
+                let status = try latestKnown.held(as: message) ?? MessagePackDecoder().decode(DealStatus.self, from: message.payload)
+                latestKnown.remember(status, key: Self.key(client: status.terms.client, dealId: status.terms.dealId), sequence: message.streamSequence)
+                received.append((status, message.streamSequence, message.payload))
+            case .caughtUp:
+                latestKnown.markComplete(true)
+            }
+        }
+        guard !received.isEmpty else { return }
+        pendingWrites.withLock { $0 += received }
+        writeSignal.continuation.yield()
     }
 
     /// Writes what `followStatuses` received, all that has gathered since the last write in one transaction, at most

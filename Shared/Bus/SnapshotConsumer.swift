@@ -14,6 +14,31 @@ extension JetStream {
     {
         let inbox = connection.newInbox()
         let subscription = try connection.subscribe(to: inbox)
+        let info = try await createSnapshotConsumer(stream: stream, filter: filter, inbox: inbox, heartbeat: heartbeat, subscription: subscription)
+        return SnapshotSubscription(subscription: subscription, jetStream: self, stream: stream, consumer: info.name,
+                                    initiallyPending: info.numPending, gather: gather, heartbeat: heartbeat, inline: false)
+    }
+
+    /// `snapshotAndUpdates` handled on the cnats delivery thread: `handle` gets the events as they arrive (what queued
+    /// up while it worked is one call), in order, with no task or hand-off. It must not suspend; it may block that
+    /// thread briefly. Iterating the returned subscription yields nothing: it ends when the subscription stops, and
+    /// throws when the consumer is lost or `handle` threw (then `handle` is called no more).
+    public func snapshotAndUpdates(
+        stream: String, filter: String, heartbeat: Duration = .seconds(2), inline handle: @escaping @Sendable ([SnapshotEvent]) throws -> Void
+    ) async throws -> SnapshotSubscription {
+        let inbox = connection.newInbox()
+        let queue = DeliveryQueue(capacity: 1)
+        let delivery = InlineSnapshotDelivery(handle: handle, queue: queue, connection: connection)
+        let subscription = try connection.subscribeBatches(to: inbox, queue: queue, batchLimit: 1_024) { delivery.deliver($0) }
+        let info = try await createSnapshotConsumer(stream: stream, filter: filter, inbox: inbox, heartbeat: heartbeat, subscription: subscription)
+        if info.numPending == 0 { delivery.announceCaughtUp() }
+        return SnapshotSubscription(subscription: subscription, jetStream: self, stream: stream, consumer: info.name,
+                                    initiallyPending: info.numPending, gather: nil, heartbeat: heartbeat, inline: true)
+    }
+
+    private func createSnapshotConsumer(stream: String, filter: String, inbox: String, heartbeat: Duration, subscription: Subscription)
+        async throws -> ConsumerInfo
+    {
         var config = ConsumerConfig(filterSubject: filter)
         config.deliverPolicy = .lastPerSubject
         config.ackPolicy = .none
@@ -25,12 +50,54 @@ extension JetStream {
         config.memStorage = true
         config.idleHeartbeat = heartbeat.nanoseconds
         do {
-            let info = try await ensureConsumer(stream: stream, config)
-            return SnapshotSubscription(subscription: subscription, jetStream: self, stream: stream, consumer: info.name,
-                                        initiallyPending: info.numPending, gather: gather, heartbeat: heartbeat)
+            return try await ensureConsumer(stream: stream, config)
         } catch {
             subscription.unsubscribe()
             throw error
+        }
+    }
+}
+
+/// Turns what arrives for an inline snapshot subscription into `SnapshotEvent`s on the delivery thread.
+private final class InlineSnapshotDelivery: Sendable {
+    let handle: @Sendable ([SnapshotEvent]) throws -> Void
+    let queue: DeliveryQueue
+    let connection: NatsConnection
+    /// Whether `.caughtUp` was handed on (by the delivery thread, or at once when there was nothing to catch up).
+    private let caughtUp = Mutex(false)
+
+    init(handle: @escaping @Sendable ([SnapshotEvent]) throws -> Void, queue: DeliveryQueue, connection: NatsConnection) {
+        self.handle = handle
+        self.queue = queue
+        self.connection = connection
+    }
+
+    func deliver(_ messages: [BusMessage]) {
+        guard !queue.isFinished else { return }
+        queue.noteAlive()  // heartbeats included: the watchdog measures liveness here
+        var events: [SnapshotEvent] = []
+        events.reserveCapacity(messages.count + 1)
+        for message in messages where message.status == nil {
+            guard let delivered = JetStreamMessage(message, connection: connection) else { continue }
+            events.append(.message(delivered))
+            if delivered.pending == 0, caughtUp.withLock({ announced in defer { announced = true }; return !announced }) {
+                events.append(.caughtUp)
+            }
+        }
+        guard !events.isEmpty else { return }
+        do {
+            try handle(events)
+        } catch {
+            queue.finish(error: error)
+        }
+    }
+
+    func announceCaughtUp() {
+        guard caughtUp.withLock({ announced in defer { announced = true }; return !announced }) else { return }
+        do {
+            try handle([.caughtUp])
+        } catch {
+            queue.finish(error: error)
         }
     }
 }
@@ -50,11 +117,14 @@ public final class SnapshotSubscription: AsyncSequence, Sendable {
     public let consumer: String
     let initiallyPending: UInt64
     let gather: Duration?
+    /// Handled on the delivery thread: the iteration yields nothing.
+    let inline: Bool
     private let watchdog = Mutex<Task<Void, Never>?>(nil)
 
     init(subscription: Subscription, jetStream: JetStream, stream: String, consumer: String, initiallyPending: UInt64, gather: Duration?,
-         heartbeat: Duration) {
+         heartbeat: Duration, inline: Bool) {
         self.gather = gather
+        self.inline = inline
         defer {
             let watching = Task.detached { [weak self] in
                 while !Task.isCancelled {
@@ -87,7 +157,8 @@ public final class SnapshotSubscription: AsyncSequence, Sendable {
     }
 
     public func makeAsyncIterator() -> Iterator {
-        Iterator(base: subscription.makeAsyncIterator(gather: gather), connection: jetStream.connection, caughtUp: initiallyPending == 0)
+        Iterator(base: subscription.makeAsyncIterator(gather: gather), connection: jetStream.connection, caughtUp: initiallyPending == 0,
+                 announced: inline)
     }
 
     public struct Iterator: AsyncIteratorProtocol {

@@ -9,17 +9,23 @@ import Synchronization
 /// Kept in memory so the hot path does not wait for SQLite; bounded (past `limit` entries it starts again, and callers
 /// fall back to their store). Versions are published with `Nats-Msg-Id` = `messageID(key:version:)`, so a stored
 /// message can be matched to the version held here without decoding it.
+///
+/// Its hot methods are `@inlinable`, so that a service's hot path gets them specialised for its value type (generic
+/// code across modules otherwise looks up the metadata of its tuples and copies them through value witnesses).
 public final class LatestVersions<Value: Sendable>: Sendable {
-    private struct State: Sendable {
-        var entries: [String: (value: Value, sequence: UInt64)] = [:]
+    @usableFromInline
+    struct State: Sendable {
+        @usableFromInline var entries: [String: (value: Value, sequence: UInt64)] = [:]
         /// Versions being published, with their bytes: the stored copy may reach the projection before the ack.
-        var inFlight: [String: (value: Value, bytes: [UInt8])] = [:]
-        var complete = false
+        @usableFromInline var inFlight: [String: (value: Value, bytes: [UInt8])] = [:]
+        @usableFromInline var complete = false
+
+        @usableFromInline init() {}
     }
 
-    private let state = Mutex(State())
-    private let limit: Int
-    private let version: @Sendable (Value) -> Int64
+    @usableFromInline let state = Mutex(State())
+    @usableFromInline let limit: Int
+    @usableFromInline let version: @Sendable (Value) -> Int64
 
     public init(limit: Int, version: @escaping @Sendable (Value) -> Int64) {
         self.limit = limit
@@ -29,10 +35,11 @@ public final class LatestVersions<Value: Sendable>: Sendable {
     /// `<key>.v<version>`: the message id of one version.
     public static func messageID(key: String, version: Int64) -> String { "\(key).v\(version)" }
 
+    @inlinable
     public func get(_ key: String) -> (value: Value, sequence: UInt64)? { state.withLock { $0.entries[key] } }
 
     /// Keeps `value` if it is newer than the one held; false when this one (or a newer one) is held already.
-    @discardableResult
+    @discardableResult @inlinable
     public func remember(_ value: Value, key: String, sequence: UInt64) -> Bool {
         state.withLock { state in
             if let held = state.entries[key], version(held.value) >= version(value) { return false }
@@ -46,15 +53,18 @@ public final class LatestVersions<Value: Sendable>: Sendable {
     }
 
     /// True once every key there is has been loaded (`markComplete`): a key not held then does not exist.
+    @inlinable
     public var isComplete: Bool { state.withLock { $0.complete } }
 
     /// Marks the held entries as all there are (after a full snapshot), or not (`false`, e.g. while resubscribing).
+    @inlinable
     public func markComplete(_ complete: Bool) {
         state.withLock { $0.complete = complete && $0.entries.count < limit }
     }
 
     /// The held value when `message` is the stored copy of exactly that version (by its `Nats-Msg-Id`), or of the
     /// version being published under `key` (by its bytes, as another writer may have stored a different one).
+    @inlinable
     public func held(as message: JetStreamMessage) -> Value? {
         guard let id = message.headers[BusHeader.msgId], let dot = id.utf8.lastIndex(of: UInt8(ascii: ".")) else { return nil }
         let rest = id.utf8[id.utf8.index(after: dot)...]
@@ -68,10 +78,12 @@ public final class LatestVersions<Value: Sendable>: Sendable {
     }
 
     /// Marks `value` as in flight under `key` until `endPublishing` (for publishes sent together).
+    @inlinable
     public func beginPublishing(_ value: Value, bytes: [UInt8], key: String) {
         state.withLock { $0.inFlight[key] = (value, bytes) }
     }
 
+    @inlinable
     public func endPublishing(key: String) {
         _ = state.withLock { $0.inFlight.removeValue(forKey: key) }
     }

@@ -1,5 +1,6 @@
 import Bus
 import Foundation
+import Synchronization
 import Testing
 import TestSupport
 
@@ -175,6 +176,67 @@ struct JetStreamTests {
         #expect(again.map(\.payload) == [Array("c".utf8)] && again[0].deliveryCount == 2)
     }
 
+    @Test("an inline handler gets every message on the delivery thread in order, may block there for publish acks and API replies, and leaves some to next()")
+    func inlinePullStream() async throws {
+        let server = try NatsServer()
+        let js = JetStream(connection: try await connect(server))
+        try await stream(js)
+        try await stream(js, "COPIES", subjects: ["copy.>"])
+        try await js.ensureConsumer(stream: "EVENTS", ConsumerConfig(durableName: "inline"))
+        struct Seen { var payloads: [String] = []; var batches = 0; var ackFloors: [UInt64] = []; var failures: [String] = [] }
+        let seen = Mutex(Seen())
+        // Each event is copied to COPIES and acknowledged once the copy is stored, all on the delivery thread; events
+        // starting with "x" are left to next().
+        let pulling = try js.pullConsumer(stream: "EVENTS", durable: "inline").stream(maxMessages: 8, expires: .milliseconds(500)) { batch in
+            let copies = js.batch(maxPending: batch.count)
+            var left: [JetStreamMessage] = []
+            var mine: [JetStreamMessage] = []
+            for message in batch {
+                if message.payload.first == UInt8(ascii: "x") { left.append(message); continue }
+                mine.append(message)
+                do {
+                    _ = try copies.publishNow(message.payload, to: "copy.\(message.streamSequence)")
+                } catch {
+                    seen.withLock { $0.failures.append("\(error)") }
+                }
+            }
+            let outcome = copies.completeBlocking()
+            for message in mine { try? message.ack() }
+            js.connection.sendBuffered()
+            let floor = Result { try js.consumerInfoBlocking(stream: "EVENTS", consumer: "inline").ackFloor.streamSeq }
+            seen.withLock { seen in
+                seen.payloads += mine.map { String(decoding: $0.payload, as: UTF8.self) }
+                seen.batches += 1
+                switch floor {
+                case .success(let floor): seen.ackFloors.append(floor)
+                case .failure(let error): seen.failures.append("consumer info: \(error)")
+                }
+                seen.failures += outcome.failures.map { "\($0.error)" }
+            }
+            return left
+        }
+        defer { pulling.stop() }
+        // A trickle, then a burst larger than one pull request: it keeps topping up from the delivery thread.
+        for i in 0..<3 { _ = try await js.publish(Array("a\(i)".utf8), to: "ev.\(i)") }
+        #expect(await eventually { seen.withLock { $0.payloads.count } == 3 })
+        let burst = js.batch()
+        for i in 0..<50 { try await burst.publish(Array((i == 20 ? "x\(i)" : "b\(i)").utf8), to: "ev.\(i)") }
+        _ = await burst.complete()
+        #expect(await eventually { seen.withLock { $0.payloads.count } == 52 })
+        let left = try await pulling.next()
+        #expect(left.map { String(decoding: $0.payload, as: UTF8.self) } == ["x20"])
+        try left.forEach { try $0.ack() }
+        let result = seen.withLock { $0 }
+        #expect(result.failures.isEmpty)
+        #expect(result.payloads == (0..<3).map { "a\($0)" } + (0..<50).filter { $0 != 20 }.map { "b\($0)" })
+        #expect(result.batches < 52, "what queued while a batch blocked came as one batch")
+        // The server applies acks asynchronously, so a floor may lag the acks sent just before; it never goes back.
+        #expect(result.ackFloors.count == result.batches, "every blocking API request was answered on the delivery thread")
+        #expect(result.ackFloors == result.ackFloors.sorted())
+        #expect(await eventually { (try? await js.consumerInfo(stream: "EVENTS", consumer: "inline").ackFloor.streamSeq) == 53 })
+        #expect(try await js.streamInfo("COPIES").state.messages == 52)
+    }
+
     @Test("a pull stream goes on after the server restarts: the requests lost with the connection are made again")
     func pullStreamAfterRestart() async throws {
         let server = try NatsServer()
@@ -266,8 +328,31 @@ struct JetStreamTests {
         }
     }
 
-    @Test("the snapshot consumer gives the last message per subject, then live updates")
-    func snapshot() async throws {
+    /// The events of a snapshot subscription taken by iterating it, or inline on the delivery thread.
+    func snapshotEvents(_ js: JetStream, filter: String, inline: Bool) async throws
+        -> (AsyncThrowingStream<SnapshotEvent, any Error>, SnapshotSubscription)
+    {
+        let (events, continuation) = AsyncThrowingStream<SnapshotEvent, any Error>.makeStream()
+        if inline {
+            let subscription = try await js.snapshotAndUpdates(stream: "STATUS", filter: filter, inline: { batch in
+                for event in batch { continuation.yield(event) }
+            })
+            return (events, subscription)
+        }
+        let subscription = try await js.snapshotAndUpdates(stream: "STATUS", filter: filter)
+        Task {
+            do {
+                for try await event in subscription { continuation.yield(event) }
+                continuation.finish()
+            } catch {
+                continuation.finish(throwing: error)
+            }
+        }
+        return (events, subscription)
+    }
+
+    @Test("the snapshot consumer gives the last message per subject, then live updates", arguments: [false, true])
+    func snapshot(inline: Bool) async throws {
         let server = try NatsServer()
         let js = JetStream(connection: try await connect(server))
         var config = StreamConfig(name: "STATUS", subjects: ["st.>"])
@@ -277,10 +362,10 @@ struct JetStreamTests {
             _ = try await js.publish(Array("\(deal)v\(version)".utf8), to: "st.C1.\(deal)")
         }
         _ = try await js.publish(Array("other".utf8), to: "st.C2.D9")
-        let snapshot = try await js.snapshotAndUpdates(stream: "STATUS", filter: "st.C1.>")
+        let (events, snapshot) = try await snapshotEvents(js, filter: "st.C1.>", inline: inline)
         var seen: [String] = []
         var caughtUpAfter: [String]?
-        for try await event in snapshot {
+        for try await event in events {
             switch event {
             case .caughtUp:
                 caughtUpAfter = seen
@@ -295,18 +380,41 @@ struct JetStreamTests {
         #expect(seen == ["D1v3", "D2v2", "D2v3"])
     }
 
-    @Test("an empty snapshot is caught up at once")
-    func emptySnapshot() async throws {
+    @Test("an empty snapshot is caught up at once", arguments: [false, true])
+    func emptySnapshot(inline: Bool) async throws {
         let server = try NatsServer()
         let js = JetStream(connection: try await connect(server))
         try await js.ensureStream(StreamConfig(name: "STATUS", subjects: ["st.>"]))
-        let snapshot = try await js.snapshotAndUpdates(stream: "STATUS", filter: "st.C1.>")
-        var iterator = snapshot.makeAsyncIterator()
+        let (events, snapshot) = try await snapshotEvents(js, filter: "st.C1.>", inline: inline)
+        var iterator = events.makeAsyncIterator()
         let first = try await iterator.next()
         guard case .caughtUp = first else {
             Issue.record("expected caughtUp, got \(String(describing: first))")
             return
         }
+        await snapshot.stop()
+    }
+
+    @Test("an inline snapshot handler that throws ends the subscription with its error and is not called again")
+    func inlineSnapshotFailure() async throws {
+        struct Unreadable: Error {}
+        let server = try NatsServer()
+        let js = JetStream(connection: try await connect(server))
+        try await js.ensureStream(StreamConfig(name: "STATUS", subjects: ["st.>"]))
+        let calls = Mutex(0)
+        let snapshot = try await js.snapshotAndUpdates(stream: "STATUS", filter: "st.>", inline: { events in
+            for case .message in events {
+                calls.withLock { $0 += 1 }
+                throw Unreadable()
+            }
+        })
+        _ = try await js.publish(Array("bad".utf8), to: "st.C1.D1")
+        await #expect(throws: Unreadable.self) {
+            for try await _ in snapshot {}
+        }
+        _ = try await js.publish(Array("later".utf8), to: "st.C1.D2")
+        try await js.connection.flush()
+        #expect(calls.withLock { $0 } == 1)
         await snapshot.stop()
     }
 }
