@@ -44,6 +44,9 @@ final class DealStatusService: Sendable {
     private let writtenUpTo = Atomic<UInt64>(0)
     /// Which events the delivery thread leaves to the event task (see `inline`).
     private let routing = Mutex(Routing())
+    /// Where `inline` takes its publish acks itself; out while in use (a stopped pull's delivery thread may still be
+    /// finishing a batch when the next pull's begins: that one then takes its acks from the shared inbox).
+    private let inlineReplies: Mutex<ReplyInbox?>
 
     init(connection: NatsConnection, store: DealStore, logger: Logger, projectionWriteInterval: Duration = .milliseconds(10)) throws {
         self.connection = connection
@@ -52,6 +55,7 @@ final class DealStatusService: Sendable {
         self.store = store
         self.logger = logger
         micro = try MicroService(connection: connection, identity: Self.identity, logger: logger)
+        inlineReplies = Mutex(try connection.replyInbox())
         try registerEndpoints()
     }
 
@@ -144,7 +148,9 @@ final class DealStatusService: Sendable {
                 let floor = try knownFloor
                     ?? jetStream.consumerInfoBlocking(stream: Subjects.Deal.eventsStream, consumer: Self.consumerName).ackFloor.streamSeq
                 let horizon = Horizon(mine, ackFloor: floor)
-                let rounds = processInRounds(mine, horizon: horizon)
+                let replies = inlineReplies.withLock { $0.take() }
+                defer { if let replies { inlineReplies.withLock { $0 = replies } } }
+                let rounds = processInRounds(mine, horizon: horizon, replies: replies)
                 if let failure = rounds.failure {
                     logger.warning("events left to the event task", metadata: ["error": "\(failure)", "events": "\(rounds.slow.count)"])
                 }
@@ -215,8 +221,8 @@ final class DealStatusService: Sendable {
     /// rest of a deal whose publish failed, with the error.
     ///
     /// Blocks its thread while it waits for acks (and records events that changed nothing in SQLite): call it on a
-    /// delivery thread or `blockingWork`, never in a task.
-    private func processInRounds(_ batch: [JetStreamMessage], horizon: Horizon) -> Rounds {
+    /// delivery thread or `blockingWork`, never in a task. With `replies`, it takes the acks from there itself.
+    private func processInRounds(_ batch: [JetStreamMessage], horizon: Horizon, replies: ReplyInbox? = nil) -> Rounds {
         var byDeal: [String: [JetStreamMessage]] = [:]
         for message in batch { byDeal[message.subject, default: []].append(message) }
         var result = Rounds()
@@ -251,7 +257,7 @@ final class DealStatusService: Sendable {
                 }
             }
             if round.isEmpty { break }
-            let publishes = jetStream.batch(maxPending: round.count)
+            let publishes = replies.map { jetStream.batch(maxPending: round.count, replies: $0) } ?? jetStream.batch(maxPending: round.count)
             defer { for (i, _, _) in round { latestKnown.endPublishing(key: runs[i].key) } }
             var sent = 0
             for (i, status, bytes) in round where result.failure == nil {

@@ -143,6 +143,12 @@ public struct JetStream: Sendable {
         PublishBatch(jetStream: self, maxPending: maxPending, ackTimeout: ackTimeout)
     }
 
+    /// A batch whose acks the calling thread takes itself from `replies`, one wake-up fewer per wait: published with
+    /// `publishNow` and waited for with `completeBlocking` only, by the one thread that uses `replies`.
+    public func batch(maxPending: Int, ackTimeout: Duration = .seconds(30), replies: ReplyInbox) -> PublishBatch {
+        PublishBatch(jetStream: self, maxPending: maxPending, ackTimeout: ackTimeout, replies: replies)
+    }
+
     static func publishHeaders(_ headers: Headers, msgId: String?, expectedLastSubjectSequence: UInt64?) -> Headers {
         var headers = headers
         if let msgId { headers[BusHeader.msgId] = msgId }

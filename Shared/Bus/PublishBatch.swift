@@ -21,18 +21,23 @@ public final class PublishBatch: Sendable {
         var windowWaiter: CheckedContinuation<Void, Never>?
         var doneWaiter: CheckedContinuation<Void, Never>?
         var doneBlocking: BlockingAnswer<Void>?
+        /// With a `ReplyInbox`: which publish each reply token answers.
+        var byToken: [UInt64: (slot: Int, subject: String, expected: UInt64?)] = [:]
     }
 
     private let jetStream: JetStream
     private let maxPending: Int
     /// An ack not back by then counts as `.timeout` (expired by the connection's request sweeper).
     private let ackTimeout: Duration
+    /// Where the acks come, when the caller takes them itself (`completeBlocking`); else the connection's reply inbox.
+    private let replies: ReplyInbox?
     private let state = Mutex(State())
 
-    init(jetStream: JetStream, maxPending: Int, ackTimeout: Duration) {
+    init(jetStream: JetStream, maxPending: Int, ackTimeout: Duration, replies: ReplyInbox? = nil) {
         self.jetStream = jetStream
         self.maxPending = max(1, maxPending)
         self.ackTimeout = ackTimeout
+        self.replies = replies
     }
 
     /// Sends one message; see `JetStream.publish` for `msgId` and `expectedLastSubjectSequence`.
@@ -43,6 +48,7 @@ public final class PublishBatch: Sendable {
         msgId: String? = nil,
         expectedLastSubjectSequence: UInt64? = nil
     ) async throws {
+        precondition(replies == nil, "a batch with its own reply inbox is waited for with completeBlocking")
         while true {
             if let slot = claimSlot() {
                 return try send(payload, to: subject, headers: headers, msgId: msgId, expectedLastSubjectSequence: expectedLastSubjectSequence,
@@ -87,6 +93,19 @@ public final class PublishBatch: Sendable {
     private func send(
         _ payload: [UInt8], to subject: String, headers: Headers, msgId: String?, expectedLastSubjectSequence: UInt64?, slot: Int
     ) throws {
+        let headers = JetStream.publishHeaders(headers, msgId: msgId, expectedLastSubjectSequence: expectedLastSubjectSequence)
+        if let replies {
+            let (token, replySubject) = replies.nextReply()
+            state.withLock { $0.byToken[token] = (slot, subject, expectedLastSubjectSequence) }
+            do {
+                try jetStream.connection.publish(payload, to: subject, reply: replySubject, headers: headers)
+            } catch {
+                state.withLock { _ = $0.byToken.removeValue(forKey: token) }
+                record(.failure(error), at: slot)
+                throw error
+            }
+            return
+        }
         let mux = try jetStream.connection.requestMux()
         let (token, replySubject) = mux.register(subject: subject, timeout: ackTimeout, waiter: .callback { [self] result in
             let outcome: Result<PubAck, BusError> = result.flatMap { message in
@@ -94,7 +113,6 @@ public final class PublishBatch: Sendable {
             }.mapError { ($0 as? BusError) ?? .nats(status: -1, text: "\($0)") }
             record(outcome, at: slot)
         })
-        let headers = JetStream.publishHeaders(headers, msgId: msgId, expectedLastSubjectSequence: expectedLastSubjectSequence)
         do {
             try jetStream.connection.publish(payload, to: subject, reply: replySubject, headers: headers)
         } catch {
@@ -132,6 +150,7 @@ public final class PublishBatch: Sendable {
 
     /// Waits until every publish has its ack, or failed (acks missing after the batch's ack timeout count as `.timeout`).
     public func complete() async -> Outcome {
+        precondition(replies == nil, "a batch with its own reply inbox is waited for with completeBlocking")
         jetStream.connection.sendBuffered()  // what was published is waited for now
         await withCheckedContinuation { continuation in
             let finished = state.withLock { state -> Bool in
@@ -148,6 +167,28 @@ public final class PublishBatch: Sendable {
     /// `NatsConnection.subscribeBatches`): waits on the calling thread. Never call it from a task.
     public func completeBlocking() -> Outcome {
         jetStream.connection.sendBuffered()
+        if let replies {
+            let deadline = ContinuousClock.now + ackTimeout
+            var unattributed = 0  // "no responders" replies: each answers one publish, not known which
+            while state.withLock({ !$0.byToken.isEmpty }), let next = replies.next(until: deadline) {
+                switch next {
+                case .reply(let token, let reply):
+                    // Replies to an earlier batch on the same inbox (one that gave up waiting) are not this batch's.
+                    guard let sent = state.withLock({ $0.byToken.removeValue(forKey: token) }) else { continue }
+                    let outcome = Result { try JetStream.parseAck(reply, subject: sent.subject, expected: sent.expected) }
+                    record(outcome.mapError { ($0 as? BusError) ?? .nats(status: -1, text: "\($0)") }, at: sent.slot)
+                case .noResponders:
+                    unattributed += 1
+                }
+                // Every publish gets one reply: once only as many are open as replies could not be placed, those are the
+                // publishes nobody served.
+                if unattributed > 0, let open = state.withLock({ $0.byToken.count <= unattributed ? $0.byToken : nil }) {
+                    for sent in open.values { record(.failure(.noResponders(subject: sent.subject)), at: sent.slot) }
+                    break
+                }
+            }
+            return outcome
+        }
         let done = BlockingAnswer<Void>()
         let waiting = state.withLock { state -> Bool in
             guard state.outstanding > 0 else { return false }

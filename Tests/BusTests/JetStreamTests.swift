@@ -68,6 +68,35 @@ struct JetStreamTests {
         #expect(try await js.streamInfo("EVENTS").state.messages == 900)
     }
 
+    @Test("a batch that takes its acks from its own inbox reports each outcome in place, and ignores replies meant for an earlier batch")
+    func ownInboxBatch() async throws {
+        let server = try NatsServer()
+        let js = JetStream(connection: try await connect(server))
+        try await stream(js)
+        let replies = try js.connection.replyInbox()
+        let (gaveUp, outcome, fifthSent) = try await Task.detached {  // completeBlocking blocks its thread: not one of the tasks' pool
+            // An earlier batch that gave up at once: its ack arrives while the next one waits.
+            let early = js.batch(maxPending: 1, ackTimeout: .zero, replies: replies)
+            _ = try early.publishNow(Array("early".utf8), to: "ev.early")
+            let gaveUp = early.completeBlocking()
+            let batch = js.batch(maxPending: 4, replies: replies)
+            _ = try batch.publishNow(Array("a".utf8), to: "ev.a", msgId: "a")
+            _ = try batch.publishNow(Array("a".utf8), to: "ev.a", msgId: "a")
+            _ = try batch.publishNow(Array("x".utf8), to: "nowhere.x")
+            _ = try batch.publishNow(Array("b".utf8), to: "ev.b", expectedLastSubjectSequence: 7)
+            let full = try batch.publishNow(Array("c".utf8), to: "ev.c")
+            return (gaveUp, batch.completeBlocking(), full)
+        }.value
+        #expect(gaveUp.failures.count == 1)
+        #expect(!fifthSent, "the window is full: nothing sent")
+        let results = outcome.results
+        #expect(results.count == 4)
+        #expect((try? results[0].get())?.duplicate == false && (try? results[1].get())?.duplicate == true)
+        guard case .failure(.noResponders) = results[2] else { Issue.record("expected no responders, got \(String(describing: results[2]))"); return }
+        guard case .failure(.wrongLastSequence) = results[3] else { Issue.record("expected a conflict, got \(String(describing: results[3]))"); return }
+        #expect(try await js.streamInfo("EVENTS").state.messages == 2)
+    }
+
     @Test("a batch reports each failure in place: missing stream and unanswered acks")
     func batchFailures() async throws {
         let server = try NatsServer()
@@ -176,8 +205,9 @@ struct JetStreamTests {
         #expect(again.map(\.payload) == [Array("c".utf8)] && again[0].deliveryCount == 2)
     }
 
-    @Test("an inline handler gets every message on the delivery thread in order, may block there for publish acks and API replies, and leaves some to next()")
-    func inlinePullStream() async throws {
+    @Test("an inline handler gets every message on the delivery thread in order, may block there for publish acks (from the shared inbox or its own) and API replies, and leaves some to next()",
+          arguments: [false, true])
+    func inlinePullStream(ownInbox: Bool) async throws {
         let server = try NatsServer()
         let js = JetStream(connection: try await connect(server))
         try await stream(js)
@@ -185,10 +215,11 @@ struct JetStreamTests {
         try await js.ensureConsumer(stream: "EVENTS", ConsumerConfig(durableName: "inline"))
         struct Seen { var payloads: [String] = []; var batches = 0; var ackFloors: [UInt64] = []; var failures: [String] = [] }
         let seen = Mutex(Seen())
+        let replies = ownInbox ? try js.connection.replyInbox() : nil
         // Each event is copied to COPIES and acknowledged once the copy is stored, all on the delivery thread; events
         // starting with "x" are left to next().
         let pulling = try js.pullConsumer(stream: "EVENTS", durable: "inline").stream(maxMessages: 8, expires: .milliseconds(500)) { batch in
-            let copies = js.batch(maxPending: batch.count)
+            let copies = replies.map { js.batch(maxPending: batch.count, replies: $0) } ?? js.batch(maxPending: batch.count)
             var left: [JetStreamMessage] = []
             var mine: [JetStreamMessage] = []
             for message in batch {

@@ -1,0 +1,61 @@
+import CNats
+
+/// An inbox whose replies the waiting thread takes itself, from a cnats synchronous subscription: for code that blocks
+/// for its replies anyway (an inline handler on a delivery thread, see `PullStream`). A reply then wakes that thread
+/// directly, where the connection's shared reply inbox wakes its own delivery thread, which then wakes the waiter.
+///
+/// Used by one thread at a time (see `JetStream.batch(maxPending:ackTimeout:replies:)`).
+public final class ReplyInbox: @unchecked Sendable {  // cnats subscriptions are thread-safe; `counter` belongs to the one thread using it
+    let sub: OpaquePointer
+    let prefix: String
+    private var counter: UInt64 = 0
+
+    init(connection: NatsConnection) throws(BusError) {
+        prefix = connection.newInbox() + "."
+        var sub: OpaquePointer?
+        let status = natsConnection_SubscribeSync(&sub, connection.nc, prefix + "*")
+        guard status == NATS_OK, let sub else { throw BusError.from(status, context: prefix) }
+        natsSubscription_SetPendingLimits(sub, -1, -1)
+        self.sub = sub
+    }
+
+    deinit {
+        natsSubscription_Unsubscribe(sub)
+        natsSubscription_Destroy(sub)
+    }
+
+    /// A reply subject of its own, and its token.
+    func nextReply() -> (token: UInt64, subject: String) {
+        counter += 1
+        return (counter, prefix + String(counter, radix: 36))
+    }
+
+    enum Next {
+        case reply(token: UInt64, message: BusMessage)
+        /// A request went to a subject nobody serves. cnats drops that reply (503) on synchronous subscriptions and
+        /// reports only this, so which request it answered is not known.
+        case noResponders
+    }
+
+    /// The next reply, blocking until `deadline`; nil when none came by then (or the connection closed).
+    func next(until deadline: ContinuousClock.Instant) -> Next? {
+        while true {
+            let left = deadline - .now
+            guard left > .zero else { return nil }
+            var msg: OpaquePointer?
+            let status = natsSubscription_NextMsg(&msg, sub, left.milliseconds)
+            if status == NATS_NO_RESPONDERS { return .noResponders }
+            guard status == NATS_OK, let msg else { return nil }
+            let message = BusMessage(copying: msg)
+            natsMsg_Destroy(msg)
+            if message.subject.hasPrefix(prefix), let token = UInt64(message.subject.dropFirst(prefix.count), radix: 36) {
+                return .reply(token: token, message: message)
+            }
+        }
+    }
+}
+
+extension NatsConnection {
+    /// An inbox for replies the waiting thread takes itself (see `ReplyInbox`).
+    public func replyInbox() throws(BusError) -> ReplyInbox { try ReplyInbox(connection: self) }
+}
