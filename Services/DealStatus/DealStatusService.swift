@@ -39,14 +39,16 @@ final class DealStatusService: Sendable {
     /// Versions received from DEAL_STATUS, waiting to be written to SQLite in one transaction (write-behind).
     private let pendingWrites = Mutex<[(DealStatus, UInt64, encoded: [UInt8]?)]>([])
     private let writeSignal = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
+    /// Which projection subscription may mark memory complete: one being replaced may still be delivering.
+    private let projectionGeneration = Mutex(0)
     /// The highest DEAL_STATUS sequence whose version (and every earlier one) is in SQLite: the projection receives
     /// versions in stream order, and writes them in that order.
     private let writtenUpTo = Atomic<UInt64>(0)
     /// Which events the delivery thread leaves to the event task (see `inline`).
     private let routing = Mutex(Routing())
-    /// Where `inline` takes its publish acks itself; out while in use (a stopped pull's delivery thread may still be
-    /// finishing a batch when the next pull's begins: that one then takes its acks from the shared inbox).
-    private let inlineReplies: Mutex<ReplyInbox?>
+    /// Where `inline` takes its publish acks itself (made on first use); out while in use, so a second thread makes
+    /// its own. Released when event processing ends.
+    private let inlineReplies = Mutex<ReplyInbox?>(nil)
 
     init(connection: NatsConnection, store: DealStore, logger: Logger, projectionWriteInterval: Duration = .milliseconds(10)) throws {
         self.connection = connection
@@ -55,7 +57,6 @@ final class DealStatusService: Sendable {
         self.store = store
         self.logger = logger
         micro = try MicroService(connection: connection, identity: Self.identity, logger: logger)
-        inlineReplies = Mutex(try connection.replyInbox())
         try registerEndpoints()
     }
 
@@ -92,7 +93,7 @@ final class DealStatusService: Sendable {
         // Events keep arriving while a batch is processed; each batch is what came meanwhile.
         await consumer.consume(gather: Self.gather, inline: { self.inline($0) }, failed: { error in
             logger.warning("event processing paused", metadata: ["error": "\(error)"])
-            routing.withLock { $0.handedOver.removeAll() }  // what the dropped pull held goes back to the consumer
+            routing.withLock { $0.restart() }  // what the dropped pull held goes back to the consumer
         }) { batch in
             guard let first = batch.map(\.streamSequence).min() else { return }
             let deals = Set(batch.map(\.subject))
@@ -102,12 +103,16 @@ final class DealStatusService: Sendable {
                 try await jetStream.consumerInfo(stream: Subjects.Deal.eventsStream, consumer: Self.consumerName).ackFloor.streamSeq
             }
             let horizon = Horizon(batch, ackFloor: floor)
+            let generation = routing.withLock { $0.generation }
             try await chain.start(Task {
-                defer { self.routing.withLock { $0.finished(batch) } }
+                defer { self.routing.withLock { $0.finished(batch, generation: generation) } }
                 return try await self.handle(batch, horizon: horizon)
             }, deals: deals, horizon: horizon)
         }
         _ = try? await chain.running?.task.value  // the last batch's acks, before the connection goes
+        // The inline handler is done (`consume` waits for it). A synchronous subscription left open would hold up the
+        // connection's drain until its timeout: nobody takes its messages to see the drain through.
+        inlineReplies.withLock { $0 = nil }
     }
 
     /// Which events `inline` leaves to the event task, and up to where every event is known to be handled.
@@ -117,12 +122,21 @@ final class DealStatusService: Sendable {
         var handedOver: [String: Int] = [:]
         /// Every event up to here is handled (0: not known, ask the server).
         var handledUpTo: UInt64 = 0
+        /// Counts from before a restart of the pull are not decremented by tasks that end after it.
+        private(set) var generation = 0
 
         mutating func handOver(_ events: [JetStreamMessage]) {
             for event in events { handedOver[event.subject, default: 0] += 1 }
         }
 
-        mutating func finished(_ events: [JetStreamMessage]) {
+        /// The pull was dropped: what it handed over went back to the consumer.
+        mutating func restart() {
+            handedOver.removeAll()
+            generation += 1
+        }
+
+        mutating func finished(_ events: [JetStreamMessage], generation: Int) {
+            guard generation == self.generation else { return }
             for event in events {
                 guard let count = handedOver[event.subject] else { continue }
                 handedOver[event.subject] = count > 1 ? count - 1 : nil
@@ -148,7 +162,7 @@ final class DealStatusService: Sendable {
                 let floor = try knownFloor
                     ?? jetStream.consumerInfoBlocking(stream: Subjects.Deal.eventsStream, consumer: Self.consumerName).ackFloor.streamSeq
                 let horizon = Horizon(mine, ackFloor: floor)
-                let replies = inlineReplies.withLock { $0.take() }
+                let replies = inlineReplies.withLock { $0.take() } ?? (try? connection.replyInbox())
                 defer { if let replies { inlineReplies.withLock { $0 = replies } } }
                 let rounds = processInRounds(mine, horizon: horizon, replies: replies)
                 if let failure = rounds.failure {
@@ -165,6 +179,9 @@ final class DealStatusService: Sendable {
         if !left.isEmpty { routing.withLock { $0.handOver(left) } }
         return left
     }
+
+    /// How long `inline` waits for a round's publish acks before leaving the rest to the event task.
+    static let inlineAckWait: Duration = .seconds(3)
 
     /// Where the event task folds its batches: `processInRounds` blocks its thread while it waits for acks, which a
     /// task must not do.
@@ -257,7 +274,9 @@ final class DealStatusService: Sendable {
                 }
             }
             if round.isEmpty { break }
-            let publishes = replies.map { jetStream.batch(maxPending: round.count, replies: $0) } ?? jetStream.batch(maxPending: round.count)
+            // Acks not back within the inline wait go to the event task, well before the consumer's ack wait.
+            let publishes = replies.map { jetStream.batch(maxPending: round.count, ackTimeout: Self.inlineAckWait, replies: $0) }
+                ?? jetStream.batch(maxPending: round.count)
             defer { for (i, _, _) in round { latestKnown.endPublishing(key: runs[i].key) } }
             var sent = 0
             for (i, status, bytes) in round where result.failure == nil {
@@ -516,21 +535,25 @@ final class DealStatusService: Sendable {
     func followStatuses() async {
         while !Task.isCancelled {
             do {
+                let generation = projectionGeneration.withLock { $0 }
                 let updates = try await jetStream.snapshotAndUpdates(stream: Subjects.Deal.statusStream, filter: Subjects.Deal.allStoredStatuses,
-                                                                     inline: { try self.project($0) })
+                                                                     inline: { try self.project($0, generation: generation) })
                 defer { Task { await updates.stop() } }
                 for try await _ in updates {}  // ends when the consumer is lost or a version cannot be read
             } catch {
                 if Task.isCancelled { return }
                 logger.warning("status projection restarting", metadata: ["error": "\(error)"])
             }
-            latestKnown.markComplete(false)
+            projectionGeneration.withLock { generation in
+                generation += 1
+                latestKnown.markComplete(false)
+            }
             try? await Task.sleep(for: .milliseconds(500))
         }
     }
 
     /// Versions from DEAL_STATUS, on the projection's delivery thread: into memory, and queued for SQLite.
-    private func project(_ events: [SnapshotEvent]) throws {
+    private func project(_ events: [SnapshotEvent], generation: Int) throws {
         var received: [(DealStatus, UInt64, encoded: [UInt8]?)] = []
         received.reserveCapacity(events.count)
         for event in events {
@@ -541,7 +564,9 @@ final class DealStatusService: Sendable {
                 latestKnown.remember(status, key: Self.key(client: status.terms.client, dealId: status.terms.dealId), sequence: message.streamSequence)
                 received.append((status, message.streamSequence, message.payload))
             case .caughtUp:
-                latestKnown.markComplete(true)
+                projectionGeneration.withLock { current in
+                    if current == generation { latestKnown.markComplete(true) }
+                }
             }
         }
         guard !received.isEmpty else { return }
@@ -671,7 +696,7 @@ struct Horizon: Sendable {
     init(sequences: [UInt64], ackFloor: UInt64) {
         self.ackFloor = ackFloor
         var end = ackFloor
-        for sequence in sequences.sorted() where sequence > ackFloor {
+        for sequence in sequences.sorted() where sequence > end {  // a redelivered copy in the batch is no gap
             guard sequence == end + 1 else { break }
             end = sequence
         }

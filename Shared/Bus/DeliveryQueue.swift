@@ -39,8 +39,10 @@ final class DeliveryQueue: @unchecked Sendable {  // all mutable state is guarde
         notFull.deallocate()
     }
 
-    /// Called on the cnats delivery thread; may block while the consumer catches up.
-    func push(_ message: BusMessage) {
+    /// Called on the cnats delivery thread; may block while the consumer catches up. False when the queue was finished
+    /// (the message is dropped).
+    @discardableResult
+    func push(_ message: BusMessage) -> Bool {
         pthread_mutex_lock(mutex)
         pushedAt = .now
         while buffer.count >= capacity && !finished {
@@ -49,16 +51,17 @@ final class DeliveryQueue: @unchecked Sendable {  // all mutable state is guarde
         }
         if finished {
             pthread_mutex_unlock(mutex)
-            return
+            return false
         }
         if let waiter {
             self.waiter = nil
             pthread_mutex_unlock(mutex)
             waiter.resume(returning: .batch([message]))
-            return
+            return true
         }
         buffer.append(message)
         pthread_mutex_unlock(mutex)
+        return true
     }
 
     /// Ends the sequence once buffered messages are consumed; `error` is thrown to the consumer after them.

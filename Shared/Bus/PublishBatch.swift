@@ -187,6 +187,7 @@ public final class PublishBatch: Sendable {
                     break
                 }
             }
+            if state.withLock({ !$0.byToken.isEmpty }) { replies.renew() }  // gave up: late replies must not reach the next batch
             return outcome
         }
         let done = BlockingAnswer<Void>()

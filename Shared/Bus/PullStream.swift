@@ -37,6 +37,11 @@ public final class PullStream: Sendable {
         /// Set by the watchdog: the requests are gone, ask anew.
         var silenceNoted = ContinuousClock.now
         var watchdog: Task<Void, Never>?
+        /// After `stop()` the inline handler gets nothing more (what still arrives is handed back).
+        var stopped = false
+        /// The inline handler is at work on the delivery thread (so the stream is not silent), and who waits for it.
+        var inlineBusy = false
+        var inlineWaiters: [CheckedContinuation<Void, Never>] = []
     }
 
     private let state = Mutex(State())
@@ -124,7 +129,7 @@ public final class PullStream: Sendable {
     }
 
     /// On the delivery thread: the consumer's messages go to the inline handler, what it leaves (and status messages)
-    /// to `next()`.
+    /// to `next()`. Once stopped, messages are handed back instead.
     private func deliverInline(_ messages: [BusMessage], to queue: DeliveryQueue, _ inline: InlineHandler) {
         let connection = consumer.jetStream.connection
         var delivered: [JetStreamMessage] = []
@@ -137,20 +142,53 @@ public final class PullStream: Sendable {
             }
         }
         guard !delivered.isEmpty else { return }
+        let stopped = state.withLock { state -> Bool in
+            guard !state.stopped else { return true }
+            state.outstanding = max(0, state.outstanding - delivered.count)
+            state.inlineBusy = true
+            return false
+        }
+        if stopped {
+            handBack(delivered.map(\.message))
+            return
+        }
         queue.noteAlive()
-        state.withLock { $0.outstanding = max(0, $0.outstanding - delivered.count) }
         try? topUp()  // if this fails, `next()` asks again
-        for left in inline(delivered) { queue.push(left.message) }
+        let left = inline(delivered)
+        // Left after `stop()` finished the queue: back to the consumer, not lost until the ack wait.
+        handBack(left.map(\.message).filter { !queue.push($0) })
+        let waiters = state.withLock { state in
+            state.inlineBusy = false
+            defer { state.inlineWaiters = [] }
+            return state.inlineWaiters
+        }
+        for waiter in waiters { waiter.resume() }
     }
 
     /// Stops pulling. Messages that arrived and were not taken are handed back (nak) for another puller once this
     /// stream's requests have expired (the server would otherwise send them straight back to this dead inbox); any
-    /// still on their way go back to the consumer after its ack wait.
+    /// still on their way go back to the consumer after its ack wait. The inline handler gets nothing more.
     public func stop() {
-        state.withLock { $0.watchdog?.cancel() }
+        state.withLock { state in
+            state.watchdog?.cancel()
+            state.stopped = true
+        }
         subscription.unsubscribe()
         guard case .batch(let left)? = subscription.handle.context.queue?.takeNow() else { return }
         handBack(left)
+    }
+
+    /// `stop()`, then waits until the inline handler has finished the batch it may be working on (its acks are sent).
+    public func stopAndFinish() async {
+        stop()
+        await withCheckedContinuation { continuation in
+            let busy = state.withLock { state -> Bool in
+                guard state.inlineBusy else { return false }
+                state.inlineWaiters.append(continuation)
+                return true
+            }
+            if !busy { continuation.resume() }
+        }
     }
 
     private func handBack(_ messages: [BusMessage]) {
@@ -189,6 +227,7 @@ public final class PullStream: Sendable {
         guard let queue = subscription.handle.context.queue else { return }
         let heard = queue.lastPushed
         let silent = state.withLock { state -> Bool in
+            guard !state.inlineBusy else { return false }  // working on what arrived: not silence
             let since = max(heard, state.silenceNoted)
             guard ContinuousClock.now - since > expires + .seconds(2) else { return false }
             state.outstanding = 0
@@ -209,9 +248,10 @@ extension PullConsumer {
     }
 
     /// Pulls continuously and hands each batch to `handle` until the task is cancelled. When the pull or `handle`
-    /// fails, `failed` is told, the stream is dropped (what it held goes back to the consumer) and after `pause` a new
+    /// fails, the stream is dropped (what it held goes back to the consumer), `failed` is told and after `pause` a new
     /// one starts. With `inline`, messages go to it first, on the delivery thread, and `handle` gets what it leaves
-    /// (see `PullStream`).
+    /// (see `PullStream`); a dropped stream's inline handler has finished its batch when `failed` is told, and when
+    /// this returns.
     public func consume(
         maxMessages: Int = 512,
         gather: Duration? = nil,
@@ -221,7 +261,6 @@ extension PullConsumer {
         _ handle: ([JetStreamMessage]) async throws -> Void
     ) async {
         var pulling: PullStream?
-        defer { pulling?.stop() }
         let connection = jetStream.connection
         while !Task.isCancelled {
             do {
@@ -230,12 +269,14 @@ extension PullConsumer {
                 try await handle(try await stream.next())
                 connection.sendBuffered()  // what the handler published (acks, unless it finishes them later itself) goes out now
             } catch {
-                if Task.isCancelled { return }
-                failed(error)
-                pulling?.stop()
+                if Task.isCancelled { break }
+                // The inline handler is done with the old stream before `failed` hears of it (and before a new one).
+                await pulling?.stopAndFinish()
                 pulling = nil
+                failed(error)
                 try? await Task.sleep(for: pause)
             }
         }
+        await pulling?.stopAndFinish()
     }
 }

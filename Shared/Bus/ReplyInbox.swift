@@ -4,24 +4,42 @@ import CNats
 /// for its replies anyway (an inline handler on a delivery thread, see `PullStream`). A reply then wakes that thread
 /// directly, where the connection's shared reply inbox wakes its own delivery thread, which then wakes the waiter.
 ///
-/// Used by one thread at a time (see `JetStream.batch(maxPending:ackTimeout:replies:)`).
-public final class ReplyInbox: @unchecked Sendable {  // cnats subscriptions are thread-safe; `counter` belongs to the one thread using it
-    let sub: OpaquePointer
-    let prefix: String
+/// Used by one thread at a time (see `JetStream.batch(maxPending:ackTimeout:replies:)`). Release it before draining the
+/// connection: cnats completes the drain of a synchronous subscription only when someone takes its messages.
+public final class ReplyInbox: @unchecked Sendable {  // its state belongs to the one thread using it
+    let connection: NatsConnection
+    private(set) var sub: OpaquePointer
+    private(set) var prefix: String
     private var counter: UInt64 = 0
 
     init(connection: NatsConnection) throws(BusError) {
-        prefix = connection.newInbox() + "."
+        self.connection = connection
+        (sub, prefix) = try Self.subscribe(connection)
+    }
+
+    private static func subscribe(_ connection: NatsConnection) throws(BusError) -> (OpaquePointer, String) {
+        let prefix = connection.newInbox() + "."
         var sub: OpaquePointer?
         let status = natsConnection_SubscribeSync(&sub, connection.nc, prefix + "*")
         guard status == NATS_OK, let sub else { throw BusError.from(status, context: prefix) }
         natsSubscription_SetPendingLimits(sub, -1, -1)
-        self.sub = sub
+        return (sub, prefix)
     }
 
     deinit {
         natsSubscription_Unsubscribe(sub)
         natsSubscription_Destroy(sub)
+    }
+
+    /// Replaces the subscription with one on a new prefix, so that replies still due to the old one (a batch that gave
+    /// up waiting) never reach the next batch: a "no responders" reply cannot be told apart by its token. If that
+    /// fails, the old one stays.
+    func renew() {
+        guard let (sub, prefix) = try? Self.subscribe(connection) else { return }
+        natsSubscription_Unsubscribe(self.sub)
+        natsSubscription_Destroy(self.sub)
+        self.sub = sub
+        self.prefix = prefix
     }
 
     /// A reply subject of its own, and its token.

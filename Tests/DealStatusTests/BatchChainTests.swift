@@ -30,6 +30,14 @@ struct BatchChainTests {
         func release(_ done: Bool) { continuation.yield(done) }
     }
 
+    @Test("a batch's horizon runs from the floor over the events it holds, a redelivered copy included; a gap ends it")
+    func horizon() {
+        #expect(Horizon(sequences: [13, 11, 12, 12, 15], ackFloor: 10).contiguousEnd == 13)
+        #expect(Horizon(sequences: [9, 10, 11], ackFloor: 10).contiguousEnd == 11)
+        #expect(Horizon(sequences: [12, 13], ackFloor: 10).contiguousEnd == 10)
+        #expect(Horizon(sequences: [], ackFloor: 10).contiguousEnd == 10)
+    }
+
     @Test("with nothing known the server is asked; a handled batch is the floor of the one right after it, not of one after a gap")
     func sequentialBatches() async throws {
         var chain = BatchChain()
