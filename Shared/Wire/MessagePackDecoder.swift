@@ -24,6 +24,16 @@ public struct MessagePackDecoder: Sendable {
         try wireErrors { try bytes.withUnsafeBytes { try decode(type, from: $0) } }
     }
 
+    /// Decodes a `T` that must fill `bytes` exactly, trying its hand-written reader first. For a type known to be
+    /// `MessagePackReadable` where it is called, this skips the run-time conformance check and the `Any` box of the
+    /// generic path (a copy of the whole value).
+    public func decode<T: MessagePackReadable>(_ type: T.Type, from bytes: [UInt8]) throws(WireError) -> T {
+        if limits == .default, !rejectUnknownKeys, bytes.count <= limits.maxContainerCount, let value = readable(T.self, from: bytes) {
+            return value
+        }
+        return try wireErrors { try bytes.withUnsafeBytes { try decode(type, from: $0, readable: false) } }
+    }
+
     /// Decodes a `T` that must fill `data` exactly.
     public func decode<T: Decodable>(_ type: T.Type, from data: Data) throws(WireError) -> T {
         try wireErrors { try data.withUnsafeBytes { try decode(type, from: $0) } }

@@ -14,22 +14,28 @@ public protocol MessagePackReadable: Decodable {
 
 /// A cursor over MessagePack input for `MessagePackReadable`: each read returns nil, without moving, when the next
 /// value is not of the kind asked for (or is malformed).
+///
+/// Its reads are `@inlinable`: a conformance in another module gets them specialised for its field types.
 public struct MessagePackInput {
-    let reader: Reader
-    var offset = 0
+    @usableFromInline let reader: Reader
+    @usableFromInline var offset = 0
 
     init(reader: Reader) { self.reader = reader }
 
+    @inlinable
     public var isAtEnd: Bool { offset == reader.count }
 
     /// The entry count of a map.
+    @inlinable
     public mutating func map() -> Int? { container(fix: 0x80, wide: 0xDE) }
 
     /// The element count of an array.
+    @inlinable
     public mutating func array() -> Int? { container(fix: 0x90, wide: 0xDC) }
 
     /// A container header: `fix` (0x80 map, 0x90 array) holds up to 15, `wide` and `wide + 1` a 16- or 32-bit count.
-    private mutating func container(fix: UInt8, wide: UInt8) -> Int? {
+    @usableFromInline
+    mutating func container(fix: UInt8, wide: UInt8) -> Int? {
         guard let b = try? reader.byte(offset) else { return nil }
         let (count, size): (Int, Int)
         switch b {
@@ -44,6 +50,7 @@ public struct MessagePackInput {
         return count
     }
 
+    @inlinable
     public mutating func string() -> String? {
         guard let b = try? reader.byte(offset), let header = try? reader.stringHeader(b, at: offset),
               let text = try? reader.string(header.start, header.length)
@@ -52,11 +59,15 @@ public struct MessagePackInput {
         return text
     }
 
+    @inlinable
     public mutating func int64() -> Int64? { integer(Int64.self) }
+    @inlinable
     public mutating func uint64() -> UInt64? { integer(UInt64.self) }
+    @inlinable
     public mutating func int() -> Int? { integer(Int.self) }
 
     /// An integer of any MessagePack width that fits `T`.
+    @inlinable
     public mutating func integer<T: FixedWidthInteger>(_ type: T.Type) -> T? {
         guard let b = try? reader.byte(offset), let wide = try? reader.integer(b, at: offset), let value = T(exactly: wide),
               let end = try? reader.scalarEnd(offset)
@@ -66,6 +77,7 @@ public struct MessagePackInput {
     }
 
     /// A timestamp (extension −1).
+    @inlinable
     public mutating func date() -> Date? {
         guard let b = try? reader.byte(offset), let stamp = try? reader.timestamp(b, at: offset), let end = try? reader.scalarEnd(offset)
         else { return nil }
@@ -74,6 +86,7 @@ public struct MessagePackInput {
     }
 
     /// A string-valued enum by its raw value.
+    @inlinable
     public mutating func value<E: RawRepresentable>(_ type: E.Type) -> E? where E.RawValue == String {
         let start = offset
         guard let raw = string(), let value = E(rawValue: raw) else {
@@ -83,6 +96,7 @@ public struct MessagePackInput {
         return value
     }
 
+    @inlinable
     public mutating func value<V: MessagePackReadable>(_ type: V.Type) -> V? {
         let start = offset
         guard let value = V(messagePack: &self) else {
@@ -92,6 +106,7 @@ public struct MessagePackInput {
         return value
     }
 
+    @inlinable
     public mutating func array<V: MessagePackReadable>(of type: V.Type) -> [V]? {
         let start = offset
         guard let count = array() else { return nil }
@@ -107,6 +122,7 @@ public struct MessagePackInput {
         return values
     }
 
+    @inlinable
     public mutating func strings() -> [String]? {
         let start = offset
         guard let count = array() else { return nil }

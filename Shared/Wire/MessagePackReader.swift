@@ -3,17 +3,20 @@ import Foundation
 /// Bounds-checked big-endian reads over input that stays alive for the whole decode.
 ///
 /// Every read checks its range, so even a broken invariant elsewhere ends in `WireError.truncated`, never a bad read.
+@usableFromInline
 struct Reader {
-    var base: UnsafePointer<UInt8>
-    var count: Int
+    @usableFromInline var base: UnsafePointer<UInt8>
+    @usableFromInline var count: Int
 
     @inline(__always)
+    @usableFromInline
     func byte(_ o: Int) throws(WireError) -> UInt8 {
         guard o >= 0, o < count else { throw WireError.truncated(offset: count) }
         return base[o]
     }
 
     @inline(__always)
+    @usableFromInline
     func load<V: FixedWidthInteger>(_ o: Int, as type: V.Type) throws(WireError) -> V {
         guard o >= 0, o <= count &- MemoryLayout<V>.size else { throw WireError.truncated(offset: count) }
         return V(bigEndian: UnsafeRawPointer(base + o).loadUnaligned(as: V.self))
@@ -34,6 +37,7 @@ struct Reader {
     }
 
     /// A str payload as a `String`, refusing invalid UTF-8.
+    @usableFromInline
     func string(_ start: Int, _ length: Int) throws(WireError) -> String {
         let utf8 = try bytes(start, length)
         // ASCII is most of the traffic (codes, ids, keys); checking it word by word is cheaper than general validation.
@@ -66,6 +70,7 @@ struct Reader {
 
     /// Start and length of the str at `o`, or nil when `b` (the byte at `o`) starts no str.
     @inline(__always)
+    @usableFromInline
     func stringHeader(_ b: UInt8, at o: Int) throws(WireError) -> (start: Int, length: Int)? {
         if b & 0xE0 == 0xA0 { return (o &+ 1, Int(b & 0x1F)) }
         switch b {
@@ -78,6 +83,7 @@ struct Reader {
 
     /// The integer at `o` widened to `Int128`, or nil when `b` starts no integer.
     @inline(__always)
+    @usableFromInline
     func integer(_ b: UInt8, at o: Int) throws(WireError) -> Int128? {
         if b <= 0x7F { return Int128(b) }
         if b >= 0xE0 { return Int128(Int8(bitPattern: b)) }
@@ -95,6 +101,7 @@ struct Reader {
     }
 
     /// Seconds and nanoseconds of the timestamp at `o`, or nil when `b` starts no timestamp (ext −1).
+    @usableFromInline
     func timestamp(_ b: UInt8, at o: Int) throws(WireError) -> (seconds: Int64, nanoseconds: UInt32)? {
         let payload: Int, length: Int
         switch b {
@@ -131,6 +138,7 @@ struct Reader {
     }
 
     /// The offset after the value at `o` when it is not an array or map.
+    @usableFromInline
     func scalarEnd(_ o: Int) throws(WireError) -> Int {
         let b = try byte(o)
         switch b {

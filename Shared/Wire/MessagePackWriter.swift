@@ -241,6 +241,7 @@ final class MessagePackWriter {
 }
 
 /// Converts between `Date` and the timestamp extension's seconds and nanoseconds since 1970.
+@usableFromInline
 enum Timestamp {
     /// Seconds between 1970-01-01 and 2001-01-01, Foundation's reference date.
     static let referenceOffset: Int64 = 978_307_200
@@ -266,6 +267,7 @@ enum Timestamp {
 
     /// The `Date` for seconds since 1970 and nanoseconds (< 10⁹, checked by the caller).
     @inline(__always)
+    @usableFromInline
     static func date(seconds: Int64, nanoseconds: UInt32) -> Date {
         let (shifted, overflow) = seconds.subtractingReportingOverflow(referenceOffset)
         let whole = overflow ? Double(seconds) - Double(referenceOffset) : Double(shifted)
