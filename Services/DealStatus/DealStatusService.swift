@@ -105,7 +105,7 @@ final class DealStatusService: Sendable {
             let horizon = Horizon(batch, ackFloor: floor)
             let generation = routing.withLock { $0.generation }
             try await chain.start(Task {
-                defer { self.routing.withLock { $0.finished(batch, generation: generation) } }
+                defer { self.routing.withLock { $0.finished(batch.lazy.map(\.subject), generation: generation) } }
                 return try await self.handle(batch, horizon: horizon)
             }, deals: deals, horizon: horizon)
         }
@@ -119,15 +119,19 @@ final class DealStatusService: Sendable {
     struct Routing {
         /// Events handed to the task and not finished there, per deal subject: later events of those deals go there
         /// too, so that one deal is never folded in two places at once.
-        var handedOver: [String: Int] = [:]
+        private var handedOver: [String: Int] = [:]
         /// Every event up to here is handled (0: not known, ask the server).
         var handledUpTo: UInt64 = 0
         /// Counts from before a restart of the pull are not decremented by tasks that end after it.
         private(set) var generation = 0
 
-        mutating func handOver(_ events: [JetStreamMessage]) {
-            for event in events { handedOver[event.subject, default: 0] += 1 }
+        /// Events of these deals (one subject per event) went to the task.
+        mutating func handOver(_ subjects: some Sequence<String>) {
+            for subject in subjects { handedOver[subject, default: 0] += 1 }
         }
+
+        /// Whether the task has work for the deal on `subject`.
+        func isHandedOver(_ subject: String) -> Bool { handedOver[subject] != nil }
 
         /// The pull was dropped: what it handed over went back to the consumer.
         mutating func restart() {
@@ -135,11 +139,12 @@ final class DealStatusService: Sendable {
             generation += 1
         }
 
-        mutating func finished(_ events: [JetStreamMessage], generation: Int) {
+        /// The task is done with these events (one subject per event), handed over in `generation`.
+        mutating func finished(_ subjects: some Sequence<String>, generation: Int) {
             guard generation == self.generation else { return }
-            for event in events {
-                guard let count = handedOver[event.subject] else { continue }
-                handedOver[event.subject] = count > 1 ? count - 1 : nil
+            for subject in subjects {
+                guard let count = handedOver[subject] else { continue }
+                handedOver[subject] = count > 1 ? count - 1 : nil
             }
         }
     }
@@ -151,7 +156,7 @@ final class DealStatusService: Sendable {
         let (mine, theirs, knownFloor) = routing.withLock { routing in
             var mine: [JetStreamMessage] = [], theirs: [JetStreamMessage] = []
             for event in batch {
-                if routing.handedOver[event.subject] == nil { mine.append(event) } else { theirs.append(event) }
+                if routing.isHandedOver(event.subject) { theirs.append(event) } else { mine.append(event) }
             }
             let first = mine.lazy.map(\.streamSequence).min()
             return (mine, theirs, routing.handledUpTo > 0 && first == routing.handledUpTo + 1 ? routing.handledUpTo : nil)
@@ -176,7 +181,7 @@ final class DealStatusService: Sendable {
             }
             connection.sendBuffered()  // the acks free the consumer's ack-pending slots
         }
-        if !left.isEmpty { routing.withLock { $0.handOver(left) } }
+        if !left.isEmpty { routing.withLock { $0.handOver(left.lazy.map(\.subject)) } }
         return left
     }
 

@@ -111,3 +111,35 @@ struct BatchChainTests {
         #expect(chain.handledUpTo == 0 && chain.running == nil)
     }
 }
+
+/// Which events deal-status's delivery thread leaves to the event task: a deal with work there stays there until that
+/// work is done, so that it is never folded in two places at once; a restarted pull starts afresh.
+@Suite("routing between the delivery thread and the event task")
+struct RoutingTests {
+    @Test("a deal stays with the task until every event handed over is finished; other deals stay on the delivery thread")
+    func handOverAndFinish() {
+        var routing = DealStatusService.Routing()
+        routing.handOver(["deal.event.C1.D1", "deal.event.C1.D1", "deal.event.C1.D2"])
+        #expect(routing.isHandedOver("deal.event.C1.D1") && routing.isHandedOver("deal.event.C1.D2"))
+        #expect(!routing.isHandedOver("deal.event.C1.D3"))
+        routing.finished(["deal.event.C1.D1", "deal.event.C1.D2"], generation: routing.generation)
+        #expect(routing.isHandedOver("deal.event.C1.D1"), "one of its two events is still with the task")
+        #expect(!routing.isHandedOver("deal.event.C1.D2"))
+        routing.finished(["deal.event.C1.D1", "deal.event.C1.D9"], generation: routing.generation)
+        #expect(!routing.isHandedOver("deal.event.C1.D1"))
+    }
+
+    @Test("after a restart of the pull nothing is handed over, and tasks from before it do not count against new work")
+    func restart() {
+        var routing = DealStatusService.Routing()
+        routing.handOver(["deal.event.C1.D1"])
+        let before = routing.generation
+        routing.restart()
+        #expect(!routing.isHandedOver("deal.event.C1.D1"))
+        routing.handOver(["deal.event.C1.D1"])
+        routing.finished(["deal.event.C1.D1"], generation: before)
+        #expect(routing.isHandedOver("deal.event.C1.D1"), "the old task's end is not the new work's")
+        routing.finished(["deal.event.C1.D1"], generation: routing.generation)
+        #expect(!routing.isHandedOver("deal.event.C1.D1"))
+    }
+}
