@@ -98,53 +98,78 @@ public final class PullStream: Sendable {
                 }
                 var delivered: [JetStreamMessage] = []
                 delivered.reserveCapacity(messages.count)
-                var unfulfilled = 0
-                var expired = false
+                var requests = RequestsEnded()
                 for message in messages {
-                    if let status = message.status {
-                        switch status {
-                        case 100: continue  // idle heartbeat, or our own wake-up
-                        case 404, 408:
-                            // A request expired; the server says how much of it was left (when it does not, assume all).
-                            if let left = message.headers["Nats-Pending-Messages"].flatMap(Int.init) { unfulfilled += left } else { expired = true }
-                        case 409 where Self.isTransient(message.headers[BusHeader.description]):
-                            expired = true  // the server is going away: ask again once reconnected
-                        // Any other 409 (consumer deleted, too many waiting requests) is not normal: it is thrown below.
-                        default:
+                    if message.status != nil {
+                        guard requests.note(message) else {
                             // Hand back what came with it, so another puller need not wait for the ack wait.
                             handBack(messages)
-                            throw BusError.jetStream(code: status, errorCode: 0, description: message.headers[BusHeader.description] ?? "pull status")
+                            throw BusError.jetStream(code: message.status ?? 0, errorCode: 0,
+                                                     description: message.headers[BusHeader.description] ?? "pull status")
                         }
                         continue
                     }
                     if let message = JetStreamMessage(message, connection: connection) { delivered.append(message) }
                 }
                 let counted = inline == nil ? delivered.count : 0  // `deliverInline` counted them as they came
-                state.withLock { state in
-                    state.outstanding = expired ? 0 : max(0, state.outstanding - counted - unfulfilled)
-                }
+                account(delivered: counted, requests)
                 if !delivered.isEmpty { return delivered }
             }
         }
     }
 
-    /// On the delivery thread: the consumer's messages go to the inline handler, what it leaves (and status messages)
-    /// to `next()`. Once stopped, messages are handed back instead.
+    /// What status messages say about the pull requests: how much of them ended unfulfilled, or that all did.
+    struct RequestsEnded {
+        var unfulfilled = 0
+        var all = false
+
+        /// Takes in a status message; false when it reports an error rather than requests that ended.
+        mutating func note(_ message: BusMessage) -> Bool {
+            switch message.status {
+            case 100: return true  // idle heartbeat, or our own wake-up
+            case 404, 408:
+                // A request expired; the server says how much of it was left (when it does not, assume all).
+                if let left = message.headers["Nats-Pending-Messages"].flatMap(Int.init) { unfulfilled += left } else { all = true }
+                return true
+            case 409 where PullStream.isTransient(message.headers[BusHeader.description]):
+                all = true  // the server is going away: ask again once reconnected
+                return true
+            default:
+                return false  // any other 409 (consumer deleted, too many waiting requests) is not normal
+            }
+        }
+    }
+
+    private func account(delivered: Int, _ requests: RequestsEnded) {
+        state.withLock { state in
+            state.outstanding = requests.all ? 0 : max(0, state.outstanding - delivered - requests.unfulfilled)
+        }
+    }
+
+    /// On the delivery thread: the consumer's messages go to the inline handler, what it leaves to `next()`. Status
+    /// messages are taken in here (the requests they end are made again at once), except errors, which `next()`
+    /// throws. Once stopped, messages are handed back instead.
     private func deliverInline(_ messages: [BusMessage], to queue: DeliveryQueue, _ inline: InlineHandler) {
         let connection = consumer.jetStream.connection
         var delivered: [JetStreamMessage] = []
         delivered.reserveCapacity(messages.count)
+        var requests = RequestsEnded()
         for message in messages {
-            if message.status == nil, let event = JetStreamMessage(message, connection: connection) {
+            if message.status != nil {
+                if !requests.note(message) { queue.push(message) }
+            } else if let event = JetStreamMessage(message, connection: connection) {
                 delivered.append(event)
-            } else {
-                queue.push(message)
             }
         }
-        guard !delivered.isEmpty else { return }
+        if delivered.isEmpty {
+            queue.noteAlive()
+            account(delivered: 0, requests)
+            try? topUp()  // if this fails, `next()` asks again
+            return
+        }
         let stopped = state.withLock { state -> Bool in
             guard !state.stopped else { return true }
-            state.outstanding = max(0, state.outstanding - delivered.count)
+            state.outstanding = requests.all ? 0 : max(0, state.outstanding - delivered.count - requests.unfulfilled)
             state.inlineBusy = true
             return false
         }
@@ -205,7 +230,7 @@ public final class PullStream: Sendable {
 
     private func topUp() throws {
         let wanted = state.withLock { state -> Int in
-            guard state.outstanding <= maxMessages / 2 else { return 0 }
+            guard !state.stopped, state.outstanding <= maxMessages / 2 else { return 0 }  // no requests to a dead inbox
             defer { state.outstanding = maxMessages }
             return maxMessages - state.outstanding
         }

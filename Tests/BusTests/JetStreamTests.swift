@@ -250,6 +250,8 @@ struct JetStreamTests {
         // A trickle, then a burst larger than one pull request: it keeps topping up from the delivery thread.
         for i in 0..<3 { _ = try await js.publish(Array("a\(i)".utf8), to: "ev.\(i)") }
         #expect(await eventually { seen.withLock { $0.payloads.count } == 3 })
+        // Requests expire (408) and must be renewed while nothing comes, though nobody calls next() meanwhile.
+        try await Task.sleep(for: .milliseconds(1_200))
         let burst = js.batch()
         for i in 0..<50 { try await burst.publish(Array((i == 20 ? "x\(i)" : "b\(i)").utf8), to: "ev.\(i)") }
         _ = await burst.complete()
