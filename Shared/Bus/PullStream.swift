@@ -9,9 +9,10 @@ import Synchronization
 /// With an `inline` handler, messages are first handed to it on the cnats delivery thread, as they arrive (what
 /// queued up while it worked is one batch); only those it leaves come from `next()`.
 public final class PullStream: Sendable {
-    /// Called on the cnats delivery thread with messages that arrived together, in order (status messages go to
-    /// `next()`); returns those it leaves to `next()`. It may block that thread, never a task, while it works: it runs
-    /// no Swift task, and its next batch is what arrives meanwhile.
+    /// Called on the cnats delivery thread with the consumer's messages that arrived together, in order (the stream
+    /// takes status messages in itself; an error among them is thrown by `next()`); returns those it leaves to
+    /// `next()`. It may block that thread, never a task, while it works: it runs no Swift task, and its next batch is
+    /// what arrives meanwhile.
     public typealias InlineHandler = @Sendable ([JetStreamMessage]) -> [JetStreamMessage]
 
     public let consumer: PullConsumer
