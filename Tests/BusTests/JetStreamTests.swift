@@ -270,6 +270,35 @@ struct JetStreamTests {
         #expect(try await js.streamInfo("COPIES").state.messages == 52)
     }
 
+    @Test("stopping a pull stream waits for the batch its inline handler has in hand, whose acks then count")
+    func stopWaitsForInlineBatch() async throws {
+        let server = try NatsServer()
+        let js = JetStream(connection: try await connect(server))
+        try await stream(js)
+        try await js.ensureConsumer(stream: "EVENTS", ConsumerConfig(durableName: "held"))
+        let entered = Mutex(false)
+        let release = DispatchSemaphore(value: 0)
+        let pulling = try js.pullConsumer(stream: "EVENTS", durable: "held").stream(maxMessages: 8) { batch in
+            entered.withLock { $0 = true }
+            _ = release.wait(timeout: .now() + 10)  // a batch that takes a while (bounded, so a failing test ends)
+            for message in batch { try? message.ack() }
+            js.connection.sendBuffered()
+            return []
+        }
+        _ = try await js.publish(Array("a".utf8), to: "ev.a")
+        #expect(await eventually { entered.withLock { $0 } })
+        let stopped = Mutex(false)
+        let stopping = Task {
+            await pulling.stopAndFinish()
+            stopped.withLock { $0 = true }
+        }
+        // Still working on its batch: the stop waits. (What "not yet" can show is bounded by this wait.)
+        #expect(await eventually(within: .milliseconds(300)) { stopped.withLock { $0 } } == false)
+        release.signal()
+        await stopping.value
+        #expect(await eventually { (try? await js.consumerInfo(stream: "EVENTS", consumer: "held"))?.ackFloor.streamSeq == 1 })
+    }
+
     @Test("a pull stream goes on after the server restarts: the requests lost with the connection are made again")
     func pullStreamAfterRestart() async throws {
         let server = try NatsServer()
