@@ -185,6 +185,9 @@ final class DealStatusService: Sendable {
         return left
     }
 
+    /// The headers every version carries, built once (a round publishes many).
+    private static let versionHeaders = LatestVersions<DealStatus>.headers
+
     /// How long `inline` waits for a round's publish acks before leaving the rest to the event task.
     static let inlineAckWait: Duration = .seconds(3)
 
@@ -290,7 +293,7 @@ final class DealStatusService: Sendable {
                 do {
                     // The window is the round: there is always room.
                     _ = try publishes.publishNow(bytes, to: Subjects.Deal.storedStatus(client: run.client, deal: run.dealId),
-                                                 headers: LatestVersions<DealStatus>.headers,
+                                                 headers: Self.versionHeaders,
                                                  msgId: LatestVersions<DealStatus>.messageID(key: run.key, version: status.version),
                                                  expectedLastSubjectSequence: run.current?.1 ?? 0)
                     sent += 1

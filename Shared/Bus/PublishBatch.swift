@@ -108,10 +108,7 @@ public final class PublishBatch: Sendable {
         }
         let mux = try jetStream.connection.requestMux()
         let (token, replySubject) = mux.register(subject: subject, timeout: ackTimeout, waiter: .callback { [self] result in
-            let outcome: Result<PubAck, BusError> = result.flatMap { message in
-                Result { try JetStream.parseAck(message, subject: subject, expected: expectedLastSubjectSequence) }
-            }.mapError { ($0 as? BusError) ?? .nats(status: -1, text: "\($0)") }
-            record(outcome, at: slot)
+            record(result.flatMap { Self.ack(in: $0, subject: subject, expected: expectedLastSubjectSequence) }.mapError(Self.busError), at: slot)
         })
         do {
             try jetStream.connection.publish(payload, to: subject, reply: replySubject, headers: headers)
@@ -175,8 +172,7 @@ public final class PublishBatch: Sendable {
                 case .reply(let token, let reply):
                     // Replies to an earlier batch on the same inbox (one that gave up waiting) are not this batch's.
                     guard let sent = state.withLock({ $0.byToken.removeValue(forKey: token) }) else { continue }
-                    let outcome = Result { try JetStream.parseAck(reply, subject: sent.subject, expected: sent.expected) }
-                    record(outcome.mapError { ($0 as? BusError) ?? .nats(status: -1, text: "\($0)") }, at: sent.slot)
+                    record(Self.ack(in: reply, subject: sent.subject, expected: sent.expected).mapError(Self.busError), at: sent.slot)
                 case .noResponders:
                     unattributed += 1
                 }
@@ -199,6 +195,13 @@ public final class PublishBatch: Sendable {
         if waiting { _ = done.wait() }
         return outcome
     }
+
+    /// The outcome a reply to a publish on `subject` reports.
+    private static func ack(in reply: BusMessage, subject: String, expected: UInt64?) -> Result<PubAck, any Error> {
+        Result { try JetStream.parseAck(reply, subject: subject, expected: expected) }
+    }
+
+    private static func busError(_ error: any Error) -> BusError { (error as? BusError) ?? .nats(status: -1, text: "\(error)") }
 
     private var outcome: Outcome {
         state.withLock { Outcome(results: $0.results.map { $0 ?? .failure(.timeout(subject: "jetstream ack")) }) }

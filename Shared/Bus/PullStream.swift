@@ -139,12 +139,15 @@ public final class PullStream: Sendable {
                 return false  // any other 409 (consumer deleted, too many waiting requests) is not normal
             }
         }
+
+        /// Messages still requested, of `outstanding`, once `delivered` came with these statuses.
+        func outstanding(after outstanding: Int, delivered: Int) -> Int {
+            all ? 0 : max(0, outstanding - delivered - unfulfilled)
+        }
     }
 
     private func account(delivered: Int, _ requests: RequestsEnded) {
-        state.withLock { state in
-            state.outstanding = requests.all ? 0 : max(0, state.outstanding - delivered - requests.unfulfilled)
-        }
+        state.withLock { $0.outstanding = requests.outstanding(after: $0.outstanding, delivered: delivered) }
     }
 
     /// On the delivery thread: the consumer's messages go to the inline handler, what it leaves to `next()`. Status
@@ -170,7 +173,7 @@ public final class PullStream: Sendable {
         }
         let stopped = state.withLock { state -> Bool in
             guard !state.stopped else { return true }
-            state.outstanding = requests.all ? 0 : max(0, state.outstanding - delivered.count - requests.unfulfilled)
+            state.outstanding = requests.outstanding(after: state.outstanding, delivered: delivered.count)
             state.inlineBusy = true
             return false
         }

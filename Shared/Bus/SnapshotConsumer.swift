@@ -80,22 +80,27 @@ private final class InlineSnapshotDelivery: Sendable {
         for message in messages where message.status == nil {
             guard let delivered = JetStreamMessage(message, connection: connection) else { continue }
             events.append(.message(delivered))
-            if delivered.pending == 0, caughtUp.withLock({ announced in defer { announced = true }; return !announced }) {
-                events.append(.caughtUp)
-            }
+            if delivered.pending == 0, announcingCaughtUp() { events.append(.caughtUp) }
         }
-        guard !events.isEmpty else { return }
-        do {
-            try handle(events)
-        } catch {
-            queue.finish(error: error)
-        }
+        if !events.isEmpty { hand(events) }
     }
 
     func announceCaughtUp() {
-        guard caughtUp.withLock({ announced in defer { announced = true }; return !announced }) else { return }
+        if announcingCaughtUp() { hand([.caughtUp]) }
+    }
+
+    /// True the first time only: `.caughtUp` is handed on once.
+    private func announcingCaughtUp() -> Bool {
+        caughtUp.withLock { announced in
+            defer { announced = true }
+            return !announced
+        }
+    }
+
+    /// Hands events to the handler; one that throws ends the subscription with its error.
+    private func hand(_ events: [SnapshotEvent]) {
         do {
-            try handle([.caughtUp])
+            try handle(events)
         } catch {
             queue.finish(error: error)
         }
