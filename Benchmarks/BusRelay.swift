@@ -5,7 +5,7 @@ import Logging
 /// `RawRelay`'s calls made through our Bus the way deal-status makes them: the batch handled on the pull's delivery
 /// thread (`PullConsumer.consume` with an inline handler), a `PublishBatch` per batch whose acks that thread takes from
 /// its own `ReplyInbox`, acks, `sendBuffered`; a projection handled on its delivery thread (`snapshotAndUpdates`
-/// inline). Beside the plain cnats relay it shows what the Swift bridge costs, apart from deal-status's own work
+/// inline); messages taken without their headers. Beside the plain cnats relay it shows what the Swift bridge costs, apart from deal-status's own work
 /// (`svyaz-bench --relay bus <url>`). It ends when its standard input closes.
 enum BusRelay {
     static let shape = RelayShape(kind: "bus")
@@ -15,12 +15,13 @@ enum BusRelay {
         options.sendAsap = false
         let connection = try await NatsConnection.connect(options, logger: Logger(label: "bus-relay"))
         let js = JetStream(connection: connection)
-        let projection = try await js.snapshotAndUpdates(stream: shape.statusStream, filter: shape.storedPrefix + ">", inline: { _ in })
+        let projection = try await js.snapshotAndUpdates(stream: shape.statusStream, filter: shape.storedPrefix + ">",
+                                                      streamHeaders: false, inline: { _ in })
         let following = Task { for try await _ in projection {} }
         let replies = try connection.replyInbox()  // only the pull's delivery thread uses it
         let consumer = js.pullConsumer(stream: shape.eventsStream, durable: shape.consumer)
         let handling = Task {
-            await consumer.consume(inline: { batch in
+            await consumer.consume(streamHeaders: false, inline: { batch in
                 let versions = js.batch(maxPending: batch.count, replies: replies)
                 for event in batch {
                     let stored = shape.stored(for: event.subject)

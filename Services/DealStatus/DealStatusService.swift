@@ -91,7 +91,8 @@ final class DealStatusService: Sendable {
         let consumer = jetStream.pullConsumer(stream: Subjects.Deal.eventsStream, durable: Self.consumerName)
         var chain = BatchChain()
         // Events keep arriving while a batch is processed; each batch is what came meanwhile.
-        await consumer.consume(gather: Self.gather, inline: { self.inline($0) }, failed: { error in
+        // Events are read from their payload and subject: their headers are not copied.
+        await consumer.consume(gather: Self.gather, streamHeaders: false, inline: { self.inline($0) }, failed: { error in
             logger.warning("event processing paused", metadata: ["error": "\(error)"])
             routing.withLock { $0.restart() }  // what the dropped pull held goes back to the consumer
         }) { batch in
@@ -254,15 +255,15 @@ final class DealStatusService: Sendable {
         var runs: [DealRun] = []
         for (subjectText, messages) in byDeal {
             let sorted = messages.count > 1 ? messages.sorted { $0.streamSequence < $1.streamSequence } : messages
-            let subject = Subject(subjectText)
-            guard subject.tokens.count == 4, let client = subject[2], let dealId = subject[3] else {
+            guard let (client, dealId) = Subject.tokens(of: subjectText, count: 4, at: 2, 3) else {
                 result.slow += sorted
                 continue
             }
             let key = Self.key(client: client, dealId: dealId)
             let held = latestKnown.get(key)
             guard held != nil || latestKnown.isComplete,
-                  let events = try? sorted.map({ message in
+                  let events = try? sorted.map({ message -> (message: JetStreamMessage, event: DealEvent) in
+                      // Labelled as `DealRun.events` is: an unlabelled array would be copied element by element to fit.
                       (message, try Self.decodeEvent(message.payload, subject: message.subject, client: client, dealId: dealId).get())
                   })
             else {
@@ -516,7 +517,7 @@ final class DealStatusService: Sendable {
     }
 
     /// `<client>.<deal>`: the key of a deal in memory and in its versions' message ids.
-    static func key(client: String, dealId: String) -> String { "\(client).\(dealId)" }
+    static func key(client: String, dealId: String) -> String { Subject.joined("", client, dealId) }
 
     /// The newest snapshot of one deal straight from DEAL_STATUS (the projection stores it when it arrives there).
     private func latest(client: String, dealId: String) async throws -> (DealStatus, UInt64)? {
@@ -545,6 +546,7 @@ final class DealStatusService: Sendable {
             do {
                 let generation = projectionGeneration.withLock { $0 }
                 let updates = try await jetStream.snapshotAndUpdates(stream: Subjects.Deal.statusStream, filter: Subjects.Deal.allStoredStatuses,
+                                                                     streamHeaders: false,
                                                                      inline: { try self.project($0, generation: generation) })
                 defer { Task { await updates.stop() } }
                 for try await _ in updates {}  // ends when the consumer is lost or a version cannot be read
@@ -568,8 +570,11 @@ final class DealStatusService: Sendable {
             switch event {
             case .message(let message):
                 // A version this replica published is in memory already: no need to decode it again.
-                let status = try latestKnown.held(as: message) ?? MessagePackDecoder().decode(DealStatus.self, from: message.payload)
-                latestKnown.remember(status, key: Self.key(client: status.terms.client, dealId: status.terms.dealId), sequence: message.streamSequence)
+                let key = Subject.tokens(of: message.subject, count: 4, at: 2, 3).map { Self.key(client: $0.0, dealId: $0.1) }
+                let status = try key.flatMap { latestKnown.held(as: message, key: $0) }
+                    ?? MessagePackDecoder().decode(DealStatus.self, from: message.payload)
+                latestKnown.remember(status, key: key ?? Self.key(client: status.terms.client, dealId: status.terms.dealId),
+                                     sequence: message.streamSequence)
                 received.append((status, message.streamSequence, message.payload))
             case .caughtUp:
                 projectionGeneration.withLock { current in

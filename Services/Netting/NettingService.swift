@@ -169,7 +169,9 @@ final class NettingService: Sendable {
                     // A version this replica published (or is publishing) is in memory already: a set can be large, so
                     // it is not decoded again. It is still remembered and stored here, in case its publisher never
                     // learns it was stored (an ack lost with the connection).
-                    let set = try latestKnown.held(as: message) ?? MessagePackDecoder().decode(NettingSet.self, from: message.payload)
+                    let key = Subject.tokens(of: message.subject, count: 4, at: 2, 3).map { Self.key(client: $0.0, valueDate: $0.1) }
+                    let set = try key.flatMap { latestKnown.held(as: message, key: $0) }
+                        ?? MessagePackDecoder().decode(NettingSet.self, from: message.payload)
                     if latestKnown.remember(set, key: Self.key(client: set.client, valueDate: set.valueDate),
                                             sequence: message.streamSequence) {
                         try await store.upsert(set, statusSequence: message.streamSequence)

@@ -71,14 +71,18 @@ public struct JetStreamMessage: Sendable {
         }
     }
 
+    private static let ackBody = Array("+ACK".utf8)
+    private static let termBody = Array("+TERM".utf8)
+    private static let progressBody = Array("+WPI".utf8)
+
     /// Acknowledges processing (fire and forget).
     public func ack() throws {
-        try connection.publish(Array("+ACK".utf8), to: message.reply!)
+        try connection.publish(Self.ackBody, to: message.reply!)
     }
 
     /// Acknowledges and waits until the server confirms it, so a crash right after cannot redeliver.
     public func ackSync(timeout: Duration = .seconds(5)) async throws {
-        _ = try await connection.rawRequest(Array("+ACK".utf8), to: message.reply!, timeout: timeout)
+        _ = try await connection.rawRequest(Self.ackBody, to: message.reply!, timeout: timeout)
     }
 
     /// Asks for redelivery, after `delay` if given.
@@ -89,11 +93,11 @@ public struct JetStreamMessage: Sendable {
 
     /// Never deliver this message again (poison message).
     public func term() throws {
-        try connection.publish(Array("+TERM".utf8), to: message.reply!)
+        try connection.publish(Self.termBody, to: message.reply!)
     }
 
     /// Resets the ack timer while work is still going on.
     public func inProgress() throws {
-        try connection.publish(Array("+WPI".utf8), to: message.reply!)
+        try connection.publish(Self.progressBody, to: message.reply!)
     }
 }

@@ -130,18 +130,29 @@ public final class NatsConnection: @unchecked Sendable {  // wraps the C handle;
 
     /// Publishes `payload` to `subject`, with optional reply subject and headers.
     public func publish(_ payload: [UInt8], to subject: String, reply: String? = nil, headers: Headers = Headers()) throws(BusError) {
-        if headers.isEmpty {
-            let status = payload.withUnsafeBytes { buffer in
-                if let reply {
-                    natsConnection_PublishRequest(nc, subject, reply, buffer.baseAddress, Int32(buffer.count))
-                } else {
-                    natsConnection_Publish(nc, subject, buffer.baseAddress, Int32(buffer.count))
+        try publish(payload, to: subject, reply: reply, headers: headers, msgId: nil, expectedLastSubjectSequence: nil)
+    }
+
+    /// `publish` with the JetStream headers `msgId` and `expectedLastSubjectSequence` set over `headers`.
+    func publish(
+        _ payload: [UInt8], to subject: String, reply: String?, headers: Headers, msgId: String?, expectedLastSubjectSequence: UInt64?
+    ) throws(BusError) {
+        if headers.isEmpty, msgId == nil, expectedLastSubjectSequence == nil {
+            // C strings lent, not copied: this runs per message (acks, replies).
+            let status = subject.withCString { subjectText in
+                payload.withUnsafeBytes { buffer in
+                    if let reply {
+                        reply.withCString { natsConnection_PublishRequest(nc, subjectText, $0, buffer.baseAddress, Int32(buffer.count)) }
+                    } else {
+                        natsConnection_Publish(nc, subjectText, buffer.baseAddress, Int32(buffer.count))
+                    }
                 }
             }
             try check(status, subject)
             return
         }
-        let msg = try makeNatsMsg(subject: subject, reply: reply, headers: headers, payload: payload)
+        let msg = try makeNatsMsg(subject: subject, reply: reply, headers: headers, payload: payload, msgId: msgId,
+                                  expectedLastSubjectSequence: expectedLastSubjectSequence)
         defer { natsMsg_Destroy(msg) }
         try check(natsConnection_PublishMsg(nc, msg), subject)
     }
@@ -167,9 +178,16 @@ public final class NatsConnection: @unchecked Sendable {  // wraps the C handle;
     // MARK: Subscribe
 
     /// Subscribes to `subject` (wildcards allowed); with `queue`, messages are split among the group's members.
-    public func subscribe(to subject: String, queue: String? = nil, limits: PendingLimits = .default) throws(BusError) -> Subscription {
+    ///
+    /// With `streamHeaders` false, messages delivered by a JetStream consumer (those with a `$JS.ACK.` reply) come
+    /// without their headers, which are then not copied out of cnats; other messages (status messages) keep theirs.
+    public func subscribe(to subject: String, queue: String? = nil, limits: PendingLimits = .default, streamHeaders: Bool = true)
+        throws(BusError) -> Subscription
+    {
         let deliveryQueue = DeliveryQueue(capacity: limits.swiftBuffer)
-        let handle = try makeSubscription(subject: subject, queue: queue, limits: limits, queue: deliveryQueue) { deliveryQueue.push($0) }
+        let handle = try makeSubscription(subject: subject, queue: queue, limits: limits, queue: deliveryQueue, streamHeaders: streamHeaders) {
+            deliveryQueue.push($0)
+        }
         return Subscription(handle: handle, subject: subject, queueGroup: queue)
     }
 
@@ -189,16 +207,18 @@ public final class NatsConnection: @unchecked Sendable {  // wraps the C handle;
     /// Subscribes with a handler called on the cnats delivery thread with batches: each message together with those
     /// queued behind it (at most `batchLimit`), in order. The handler may block that thread (not a Swift task) while
     /// it works; messages queue up meanwhile and come as the next batch. It may pass messages on to `queue`, which the
-    /// returned subscription yields.
+    /// returned subscription yields. `streamHeaders`: see `subscribe`.
     func subscribeBatches(
         to subject: String,
         limits: PendingLimits = .default,
         queue: DeliveryQueue,
         batchLimit: Int,
+        streamHeaders: Bool = true,
         handler: @escaping @Sendable ([BusMessage]) -> Void
     ) throws(BusError) -> Subscription {
         let batcher = DeliveryBatcher(limit: batchLimit, deliver: handler)
-        let handle = try makeSubscription(subject: subject, queue: nil, limits: limits, queue: queue, batcher: batcher) { _ in }
+        let handle = try makeSubscription(subject: subject, queue: nil, limits: limits, queue: queue, batcher: batcher,
+                                          streamHeaders: streamHeaders) { _ in }
         return Subscription(handle: handle, subject: subject, queueGroup: nil)
     }
 
@@ -208,17 +228,18 @@ public final class NatsConnection: @unchecked Sendable {  // wraps the C handle;
         limits: PendingLimits,
         queue: DeliveryQueue?,
         batcher: DeliveryBatcher? = nil,
+        streamHeaders: Bool = true,
         deliver: @escaping @Sendable (BusMessage) -> Void
     ) throws(BusError) -> SubscriptionHandle {
         let id = subscriptionIDs.add(1, ordering: .relaxed).newValue
-        let context = SubscriptionContext(subject: subject, id: id, queue: queue, batcher: batcher, deliver: deliver)
+        let context = SubscriptionContext(subject: subject, id: id, queue: queue, batcher: batcher, streamHeaders: streamHeaders, deliver: deliver)
         events.register(context)
         let retained = Unmanaged.passRetained(context)
         var sub: OpaquePointer?
         let onMessage: natsMsgHandler = { _, sub, msg, closure in
             guard let msg else { return }
             let context = Unmanaged<SubscriptionContext>.fromOpaque(closure!).takeUnretainedValue()
-            let message = BusMessage(copying: msg)
+            let message = BusMessage(copying: msg, streamHeaders: context.streamHeaders)
             natsMsg_Destroy(msg)
             if let batcher = context.batcher {
                 var queued: Int32 = 0

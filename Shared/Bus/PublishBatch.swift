@@ -93,12 +93,12 @@ public final class PublishBatch: Sendable {
     private func send(
         _ payload: [UInt8], to subject: String, headers: Headers, msgId: String?, expectedLastSubjectSequence: UInt64?, slot: Int
     ) throws {
-        let headers = JetStream.publishHeaders(headers, msgId: msgId, expectedLastSubjectSequence: expectedLastSubjectSequence)
         if let replies {
             let (token, replySubject) = replies.nextReply()
             state.withLock { $0.byToken[token] = (slot, subject, expectedLastSubjectSequence) }
             do {
-                try jetStream.connection.publish(payload, to: subject, reply: replySubject, headers: headers)
+                try jetStream.connection.publish(payload, to: subject, reply: replySubject, headers: headers, msgId: msgId,
+                                                 expectedLastSubjectSequence: expectedLastSubjectSequence)
             } catch {
                 state.withLock { _ = $0.byToken.removeValue(forKey: token) }
                 record(.failure(error), at: slot)
@@ -111,7 +111,8 @@ public final class PublishBatch: Sendable {
             record(result.flatMap { Self.ack(in: $0, subject: subject, expected: expectedLastSubjectSequence) }.mapError(Self.busError), at: slot)
         })
         do {
-            try jetStream.connection.publish(payload, to: subject, reply: replySubject, headers: headers)
+            try jetStream.connection.publish(payload, to: subject, reply: replySubject, headers: headers, msgId: msgId,
+                                             expectedLastSubjectSequence: expectedLastSubjectSequence)
         } catch {
             mux.resolve(token, with: .failure(error))
             throw error

@@ -47,7 +47,9 @@ public final class PullStream: Sendable {
 
     private let state = Mutex(State())
 
-    init(consumer: PullConsumer, maxMessages: Int, expires: Duration, gather: Duration?, inline: InlineHandler? = nil) throws {
+    /// `streamHeaders` false: messages come without their headers (see `NatsConnection.subscribe`).
+    init(consumer: PullConsumer, maxMessages: Int, expires: Duration, gather: Duration?, streamHeaders: Bool = true,
+         inline: InlineHandler? = nil) throws {
         precondition(maxMessages > 1)
         self.consumer = consumer
         self.maxMessages = maxMessages
@@ -59,11 +61,11 @@ public final class PullStream: Sendable {
         let route = InlineRoute()
         if let inline {
             let queue = DeliveryQueue(capacity: maxMessages * 2)
-            subscription = try connection.subscribeBatches(to: inbox, queue: queue, batchLimit: maxMessages) { batch in
+            subscription = try connection.subscribeBatches(to: inbox, queue: queue, batchLimit: maxMessages, streamHeaders: streamHeaders) { batch in
                 route.stream?.deliverInline(batch, to: queue, inline)
             }
         } else {
-            subscription = try connection.subscribe(to: inbox, limits: PendingLimits(swiftBuffer: maxMessages * 2))
+            subscription = try connection.subscribe(to: inbox, limits: PendingLimits(swiftBuffer: maxMessages * 2), streamHeaders: streamHeaders)
         }
         route.stream = self
         // Requests vanish without a 408 when the connection is lost; after a silence longer than a request lives, ask anew.
@@ -269,21 +271,24 @@ public final class PullStream: Sendable {
 }
 
 extension PullConsumer {
-    /// A continuous pull of up to `maxMessages` in flight (see `PullStream`).
+    /// A continuous pull of up to `maxMessages` in flight (see `PullStream`). With `streamHeaders` false the messages
+    /// come without their headers, which saves copying them per message when nobody reads them.
     public func stream(
-        maxMessages: Int = 512, expires: Duration = .seconds(5), gather: Duration? = nil, inline: PullStream.InlineHandler? = nil
+        maxMessages: Int = 512, expires: Duration = .seconds(5), gather: Duration? = nil, streamHeaders: Bool = true,
+        inline: PullStream.InlineHandler? = nil
     ) throws -> PullStream {
-        try PullStream(consumer: self, maxMessages: maxMessages, expires: expires, gather: gather, inline: inline)
+        try PullStream(consumer: self, maxMessages: maxMessages, expires: expires, gather: gather, streamHeaders: streamHeaders, inline: inline)
     }
 
     /// Pulls continuously and hands each batch to `handle` until the task is cancelled. When the pull or `handle`
     /// fails, the stream is dropped (what it held goes back to the consumer), `failed` is told and after `pause` a new
     /// one starts. With `inline`, messages go to it first, on the delivery thread, and `handle` gets what it leaves
     /// (see `PullStream`); a dropped stream's inline handler has finished its batch when `failed` is told, and when
-    /// this returns.
+    /// this returns. `streamHeaders`: see `stream`.
     public func consume(
         maxMessages: Int = 512,
         gather: Duration? = nil,
+        streamHeaders: Bool = true,
         inline: PullStream.InlineHandler? = nil,
         pause: Duration = .milliseconds(500),
         failed: (any Error) -> Void,
@@ -293,7 +298,7 @@ extension PullConsumer {
         let connection = jetStream.connection
         while !Task.isCancelled {
             do {
-                let stream = try pulling ?? self.stream(maxMessages: maxMessages, gather: gather, inline: inline)
+                let stream = try pulling ?? self.stream(maxMessages: maxMessages, gather: gather, streamHeaders: streamHeaders, inline: inline)
                 pulling = stream
                 try await handle(try await stream.next())
                 connection.sendBuffered()  // what the handler published (acks, unless it finishes them later itself) goes out now

@@ -22,14 +22,18 @@ extension JetStream {
     /// `snapshotAndUpdates` handled on the cnats delivery thread: `handle` gets the events as they arrive (what queued
     /// up while it worked is one call), in order, with no task or hand-off. It must not suspend; it may block that
     /// thread briefly. Iterating the returned subscription yields nothing: it ends when the subscription stops, and
-    /// throws when the consumer is lost or `handle` threw (then `handle` is called no more).
+    /// throws when the consumer is lost or `handle` threw (then `handle` is called no more). With `streamHeaders`
+    /// false the messages come without their headers (see `NatsConnection.subscribe`).
     public func snapshotAndUpdates(
-        stream: String, filter: String, heartbeat: Duration = .seconds(2), inline handle: @escaping @Sendable ([SnapshotEvent]) throws -> Void
+        stream: String, filter: String, heartbeat: Duration = .seconds(2), streamHeaders: Bool = true,
+        inline handle: @escaping @Sendable ([SnapshotEvent]) throws -> Void
     ) async throws -> SnapshotSubscription {
         let inbox = connection.newInbox()
         let queue = DeliveryQueue(capacity: 1)
         let delivery = InlineSnapshotDelivery(handle: handle, queue: queue, connection: connection)
-        let subscription = try connection.subscribeBatches(to: inbox, queue: queue, batchLimit: 1_024) { delivery.deliver($0) }
+        let subscription = try connection.subscribeBatches(to: inbox, queue: queue, batchLimit: 1_024, streamHeaders: streamHeaders) {
+            delivery.deliver($0)
+        }
         let info = try await createSnapshotConsumer(stream: stream, filter: filter, inbox: inbox, heartbeat: heartbeat, subscription: subscription)
         if info.numPending == 0 { delivery.announceCaughtUp() }
         return SnapshotSubscription(subscription: subscription, jetStream: self, stream: stream, consumer: info.name,

@@ -26,14 +26,18 @@ final class SubscriptionContext: @unchecked Sendable {  // immutable after init 
     let queue: DeliveryQueue?
     /// Set for subscriptions that take their messages in batches (`NatsConnection.subscribeBatches`).
     let batcher: DeliveryBatcher?
+    /// Whether messages of a JetStream consumer come with their headers (see `NatsConnection.subscribe`).
+    let streamHeaders: Bool
     let id: UInt64
     weak var events: ConnectionEvents?
 
-    init(subject: String, id: UInt64, queue: DeliveryQueue?, batcher: DeliveryBatcher? = nil, deliver: @escaping @Sendable (BusMessage) -> Void) {
+    init(subject: String, id: UInt64, queue: DeliveryQueue?, batcher: DeliveryBatcher? = nil, streamHeaders: Bool = true,
+         deliver: @escaping @Sendable (BusMessage) -> Void) {
         self.subject = subject
         self.id = id
         self.queue = queue
         self.batcher = batcher
+        self.streamHeaders = streamHeaders
         self.deliver = deliver
     }
 

@@ -27,6 +27,47 @@ public struct Subject: Hashable, Sendable, CustomStringConvertible {
 
     public var description: String { tokens.joined(separator: ".") }
 
+    /// The tokens of `text` at `first` and `second` when it has exactly `count` tokens, else nil: what a hot path reads from a
+    /// subject (a client and a deal id) without splitting it into an array of every token.
+    public static func tokens(of text: String, count: Int, at first: Int, _ second: Int) -> (String, String)? {
+        var text = text
+        return text.withUTF8 { bytes -> (String, String)? in
+            var starts = (0, 0), ends = (0, 0)
+            var index = 0, start = 0
+            for position in 0...bytes.count where position == bytes.count || bytes[position] == dot {
+                if index == first { (starts.0, ends.0) = (start, position) }
+                if index == second { (starts.1, ends.1) = (start, position) }
+                index += 1
+                start = position + 1
+            }
+            guard index == count, first < count, second < count else { return nil }
+            return (String(decoding: UnsafeBufferPointer(rebasing: bytes[starts.0..<ends.0]), as: UTF8.self),
+                    String(decoding: UnsafeBufferPointer(rebasing: bytes[starts.1..<ends.1]), as: UTF8.self))
+        }
+    }
+
+    /// `prefix` + `first` + "." + `second` in one allocation (string interpolation grows its buffer as it goes); for
+    /// subjects built per message.
+    public static func joined(_ prefix: StaticString, _ first: String, _ second: String) -> String {
+        var first = first, second = second
+        return first.withUTF8 { a in
+            second.withUTF8 { b in
+                String(unsafeUninitializedCapacity: prefix.utf8CodeUnitCount + a.count + 1 + b.count) { buffer in
+                    var end = 0
+                    func append(_ part: UnsafeBufferPointer<UInt8>) {
+                        for byte in part { buffer[end] = byte; end += 1 }
+                    }
+                    append(UnsafeBufferPointer(start: prefix.utf8Start, count: prefix.utf8CodeUnitCount))
+                    append(a)
+                    buffer[end] = dot
+                    end += 1
+                    append(b)
+                    return end
+                }
+            }
+        }
+    }
+
     /// The token at `index`, or nil past the end.
     public subscript(index: Int) -> String? { tokens.indices.contains(index) ? tokens[index] : nil }
 

@@ -21,7 +21,7 @@ extension Subjects {
         public static let allStatuses = "deal.status.>"
         /// `deal.snapshot.<client>.<deal>`: where deal-status stores a version (stream DEAL_STATUS). The stream republishes
         /// each stored version to `deal.status.<client>.<deal>`, so subscribers see only versions that were accepted.
-        public static func storedStatus(client: String, deal: String) -> String { "deal.snapshot.\(client).\(deal)" }
+        public static func storedStatus(client: String, deal: String) -> String { Subject.joined("deal.snapshot.", client, deal) }
         /// `deal.snapshot.>`: the stream's subjects.
         public static let allStoredStatuses = "deal.snapshot.>"
 

@@ -7,8 +7,8 @@ import Synchronization
 /// The newest version of each snapshot a replica knows (a deal's status, a netting set), with its stream sequence.
 ///
 /// Kept in memory so the hot path does not wait for SQLite; bounded (past `limit` entries it starts again, and callers
-/// fall back to their store). Versions are published with `Nats-Msg-Id` = `messageID(key:version:)`, so a stored
-/// message can be matched to the version held here without decoding it.
+/// fall back to their store). Versions are published with `Nats-Msg-Id` = `messageID(key:version:)` (the stream drops a
+/// repeated one). A stored message can be matched to the version held here without decoding it (`held(as:key:)`).
 ///
 /// Its hot methods are `@inlinable`, so that a service's hot path gets them specialised for its value type (generic
 /// code across modules otherwise looks up the metadata of its tuples and copies them through value witnesses).
@@ -62,17 +62,14 @@ public final class LatestVersions<Value: Sendable>: Sendable {
         state.withLock { $0.complete = complete && $0.entries.count < limit }
     }
 
-    /// The held value when `message` is the stored copy of exactly that version (by its `Nats-Msg-Id`), or of the
-    /// version being published under `key` (by its bytes, as another writer may have stored a different one).
+    /// The value held under `key` when `message` is the stored copy of it: the version held, stored at that stream
+    /// sequence, or the version being published under `key` (by its bytes, as another writer may have stored a
+    /// different one). Needs neither the message's headers nor a decode.
     @inlinable
-    public func held(as message: JetStreamMessage) -> Value? {
-        guard let id = message.headers[BusHeader.msgId], let dot = id.utf8.lastIndex(of: UInt8(ascii: ".")) else { return nil }
-        let rest = id.utf8[id.utf8.index(after: dot)...]
-        guard rest.first == UInt8(ascii: "v"), let number = Int64(Substring(rest.dropFirst())) else { return nil }
-        let key = String(Substring(id.utf8[..<dot]))
-        return state.withLock { state in
-            if let held = state.entries[key], version(held.value) == number { return held.value }
-            if let sent = state.inFlight[key], version(sent.value) == number, sent.bytes == message.payload { return sent.value }
+    public func held(as message: JetStreamMessage, key: String) -> Value? {
+        state.withLock { state in
+            if let held = state.entries[key], held.sequence == message.streamSequence { return held.value }
+            if let sent = state.inFlight[key], sent.bytes == message.payload { return sent.value }
             return nil
         }
     }

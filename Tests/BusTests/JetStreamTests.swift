@@ -457,6 +457,72 @@ struct JetStreamTests {
         await snapshot.stop()
     }
 
+    @Test("without stream headers, messages keep payload, subject and metadata; pulls go on past expired requests and a snapshot still catches up",
+          arguments: [false, true])
+    func withoutStreamHeaders(inline: Bool) async throws {
+        let server = try NatsServer()
+        let js = JetStream(connection: try await connect(server))
+        try await stream(js)
+        try await js.ensureStream(StreamConfig(name: "STATUS", subjects: ["st.>"]))
+        for name in ["bare", "full"] { try await js.ensureConsumer(stream: "EVENTS", ConsumerConfig(durableName: name)) }
+        let headers: Headers = ["Content-Type": "application/msgpack"]
+        _ = try await js.publish(Array("e1".utf8), to: "ev.1", headers: headers, msgId: "e1")
+        _ = try await js.publish(Array("s1".utf8), to: "st.C1.D1", headers: headers, msgId: "s1")
+
+        let (received, sink) = AsyncStream<JetStreamMessage>.makeStream()
+        func pull(_ durable: String, streamHeaders: Bool) throws -> PullStream {
+            let consumer = js.pullConsumer(stream: "EVENTS", durable: durable)
+            guard inline else { return try consumer.stream(maxMessages: 8, expires: .milliseconds(300), streamHeaders: streamHeaders) }
+            return try consumer.stream(maxMessages: 8, expires: .milliseconds(300), streamHeaders: streamHeaders) { batch in
+                for message in batch { sink.yield(message) }
+                return []
+            }
+        }
+        func take(_ pulling: PullStream, _ count: Int) async throws -> [JetStreamMessage] {
+            var taken: [JetStreamMessage] = []
+            var iterator = received.makeAsyncIterator()
+            while taken.count < count {
+                taken += inline ? [await iterator.next()!] : try await pulling.next()
+            }
+            for message in taken { try message.ack() }
+            return taken
+        }
+        let bare = try pull("bare", streamHeaders: false)
+        defer { bare.stop() }
+        let first = try await take(bare, 1)
+        #expect(first.map(\.payload) == [Array("e1".utf8)] && first[0].subject == "ev.1" && first[0].streamSequence == 1)
+        #expect(first[0].headers.isEmpty)
+        // Past two request lifetimes: the 408s (status messages, which keep their headers) renew the requests.
+        try await Task.sleep(for: .milliseconds(700))
+        _ = try await js.publish(Array("e2".utf8), to: "ev.2", headers: headers)
+        let second = try await take(bare, 1)
+        #expect(second.map(\.payload) == [Array("e2".utf8)] && second[0].streamSequence == 2 && second[0].headers.isEmpty)
+        bare.stop()
+        let full = try pull("full", streamHeaders: true)
+        defer { full.stop() }
+        let withHeaders = try await take(full, 2)
+        #expect(withHeaders.map { $0.headers["Content-Type"] } == ["application/msgpack", "application/msgpack"])
+        #expect(withHeaders.first?.headers["Nats-Msg-Id"] == "e1")
+
+        let (events, continuation) = AsyncStream<SnapshotEvent>.makeStream()
+        let snapshot = try await js.snapshotAndUpdates(stream: "STATUS", filter: "st.>", streamHeaders: false, inline: { batch in
+            for event in batch { continuation.yield(event) }
+        })
+        var seen: [String] = []
+        for await event in events {
+            switch event {
+            case .message(let message):
+                #expect(message.headers.isEmpty && message.subject == "st.C1.D1")
+                seen.append(String(decoding: message.payload, as: UTF8.self))
+            case .caughtUp:
+                seen.append("caught up")
+            }
+            if seen.count == 2 { break }
+        }
+        await snapshot.stop()
+        #expect(seen == ["s1", "caught up"])
+    }
+
     @Test("an inline snapshot handler that throws ends the subscription with its error and is not called again")
     func inlineSnapshotFailure() async throws {
         struct Unreadable: Error {}

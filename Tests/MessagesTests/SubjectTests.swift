@@ -109,6 +109,31 @@ struct SubjectTests {
         #expect(Subject(tokens: subject.tokens.compactMap(SubjectToken.init(rawValue:))) == subject)
     }
 
+    @Test("two tokens read in place agree with the split subject, and only at the expected depth", arguments: [
+        "deal.event.C1.D1", "deal.snapshot.Клиент.2024-12-02", "a.b.c.d", "deal.event..D1", "deal.event.C1.",
+        "deal.event.C1", "deal.event.C1.D1.x", "", "....",
+    ])
+    func tokensInPlace(text: String) {
+        let split = Subject(text)
+        let read = Subject.tokens(of: text, count: 4, at: 2, 3)
+        if split.tokens.count == 4 {
+            #expect(read?.0 == split[2] && read?.1 == split[3])
+        } else {
+            #expect(read == nil)
+        }
+        #expect(Subject.tokens(of: text, count: split.tokens.count, at: 0, split.tokens.count - 1).map { [$0.0, $0.1] }
+            == [split.tokens.first!, split.tokens.last!])
+    }
+
+    @Test("stored-version subjects and keys are joined in one piece, long ids and all", arguments: [
+        ("C1", "D1"), ("Клиент-7", "2024-12-02"), (String(repeating: "c", count: 40), String(repeating: "d", count: 60)), ("", ""),
+    ])
+    func joined(first: String, second: String) {
+        #expect(Subject.joined("deal.snapshot.", first, second) == "deal.snapshot.\(first).\(second)")
+        #expect(Subjects.Deal.storedStatus(client: first, deal: second) == "deal.snapshot.\(first).\(second)")
+        #expect(Subject.joined("", first, second) == "\(first).\(second)")
+    }
+
     @Test("a captured token that could not be a subject token is no match")
     func invalidCapture() {
         let subject = Subject("deal.query.C 1.list")

@@ -1,0 +1,46 @@
+import Bus
+import Foundation
+import Logging
+import Messages
+import ServiceKit
+import Testing
+import TestSupport
+import Wire
+
+@Suite("Latest versions held in memory")
+struct LatestVersionsTests {
+    struct Note: WireMessage, Equatable {
+        static let schema = "Note/1"
+        var text: String
+        var version: Int64
+    }
+
+    @Test("a stored copy is known as the version held by its stream sequence, or by its bytes while in flight; another writer's version is not")
+    func heldAsStored() async throws {
+        let server = try NatsServer()
+        let connection = try await NatsConnection.connect(ConnectionOptions(servers: [server.url], name: "versions"),
+                                                          logger: Logger(label: "versions"))
+        defer { connection.close() }
+        let js = JetStream(connection: connection)
+        try await js.ensureStream(StreamConfig(name: "V", subjects: ["v.>"]))
+        try await js.ensureConsumer(stream: "V", ConsumerConfig(durableName: "projection"))
+        // Two replicas writing versions of one value.
+        let mine = LatestVersions<Note>(limit: 10) { $0.version }
+        let theirs = LatestVersions<Note>(limit: 10) { $0.version }
+        let first = Note(text: "one", version: 1), second = Note(text: "two", version: 2), third = Note(text: "three", version: 3)
+        let firstSequence = try #require(try await mine.publishNext(first, key: "C1.D1", to: "v.C1.D1", expected: 0, on: js))
+        let secondSequence = try #require(try await theirs.publishNext(second, key: "C1.D1", to: "v.C1.D1", expected: firstSequence, on: js))
+        // The stored copy of a version still in flight here (its ack not back yet).
+        let thirdBytes = try MessagePackEncoder().encode(third)
+        mine.beginPublishing(third, bytes: thirdBytes, key: "C1.D1")
+        _ = try await js.publish(thirdBytes, to: "v.C1.D1", expectedLastSubjectSequence: secondSequence)
+
+        let stored = try await js.pullConsumer(stream: "V", durable: "projection").fetch(batch: 3)
+        #expect(stored.count == 3)
+        #expect(stored.map { mine.held(as: $0, key: "C1.D1") } == [first, nil, third])
+        #expect(stored.map { theirs.held(as: $0, key: "C1.D1") } == [nil, second, nil])
+        #expect(stored.map { mine.held(as: $0, key: "C1.D2") } == [nil, nil, nil])
+        mine.endPublishing(key: "C1.D1")
+        #expect(mine.held(as: stored[2], key: "C1.D1") == nil)
+    }
+}
