@@ -70,42 +70,65 @@ extension BusMessage {
 
 /// Builds a cnats message for publishing; the caller destroys it. `msgId` and `expectedLastSubjectSequence` replace
 /// any such header in `headers` (see `JetStream.publish`), so that a publish needs no copy of its headers.
+///
+/// The header block is encoded here, into one buffer with the payload, and cnats sends it as it is. A name must be
+/// non-empty without ':', space or control characters, a value without CR or LF: anything else would change the
+/// block's meaning (a forged header), and is refused with `invalidArgument`.
 func makeNatsMsg(
     subject: String, reply: String?, headers: Headers, payload: [UInt8], msgId: String? = nil, expectedLastSubjectSequence: UInt64? = nil
 ) throws(BusError) -> OpaquePointer {
+    var buffer: [UInt8] = []
+    buffer.reserveCapacity(128 + payload.count)
+    buffer.append(contentsOf: HeaderBlock.statusLine)
+    for field in headers.fields {
+        if msgId != nil, Headers.sameName(field.name, BusHeader.msgId) { continue }
+        if expectedLastSubjectSequence != nil, Headers.sameName(field.name, BusHeader.expectedLastSubjectSequence) { continue }
+        try HeaderBlock.append(field.name, field.value, to: &buffer)
+    }
+    if let msgId { try HeaderBlock.append(BusHeader.msgId, msgId, to: &buffer) }
+    if let expectedLastSubjectSequence {
+        try HeaderBlock.append(BusHeader.expectedLastSubjectSequence, String(expectedLastSubjectSequence), to: &buffer)
+    }
+    buffer.append(contentsOf: HeaderBlock.crlf)
+    let headerLength = buffer.count
+    buffer.append(contentsOf: payload)
     var msg: OpaquePointer?
-    let status = subject.withCString { subjectText in
-        withOptionalCString(reply) { replyText in
-            payload.withUnsafeBufferPointer { buffer in
-                natsMsg_Create(&msg, subjectText, replyText,
-                               buffer.baseAddress.map { UnsafeRawPointer($0).assumingMemoryBound(to: CChar.self) }, Int32(buffer.count))
+    var subject = subject, reply = reply ?? ""
+    let status = subject.withUTF8 { subjectBytes in
+        reply.withUTF8 { replyBytes in
+            buffer.withUnsafeBufferPointer { bytes in
+                subjectBytes.withMemoryRebound(to: CChar.self) { subjectText in
+                    replyBytes.withMemoryRebound(to: CChar.self) { replyText in
+                        bytes.withMemoryRebound(to: CChar.self) { data in
+                            natsMsg_create(&msg, subjectText.baseAddress, Int32(subjectText.count), replyText.baseAddress,
+                                           Int32(replyText.count), data.baseAddress, Int32(data.count), Int32(headerLength))
+                        }
+                    }
+                }
             }
         }
     }
     try check(status, subject)
     guard let msg else { throw BusError.invalidArgument(subject) }
-    func add(_ name: String, _ value: String, replacing: Bool) throws(BusError) {
-        let s = name.withCString { n in
-            value.withCString { v in replacing ? natsMsgHeader_Set(msg, n, v) : natsMsgHeader_Add(msg, n, v) }
-        }
-        if s != NATS_OK {
-            natsMsg_Destroy(msg)
-            throw BusError.from(s, context: "header \(name)")
-        }
-    }
-    for field in headers.fields { try add(field.name, field.value, replacing: false) }
-    if let msgId { try add(BusHeader.msgId, msgId, replacing: true) }
-    if let expectedLastSubjectSequence {
-        try add(BusHeader.expectedLastSubjectSequence, String(expectedLastSubjectSequence), replacing: true)
-    }
     return msg
 }
 
-/// `body` with `text` as a C string, or NULL for nil. Swift's implicit String-to-pointer conversion copies the
-/// string into a fresh array on every call; `withCString` lends the string's own bytes (or a stack copy of a small
-/// one), which matters on paths taken per message.
-@inline(__always)
-func withOptionalCString<R>(_ text: String?, _ body: (UnsafePointer<CChar>?) throws -> R) rethrows -> R {
-    guard let text else { return try body(nil) }
-    return try text.withCString(body)
+/// The NATS header block: `NATS/1.0`, then `Name: value` lines, then an empty line.
+enum HeaderBlock {
+    static let statusLine = Array("NATS/1.0\r\n".utf8)
+    static let crlf = Array("\r\n".utf8)
+
+    static func append(_ name: String, _ value: String, to buffer: inout [UInt8]) throws(BusError) {
+        guard !name.isEmpty, name.utf8.allSatisfy({ $0 > 0x20 && $0 != 0x7F && $0 != UInt8(ascii: ":") }) else {
+            throw BusError.invalidArgument("header name \(name.debugDescription)")
+        }
+        guard !value.utf8.contains(where: { $0 == UInt8(ascii: "\r") || $0 == UInt8(ascii: "\n") }) else {
+            throw BusError.invalidArgument("header \(name) value \(value.debugDescription)")
+        }
+        buffer.append(contentsOf: name.utf8)
+        buffer.append(UInt8(ascii: ":"))
+        buffer.append(UInt8(ascii: " "))
+        buffer.append(contentsOf: value.utf8)
+        buffer.append(contentsOf: crlf)
+    }
 }

@@ -138,7 +138,8 @@ public final class NatsConnection: @unchecked Sendable {  // wraps the C handle;
         _ payload: [UInt8], to subject: String, reply: String?, headers: Headers, msgId: String?, expectedLastSubjectSequence: UInt64?
     ) throws(BusError) {
         if headers.isEmpty, msgId == nil, expectedLastSubjectSequence == nil {
-            // C strings lent, not copied: this runs per message (acks, replies).
+            // C strings lent, not copied (the implicit String-to-pointer conversion copies the string into a new array
+            // on every call): this runs per message (acks, replies).
             let status = subject.withCString { subjectText in
                 payload.withUnsafeBytes { buffer in
                     if let reply {

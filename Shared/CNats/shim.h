@@ -8,3 +8,9 @@
 void natsConn_lockAndRetain(natsConnection *nc);
 void natsConn_unlockAndRelease(natsConnection *nc);
 natsStatus natsConn_bufferFlush(natsConnection *nc);
+
+// Also internal and exported (v3.4.1): makes a message from one buffer whose first `hdrLen` bytes are the encoded
+// header block ("NATS/1.0\r\n" … "\r\n"). Published as it is, without cnats parsing it into a table: the public
+// natsMsgHeader_Add costs a hash table and three allocations per header. Used only by `makeNatsMsg`.
+natsStatus natsMsg_create(natsMsg **newMsg, const char *subject, int subjLen, const char *reply, int replyLen,
+                          const char *buf, int bufLen, int hdrLen);

@@ -68,6 +68,23 @@ struct CoreTests {
         #expect(message.payload == Array("body".utf8))
     }
 
+    @Test("a header that would forge another, or break the block, is refused and nothing is sent", arguments: [
+        ("X-Note", "ok\r\nNats-Msg-Id: forged"), ("X-Note", "line\nbreak"), ("X-Note: forged", "v"), ("X Note", "v"), ("", "v"),
+        ("X-Note\u{7F}", "v"),
+    ])
+    func forgedHeader(name: String, value: String) async throws {
+        let server = try NatsServer()
+        let nc = try await connect(server)
+        let subscription = try nc.subscribe(to: "h")
+        try nc.flush()
+        #expect(throws: BusError.self) { try nc.publish(Array("bad".utf8), to: "h", headers: [name: value]) }
+        try nc.publish(Array("good".utf8), to: "h", headers: ["X-Note": "fine: with a colon"])
+        var iterator = subscription.makeAsyncIterator()
+        let message = try #require(try await iterator.next())
+        #expect(message.payload == Array("good".utf8) && message.headers["X-Note"] == "fine: with a colon")
+        #expect(message.headers["Nats-Msg-Id"] == nil)
+    }
+
     @Test("request gets the reply; nobody listening is noResponders; a silent responder is a timeout")
     func requestErrors() async throws {
         let server = try NatsServer()

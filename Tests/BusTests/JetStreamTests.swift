@@ -37,6 +37,23 @@ struct JetStreamTests {
         #expect(try await js.streamInfo("EVENTS").state.messages == 2)
     }
 
+    @Test("the msgId and expected sequence given to publish win over such headers in the headers given")
+    func publishHeadersOverride() async throws {
+        let server = try NatsServer()
+        let js = JetStream(connection: try await connect(server))
+        try await stream(js)
+        let headers: Headers = ["nats-msg-id": "stale", "Nats-Expected-Last-Subject-Sequence": "99", "X-Kept": "yes"]
+        let batch = js.batch()
+        try await batch.publish(Array("v1".utf8), to: "ev.deal", headers: headers, msgId: "fresh", expectedLastSubjectSequence: 0)
+        try await batch.publish(Array("v1 again".utf8), to: "ev.deal", headers: headers, msgId: "fresh")
+        let outcome = await batch.complete()
+        #expect(outcome.acks.map(\.sequence) == [1, 1] && outcome.acks.map(\.duplicate) == [false, true])
+        let stored = try #require(try await js.lastMessage(stream: "EVENTS", subject: "ev.deal"))
+        #expect(stored.payload == Array("v1".utf8))
+        let block = String(decoding: Data(base64Encoded: try #require(stored.hdrs)) ?? Data(), as: UTF8.self)
+        #expect(block == "NATS/1.0\r\nX-Kept: yes\r\nNats-Msg-Id: fresh\r\nNats-Expected-Last-Subject-Sequence: 0\r\n\r\n")
+    }
+
     @Test("a stale expected-last-subject-sequence is a conflict and stores nothing")
     func expectedSequence() async throws {
         let server = try NatsServer()
