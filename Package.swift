@@ -77,7 +77,10 @@ let package = Package(
         .executableTarget(name: "RefData", dependencies: serviceDependencies, path: "Services/RefData", swiftSettings: swiftSettings),
         .executableTarget(
             name: "DealStatus",
-            dependencies: serviceDependencies + [.product(name: "ServiceLifecycle", package: "swift-service-lifecycle")],
+            dependencies: serviceDependencies + [
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "GRDBSQLite", package: "GRDB.swift"),  // the projection's upsert binds its values itself
+            ],
             path: "Services/DealStatus",
             swiftSettings: swiftSettings
         ),

@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import GRDBSQLite
 import Messages
 import ServiceKit
 import Wire
@@ -66,42 +67,86 @@ struct DealStore: Sendable {
     @discardableResult
     func upsertAll(_ statuses: [(DealStatus, UInt64, encoded: [UInt8]?)]) async throws -> Int {
         // Only the newest version of each deal in the batch needs writing.
-        var newest: [String: Int] = [:]
+        var newest: [DealKey: Int] = [:]
+        newest.reserveCapacity(statuses.count)
         for (index, entry) in statuses.enumerated() {
-            let key = entry.0.terms.client + "\u{1F}" + entry.0.terms.dealId
+            let key = DealKey(client: entry.0.terms.client, dealId: entry.0.terms.dealId)
             if let seen = newest[key], statuses[seen].0.version >= entry.0.version { continue }
             newest[key] = index
         }
         let encoder = MessagePackEncoder()
         let rows = try newest.values.sorted().map { index in
             let (status, sequence, encoded) = statuses[index]
-            return (status, sequence, try encoded.map { Data($0) } ?? encoder.encodeData(status))
+            return (status, sequence, try encoded ?? encoder.encode(status))
         }
         return try await store.write { db in
             var stored = 0
             // Compiled once per connection and reused for every row; an older version than the stored one changes nothing.
-            let upsert = try db.cachedStatement(sql: """
-                    INSERT INTO deal (client, dealId, version, statusSequence, tradeTime, valueDate, product, channel, side, pair,
-                                      confirmation, settlement, amountMinor, updatedAt, snapshot)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                    ON CONFLICT (client, dealId) DO UPDATE SET version = excluded.version, statusSequence = excluded.statusSequence,
-                        tradeTime = excluded.tradeTime, valueDate = excluded.valueDate, product = excluded.product,
-                        channel = excluded.channel, side = excluded.side, pair = excluded.pair, confirmation = excluded.confirmation,
-                        settlement = excluded.settlement, amountMinor = excluded.amountMinor, updatedAt = excluded.updatedAt,
-                        snapshot = excluded.snapshot
-                    WHERE excluded.version > deal.version
-                    """)
+            let upsert = try db.cachedStatement(sql: Self.upsertSQL)
             for (status, statusSequence, blob) in rows {
-                let terms = status.terms
-                try upsert.execute(arguments: [terms.client, terms.dealId, status.version, Int64(statusSequence),
-                                               terms.tradeTime.timeIntervalSince1970, terms.valueDate, terms.product.rawValue,
-                                               terms.channel.rawValue, terms.side.rawValue, terms.pair, status.confirmation.rawValue,
-                                               status.settlement.rawValue, terms.amount.minor, status.updatedAt.timeIntervalSince1970, blob])
+                try Self.execute(upsert.sqliteStatement, status, statusSequence: statusSequence, snapshot: blob, in: db)
                 stored += db.changesCount
             }
             return stored
         }
     }
+
+    /// A deal's identity, as a dictionary key that needs no joined string.
+    private struct DealKey: Hashable {
+        let client: String
+        let dealId: String
+    }
+
+    private static let upsertSQL = """
+        INSERT INTO deal (client, dealId, version, statusSequence, tradeTime, valueDate, product, channel, side, pair,
+                          confirmation, settlement, amountMinor, updatedAt, snapshot)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+        ON CONFLICT (client, dealId) DO UPDATE SET version = excluded.version, statusSequence = excluded.statusSequence,
+            tradeTime = excluded.tradeTime, valueDate = excluded.valueDate, product = excluded.product,
+            channel = excluded.channel, side = excluded.side, pair = excluded.pair, confirmation = excluded.confirmation,
+            settlement = excluded.settlement, amountMinor = excluded.amountMinor, updatedAt = excluded.updatedAt,
+            snapshot = excluded.snapshot
+        WHERE excluded.version > deal.version
+        """
+
+    /// Runs `upsertSQL` for one status, its values bound straight to SQLite. This runs for every version the
+    /// projection receives; GRDB's `StatementArguments` would box each of the 15 values and copy the snapshot into
+    /// `Data` first.
+    private static func execute(_ statement: OpaquePointer, _ status: DealStatus, statusSequence: UInt64, snapshot: [UInt8],
+                                in db: Database) throws {
+        sqlite3_reset(statement)
+        let terms = status.terms
+        var code = SQLITE_OK
+        func check(_ result: Int32) { if code == SQLITE_OK { code = result } }
+        func text(_ index: Int32, _ value: String) {
+            var value = value
+            check(value.withUTF8 { sqlite3_bind_text(statement, index, $0.baseAddress, Int32($0.count), sqliteTransient) })
+        }
+        text(1, terms.client)
+        text(2, terms.dealId)
+        check(sqlite3_bind_int64(statement, 3, status.version))
+        check(sqlite3_bind_int64(statement, 4, Int64(statusSequence)))
+        check(sqlite3_bind_double(statement, 5, terms.tradeTime.timeIntervalSince1970))
+        text(6, terms.valueDate)
+        text(7, terms.product.rawValue)
+        text(8, terms.channel.rawValue)
+        text(9, terms.side.rawValue)
+        text(10, terms.pair)
+        text(11, status.confirmation.rawValue)
+        text(12, status.settlement.rawValue)
+        check(sqlite3_bind_int64(statement, 13, terms.amount.minor))
+        check(sqlite3_bind_double(statement, 14, status.updatedAt.timeIntervalSince1970))
+        check(snapshot.withUnsafeBytes { sqlite3_bind_blob(statement, 15, $0.baseAddress, Int32($0.count), sqliteTransient) })
+        if code == SQLITE_OK { code = sqlite3_step(statement) }
+        sqlite3_reset(statement)
+        guard code == SQLITE_DONE else {
+            throw DatabaseError(resultCode: ResultCode(rawValue: code), message: String(cString: sqlite3_errmsg(db.sqliteConnection)),
+                                sql: upsertSQL)
+        }
+    }
+
+    /// `SQLITE_TRANSIENT`: SQLite copies a bound value before the call returns (the C macro is not imported).
+    private static let sqliteTransient = unsafeBitCast(OpaquePointer(bitPattern: -1), to: sqlite3_destructor_type.self)
 
     enum Outcome: String, Sendable { case rejected, ignored }
 
