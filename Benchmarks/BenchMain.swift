@@ -42,7 +42,9 @@ struct BenchMain {
         let deals = DealBench(server: server, logger: logger, binDirectory: binaries)
         if selected("deals") {
             print("deal status (release binary)…")
-            results += try await deals.run(scale: scale == 1 ? 1 : 2)
+            // SVYAZ_BENCH_ROUNDS: rounds per case, whose median is reported (default 3; 1 with --quick).
+            let rounds = ProcessInfo.processInfo.environment["SVYAZ_BENCH_ROUNDS"].flatMap(Int.init) ?? (scale == 1 ? 1 : 3)
+            results += try await deals.run(scale: scale == 1 ? 1 : 2, rounds: max(1, rounds))
         }
         if selected("deals") || only == "catchup" {
             print("deal status catch-up (release binary)…")

@@ -14,6 +14,23 @@ struct DealBench {
     let logger: Logger
     let binDirectory: URL
 
+    /// One pipeline's figures in one round.
+    struct Measured {
+        var p50: Double
+        var p99: Double
+        var rate: Double
+        var cpu: String
+
+        /// Each figure's median over the rounds (the upper one of an even count), with the CPU line of the round whose
+        /// p99 (`paced`) or achieved rate is the median.
+        static func median(_ rounds: [Measured], paced: Bool) -> Measured {
+            func middle(_ values: [Double]) -> Double { values.sorted()[values.count / 2] }
+            let p99 = middle(rounds.map(\.p99)), rate = middle(rounds.map(\.rate))
+            let typical = rounds.first { paced ? $0.p99 == p99 : $0.rate == rate }!
+            return Measured(p50: middle(rounds.map(\.p50)), p99: p99, rate: rate, cpu: typical.cpu)
+        }
+    }
+
     func launch(_ name: String, directory: URL, url: String? = nil) throws -> Process {
         let process = Process()
         process.executableURL = binDirectory.appendingPathComponent(name)
@@ -121,7 +138,8 @@ struct DealBench {
         return process
     }
 
-    func run(scale: Int) async throws -> [CaseResult] {
+    /// The paced and sustained cases, each pipeline's median of `rounds` interleaved rounds.
+    func run(scale: Int, rounds: Int) async throws -> [CaseResult] {
         let directory = try scratchDirectory("bench")
         defer { try? FileManager.default.removeItem(at: directory) }
         var options = ConnectionOptions(servers: [server.url], name: "bench-terminal")
@@ -158,10 +176,12 @@ struct DealBench {
         /// Ours, the plain relay, the Bus relay and raw store → republish, one after the other (paced at `rate`, or as
         /// fast as they go): latencies, achieved rate, CPU per event. A pipeline's CPU counts until its events are all
         /// acknowledged and its projection has had time to write (the last 10 ms interval), so that its trailing work
-        /// is its own and does not run into the next pipeline.
-        func measure(count: Int, rate: Double, tag: String) async throws -> [(Latencies, Double, String)] {
-            var measured: [(Latencies, Double, String)] = []
-            for (index, (publish, receive, processes, consumer)) in pipelines.enumerated() {
+        /// is its own and does not run into the next pipeline. `first` rotates which pipeline goes first.
+        func measure(count: Int, rate: Double, tag: String, first: Int) async throws -> [Measured] {
+            var measured = [Measured?](repeating: nil, count: pipelines.count)
+            for step in 0..<pipelines.count {
+                let index = (first + step) % pipelines.count
+                let (publish, receive, processes, consumer) = pipelines[index]
                 let cpu = CPUSample(processes)
                 let (latencies, achieved) = try await pipeline(connection: connection, publishPrefix: publish, receivePrefix: receive,
                                                                count: count, rate: rate, tag: "\(tag)\(index)")
@@ -171,9 +191,18 @@ struct DealBench {
                     }
                     try await Task.sleep(for: .milliseconds(20))
                 }
-                measured.append((latencies, achieved, cpu.perOperation(count)))
+                measured[index] = Measured(p50: latencies.p50, p99: latencies.p99, rate: achieved, cpu: cpu.perOperation(count))
             }
-            return measured
+            return measured.map { $0! }
+        }
+        /// `rounds` interleaved rounds of `measure` (each starting with another pipeline), each pipeline's median: a
+        /// burst of noise from the shared machine then moves one round of one pipeline, not the comparison.
+        func measureRounds(count: Int, rate: Double, tag: String) async throws -> [Measured] {
+            var measured: [[Measured]] = []
+            for round in 0..<rounds {
+                measured.append(try await measure(count: count, rate: rate, tag: "\(tag)r\(round)-", first: round))
+            }
+            return pipelines.indices.map { index in Measured.median(measured.map { $0[index] }, paced: rate > 0) }
         }
         let relayName = "plain cnats relay, same NATS calls"
         let rowNames = ["deal event → terminal", "plain cnats relay → terminal", "Bus relay → terminal"]
@@ -181,12 +210,12 @@ struct DealBench {
         let against = [1, 3, 1]
         let baselineNames = [relayName, "raw JetStream store → republish", relayName]
         /// A row's CPU line; the plain relay's also shows raw store → republish's.
-        func cpu(_ m: [(Latencies, Double, String)], _ row: Int) -> String { row == 1 ? "\(m[row].2); raw: \(m[3].2)" : m[row].2 }
+        func cpu(_ m: [Measured], _ row: Int) -> String { row == 1 ? "\(m[row].cpu); raw: \(m[3].cpu)" : m[row].cpu }
         for (round, rate) in rates.enumerated() {
             // Message ids differ per round: the streams would drop a repeated rate's events as duplicates.
-            let m = try await measure(count: Int(rate) * scale, rate: rate, tag: "R\(round)-\(Int(rate))-")
+            let m = try await measureRounds(count: Int(rate) * scale, rate: rate, tag: "R\(round)-\(Int(rate))-")
             for row in 0..<3 {
-                let (measured, base) = (m[row].0, m[against[row]].0)
+                let (measured, base) = (m[row], m[against[row]])
                 results.append(CaseResult(
                     name: "\(rowNames[row]) @ \(Int(rate / 1000))k/s", baseline: baselineNames[row],
                     ours: Measurement(opsPerSecond: rate, p50Micros: measured.p50, p99Micros: measured.p99),
@@ -198,10 +227,10 @@ struct DealBench {
             }
         }
         let burst = 20_000 * scale
-        let m = try await measure(count: burst, rate: 0, tag: "S")
+        let m = try await measureRounds(count: burst, rate: 0, tag: "S")
         let sustainedNames = ["deal events sustained (1 instance)", "plain cnats relay sustained", "Bus relay sustained"]
         for row in 0..<3 {
-            let (achieved, base) = (m[row].1, m[against[row]].1)
+            let (achieved, base) = (m[row].rate, m[against[row]].rate)
             results.append(CaseResult(
                 name: sustainedNames[row], baseline: baselineNames[row],
                 ours: Measurement(opsPerSecond: achieved), base: Measurement(opsPerSecond: base),

@@ -112,6 +112,10 @@ struct DealStore: Sendable {
     /// Runs `upsertSQL` for one status, its values bound straight to SQLite. This runs for every version the
     /// projection receives; GRDB's `StatementArguments` would box each of the 15 values and copy the snapshot into
     /// `Data` first.
+    ///
+    /// The statement is GRDB's cached one, stepped past GRDB: no transaction observer hears of the change (this store
+    /// has none), and an interrupted step is a `DatabaseError`, not a cancellation. It is reset after use, so GRDB
+    /// finds it as it left it.
     private static func execute(_ statement: OpaquePointer, _ status: DealStatus, statusSequence: UInt64, snapshot: [UInt8],
                                 in db: Database) throws {
         sqlite3_reset(statement)

@@ -72,11 +72,13 @@ extension BusMessage {
 /// any such header in `headers` (see `JetStream.publish`), so that a publish needs no copy of its headers.
 ///
 /// The header block is encoded here, into one buffer with the payload, and cnats sends it as it is. A name must be
-/// non-empty without ':', space or control characters, a value without CR or LF: anything else would change the
-/// block's meaning (a forged header), and is refused with `invalidArgument`.
+/// non-empty without ':', space or control characters; a value must not be empty or blank (readers skip blanks up to
+/// the next line, taking it as the value) and must not hold CR, LF or NUL. Anything else would change the block's
+/// meaning (a forged or swallowed header) and is refused with `invalidArgument`, as is an empty reply subject.
 func makeNatsMsg(
     subject: String, reply: String?, headers: Headers, payload: [UInt8], msgId: String? = nil, expectedLastSubjectSequence: UInt64? = nil
 ) throws(BusError) -> OpaquePointer {
+    if reply?.isEmpty == true { throw BusError.invalidArgument("empty reply subject") }
     var buffer: [UInt8] = []
     buffer.reserveCapacity(128 + payload.count)
     buffer.append(contentsOf: HeaderBlock.statusLine)
@@ -122,7 +124,9 @@ enum HeaderBlock {
         guard !name.isEmpty, name.utf8.allSatisfy({ $0 > 0x20 && $0 != 0x7F && $0 != UInt8(ascii: ":") }) else {
             throw BusError.invalidArgument("header name \(name.debugDescription)")
         }
-        guard !value.utf8.contains(where: { $0 == UInt8(ascii: "\r") || $0 == UInt8(ascii: "\n") }) else {
+        guard value.utf8.contains(where: { $0 != UInt8(ascii: " ") && $0 != UInt8(ascii: "\t") }),
+              !value.utf8.contains(where: { $0 == UInt8(ascii: "\r") || $0 == UInt8(ascii: "\n") || $0 == 0 })
+        else {
             throw BusError.invalidArgument("header \(name) value \(value.debugDescription)")
         }
         buffer.append(contentsOf: name.utf8)

@@ -42,6 +42,13 @@ public struct Headers: Sendable, Hashable, Sequence, ExpressibleByDictionaryLite
         }
     }
 
+    /// `text` made fit for a header value (one line, not blank): control characters become spaces, and blank text
+    /// becomes `fallback`. For values that come from elsewhere, such as an error's description.
+    public static func lineSafe(_ text: String, fallback: String = "-") -> String {
+        let line = String(String.UnicodeScalarView(text.unicodeScalars.map { $0.properties.generalCategory == .control ? " " : $0 }))
+        return line.allSatisfy { $0 == " " || $0 == "\t" } ? fallback : line
+    }
+
     /// Adds a value without replacing earlier ones.
     public mutating func append(_ name: String, _ value: String) {
         fields.append((name: name, value: value))

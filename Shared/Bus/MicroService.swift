@@ -218,11 +218,12 @@ public final class MicroService: Sendable {
         case .success(let ok):
             reply = ok
         case .failure(let error as ServiceError):
-            reply = ServiceReply(payload: error.body, headers: [BusHeader.serviceError: error.message,
+            reply = ServiceReply(payload: error.body, headers: [BusHeader.serviceError: Headers.lineSafe(error.message, fallback: "error"),
                                                                 BusHeader.serviceErrorCode: String(error.code)])
             failure = "\(error.code):\(error.message)"
         case .failure(let error):
-            reply = ServiceReply(payload: [], headers: [BusHeader.serviceError: "\(error)", BusHeader.serviceErrorCode: "500"])
+            reply = ServiceReply(payload: [], headers: [BusHeader.serviceError: Headers.lineSafe("\(error)", fallback: "error"),
+                                                        BusHeader.serviceErrorCode: "500"])
             failure = "500:\(error)"
             logger.error("endpoint failed", metadata: ["endpoint": "\(endpoint.name)", "error": "\(error)"])
         }

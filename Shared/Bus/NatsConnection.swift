@@ -121,6 +121,9 @@ public final class NatsConnection: @unchecked Sendable {  // wraps the C handle;
     /// A fresh reply subject under this connection's inbox.
     public func newInbox() -> String { inboxRoot + "." + Self.randomToken() }
 
+    /// The version of the cnats library in use ("3.4.1").
+    public static var clientVersion: String { String(cString: nats_GetVersion()) }
+
     /// The URL of the server currently connected to.
     public var connectedURL: String? { events.connectedURL() }
 

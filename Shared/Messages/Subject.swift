@@ -40,7 +40,7 @@ public struct Subject: Hashable, Sendable, CustomStringConvertible {
                 index += 1
                 start = position + 1
             }
-            guard index == count, first < count, second < count else { return nil }
+            guard index == count, (0..<count).contains(first), (0..<count).contains(second) else { return nil }
             return (String(decoding: UnsafeBufferPointer(rebasing: bytes[starts.0..<ends.0]), as: UTF8.self),
                     String(decoding: UnsafeBufferPointer(rebasing: bytes[starts.1..<ends.1]), as: UTF8.self))
         }

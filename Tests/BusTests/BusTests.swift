@@ -70,7 +70,7 @@ struct CoreTests {
 
     @Test("a header that would forge another, or break the block, is refused and nothing is sent", arguments: [
         ("X-Note", "ok\r\nNats-Msg-Id: forged"), ("X-Note", "line\nbreak"), ("X-Note: forged", "v"), ("X Note", "v"), ("", "v"),
-        ("X-Note\u{7F}", "v"),
+        ("X-Note\u{7F}", "v"), ("X-Note", ""), ("X-Note", " \t "), ("X-Note", "nul\u{0}byte"),
     ])
     func forgedHeader(name: String, value: String) async throws {
         let server = try NatsServer()
@@ -83,6 +83,47 @@ struct CoreTests {
         let message = try #require(try await iterator.next())
         #expect(message.payload == Array("good".utf8) && message.headers["X-Note"] == "fine: with a colon")
         #expect(message.headers["Nats-Msg-Id"] == nil)
+    }
+
+    @Test("an empty reply subject is refused, with headers or without")
+    func emptyReply() async throws {
+        let server = try NatsServer()
+        let nc = try await connect(server)
+        #expect(throws: BusError.self) { try nc.publish([], to: "h", reply: "", headers: ["X-Note": "v"]) }
+        #expect(throws: BusError.self) { try nc.publish([], to: "h", reply: "") }
+    }
+
+    @Test("without stream headers only messages of a JetStream consumer lose theirs; status messages and others keep them")
+    func streamHeadersRule() async throws {
+        let server = try NatsServer()
+        let nc = try await connect(server)
+        let subscription = try nc.subscribe(to: "h", streamHeaders: false)
+        let deadline = subscription.unsubscribe(after: .seconds(10))
+        defer { deadline.cancel() }
+        try nc.flush()
+        let headers: Headers = ["Status": "408", "Description": "Request Timeout"]
+        // A consumer's delivery (reply `$JS.ACK.…`, which a client may not publish itself) and two plain messages.
+        let js = JetStream(connection: nc)
+        try await js.ensureStream(StreamConfig(name: "S", subjects: ["s.>"]))
+        _ = try await js.publish(Array("stream".utf8), to: "s.1", headers: headers)
+        var push = ConsumerConfig(durableName: "push")
+        push.deliverSubject = "h"
+        try await js.ensureConsumer(stream: "S", push)
+        try nc.publish(Array("status".utf8), to: "h", headers: headers)
+        try nc.publish(Array("other".utf8), to: "h", reply: "$JS.ACKNOWLEDGED", headers: headers)
+        var seen: [String: BusMessage] = [:]
+        for try await message in subscription {
+            seen[String(decoding: message.payload, as: UTF8.self)] = message
+            if seen.count == 3 { break }
+        }
+        #expect(seen["stream"]?.reply?.hasPrefix("$JS.ACK.") == true && seen["stream"]?.headers.isEmpty == true)
+        #expect(seen["status"]?.headers["Status"] == "408" && seen["status"]?.headers["Description"] == "Request Timeout")
+        #expect(seen["other"]?.headers["Status"] == "408")
+    }
+
+    @Test("the cnats in use is the one whose internal functions the bus declares (see Shared/CNats/shim.h)")
+    func cnatsVersion() {
+        #expect(NatsConnection.clientVersion.hasPrefix("3.4."), "shim.h declares functions of cnats 3.4.1; check them against this version")
     }
 
     @Test("request gets the reply; nobody listening is noResponders; a silent responder is a timeout")

@@ -16,4 +16,12 @@ struct HeadersTests {
         headers["X-Tag"] = "c"
         #expect(headers.values("x-tag") == ["c"])
     }
+
+    @Test("text from elsewhere is made one non-blank header line", arguments: [
+        ("plain", "plain"), ("two\r\nlines", "two  lines"), ("tab\tkept", "tab kept"), ("", "-"), (" \t", "-"), ("nul\u{0}", "nul "),
+        ("ошибка\u{85}", "ошибка "),
+    ])
+    func lineSafe(text: String, expected: String) {
+        #expect(Headers.lineSafe(text) == expected)
+    }
 }

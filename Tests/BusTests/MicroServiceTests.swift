@@ -12,6 +12,8 @@ struct MicroServiceTests {
         )
         try service.addEndpoint("echo", subject: "svc.echo") { request in
             if request.payload.isEmpty { throw ServiceError(code: 400, message: "empty request", body: Array("why".utf8)) }
+            if request.payload == Array("lines".utf8) { throw ServiceError(code: 422, message: "first line\r\nNats-Service-Error-Code: 200") }
+            if request.payload == Array("blank".utf8) { throw ServiceError(code: 422, message: " ") }
             return ServiceReply(payload: request.payload)
         }
         let task = Task { try await service.run() }
@@ -28,6 +30,13 @@ struct MicroServiceTests {
         #expect(reply.payload == Array("hi".utf8))
         await #expect(throws: BusError.serviceError(code: 400, message: "empty request", body: Array("why".utf8))) {
             try await nc.request([], to: "svc.echo")
+        }
+        // An error text that could not go in a header line as it is still reaches the caller, on one line.
+        await #expect(throws: BusError.serviceError(code: 422, message: "first line  Nats-Service-Error-Code: 200", body: [])) {
+            try await nc.request(Array("lines".utf8), to: "svc.echo")
+        }
+        await #expect(throws: BusError.serviceError(code: 422, message: "error", body: [])) {
+            try await nc.request(Array("blank".utf8), to: "svc.echo")
         }
         await service.stop()
         try await task.value
