@@ -37,7 +37,7 @@ final class DealStatusService: Sendable {
     /// Complete (every deal) once the projection has loaded the snapshot: a deal not held then does not exist yet.
     private let latestKnown = LatestVersions<DealStatus>(limit: 200_000) { $0.version }
     /// Versions received from DEAL_STATUS, waiting to be written to SQLite in one transaction (write-behind).
-    private let pendingWrites = Mutex<[(DealStatus, UInt64, encoded: [UInt8]?)]>([])
+    private let pendingWrites = Mutex<[DealStore.Version]>([])
     private let writeSignal = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
     /// Which projection subscription may mark memory complete: one being replaced may still be delivering.
     private let projectionGeneration = Mutex(0)
@@ -219,14 +219,30 @@ final class DealStatusService: Sendable {
         return done
     }
 
+    /// An event of a run and what it says. (The hot path keeps no tuples of large values: copying those goes through
+    /// the runtime's generic tuple witnesses, a call and a lookup per field.)
+    private struct RunEvent {
+        let message: JetStreamMessage
+        let event: DealEvent
+    }
+
+    /// A version of a round, to be published.
+    private struct RoundVersion {
+        let run: Int
+        let status: DealStatus
+        let bytes: [UInt8]
+    }
+
     /// One deal's events of a batch, folded from the version held in memory.
     private struct DealRun {
         let key: String
         let client: String
         let dealId: String
         /// In stream order.
-        let events: [(message: JetStreamMessage, event: DealEvent)]
-        var current: (DealStatus, UInt64)?
+        let events: [RunEvent]
+        /// The newest version known, and its DEAL_STATUS sequence (0: none).
+        var current: DealStatus?
+        var currentSequence: UInt64
         /// The first event not handled yet.
         var next = 0
         /// Handed to `process` from `next` on: another replica moved the deal, or an event is missing from the batch.
@@ -262,21 +278,21 @@ final class DealStatusService: Sendable {
             let key = Self.key(client: client, dealId: dealId)
             let held = latestKnown.get(key)
             guard held != nil || latestKnown.isComplete,
-                  let events = try? sorted.map({ message -> (message: JetStreamMessage, event: DealEvent) in
-                      // Labelled as `DealRun.events` is: an unlabelled array would be copied element by element to fit.
-                      (message, try Self.decodeEvent(message.payload, subject: message.subject, client: client, dealId: dealId).get())
+                  let events = try? sorted.map({ message in
+                      RunEvent(message: message,
+                               event: try Self.decodeEvent(message.payload, subject: message.subject, client: client, dealId: dealId).get())
                   })
             else {
                 result.slow += sorted
                 continue
             }
-            runs.append(DealRun(key: key, client: client, dealId: dealId, events: events, current: held.map { ($0.value, $0.sequence) }))
+            runs.append(DealRun(key: key, client: client, dealId: dealId, events: events, current: held?.value, currentSequence: held?.sequence ?? 0))
         }
         while result.failure == nil {
-            var round: [(run: Int, status: DealStatus, bytes: [UInt8])] = []
+            var round: [RoundVersion] = []
             for i in runs.indices where !runs[i].slow {
                 do {
-                    if let (status, bytes) = try advance(&runs[i], horizon: horizon) { round.append((i, status, bytes)) }
+                    if let version = try advance(&runs[i], horizon: horizon, index: i) { round.append(version) }
                 } catch {
                     runs[i].slow = true
                     result.failure = error
@@ -286,32 +302,35 @@ final class DealStatusService: Sendable {
             // Acks not back within the inline wait go to the event task, well before the consumer's ack wait.
             let publishes = replies.map { jetStream.batch(maxPending: round.count, ackTimeout: Self.inlineAckWait, replies: $0) }
                 ?? jetStream.batch(maxPending: round.count)
-            defer { for (i, _, _) in round { latestKnown.endPublishing(key: runs[i].key) } }
+            defer { for version in round { latestKnown.endPublishing(key: runs[version.run].key) } }
             var sent = 0
-            for (i, status, bytes) in round where result.failure == nil {
-                let run = runs[i]
-                latestKnown.beginPublishing(status, bytes: bytes, key: run.key)
+            for version in round where result.failure == nil {
+                let key = runs[version.run].key
+                latestKnown.beginPublishing(version.status, bytes: version.bytes, key: key)
                 do {
                     // The window is the round: there is always room.
-                    _ = try publishes.publishNow(bytes, to: Subjects.Deal.storedStatus(client: run.client, deal: run.dealId),
+                    _ = try publishes.publishNow(version.bytes,
+                                                 to: Subjects.Deal.storedStatus(client: runs[version.run].client, deal: runs[version.run].dealId),
                                                  headers: Self.versionHeaders,
-                                                 msgId: LatestVersions<DealStatus>.messageID(key: run.key, version: status.version),
-                                                 expectedLastSubjectSequence: run.current?.1 ?? 0)
+                                                 msgId: LatestVersions<DealStatus>.messageID(key: key, version: version.status.version),
+                                                 expectedLastSubjectSequence: runs[version.run].currentSequence)
                     sent += 1
                 } catch {
                     result.failure = error
                 }
             }
             let outcome = publishes.completeBlocking()
-            for (n, (i, status, _)) in round.enumerated() {
+            for (n, version) in round.enumerated() {
+                let i = version.run
                 guard n < sent else {
                     runs[i].slow = true
                     continue
                 }
                 switch outcome.results[n] {
                 case .success(let ack) where !ack.duplicate:
-                    runs[i].current = (status, ack.sequence)
-                    latestKnown.remember(status, key: runs[i].key, sequence: ack.sequence)
+                    runs[i].current = version.status
+                    runs[i].currentSequence = ack.sequence
+                    latestKnown.remember(version.status, key: runs[i].key, sequence: ack.sequence)
                     do {
                         try runs[i].events[runs[i].next].message.ack()
                         runs[i].next += 1
@@ -333,13 +352,13 @@ final class DealStatusService: Sendable {
         return result
     }
 
-    /// Folds the run's events from `next` until one changes the deal, and returns that version with its bytes; nil
-    /// when the run is done (or turned slow). Events covered already are acknowledged, ignored and rejected ones
-    /// recorded (blocking, see `processInRounds`).
-    private func advance(_ run: inout DealRun, horizon: Horizon) throws -> (DealStatus, [UInt8])? {
+    /// Folds the run's events from `next` until one changes the deal, and returns that version with its bytes (for
+    /// the run at `index`); nil when the run is done (or turned slow). Events covered already are acknowledged,
+    /// ignored and rejected ones recorded (blocking, see `processInRounds`).
+    private func advance(_ run: inout DealRun, horizon: Horizon, index: Int) throws -> RoundVersion? {
         while run.next < run.events.count {
-            let (message, event) = run.events[run.next]
-            let covered = run.current?.0.lastEventSequence ?? 0
+            let message = run.events[run.next].message
+            let covered = run.current?.lastEventSequence ?? 0
             if message.streamSequence <= covered {
                 try message.ack()
                 run.next += 1
@@ -350,13 +369,13 @@ final class DealStatusService: Sendable {
                 run.slow = true
                 return nil
             }
-            let outcome = DealRules.apply(event, sequence: message.streamSequence, to: run.current?.0)
+            let outcome = DealRules.apply(run.events[run.next].event, sequence: message.streamSequence, to: run.current)
             if !outcome.isApplied && covered < horizon.ackFloor {
                 // Ignored or rejected against a state that may miss another replica's version: `process` checks.
                 run.slow = true
                 return nil
             }
-            if case .applied(let next) = outcome { return (next, try MessagePackEncoder().encode(next)) }
+            if case .applied(let next) = outcome { return RoundVersion(run: index, status: next, bytes: try MessagePackEncoder().encode(next)) }
             if let entry = handledEntry(outcome, sequence: message.streamSequence, client: run.client, dealId: run.dealId, delivered: message) {
                 try store.recordHandledBlocking(entry)
             }
@@ -564,7 +583,7 @@ final class DealStatusService: Sendable {
 
     /// Versions from DEAL_STATUS, on the projection's delivery thread: into memory, and queued for SQLite.
     private func project(_ events: [SnapshotEvent], generation: Int) throws {
-        var received: [(DealStatus, UInt64, encoded: [UInt8]?)] = []
+        var received: [DealStore.Version] = []
         received.reserveCapacity(events.count)
         for event in events {
             switch event {
@@ -575,7 +594,7 @@ final class DealStatusService: Sendable {
                     ?? MessagePackDecoder().decode(DealStatus.self, from: message.payload)
                 latestKnown.remember(status, key: key ?? Self.key(client: status.terms.client, dealId: status.terms.dealId),
                                      sequence: message.streamSequence)
-                received.append((status, message.streamSequence, message.payload))
+                received.append(DealStore.Version(status, sequence: message.streamSequence, encoded: message.payload))
             case .caughtUp:
                 projectionGeneration.withLock { current in
                     if current == generation { latestKnown.markComplete(true) }
@@ -609,7 +628,7 @@ final class DealStatusService: Sendable {
         guard !batch.isEmpty else { return }
         do {
             try await store.upsertAll(batch)
-            writtenUpTo.max(batch.map(\.1).max() ?? 0, ordering: .releasing)
+            writtenUpTo.max(batch.map(\.sequence).max() ?? 0, ordering: .releasing)
         } catch is CancellationError {
             // Stopping: the projection is rebuilt from DEAL_STATUS on the next start.
             logger.debug("projection write skipped at stop", metadata: ["versions": "\(batch.count)"])

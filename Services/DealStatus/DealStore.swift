@@ -56,35 +56,48 @@ struct DealStore: Sendable {
         return (try MessagePackDecoder().decode(DealStatus.self, from: blob), UInt64(sequence))
     }
 
+    /// A version on its way to SQLite: a class, so that the projection's queue and its write pass it on by reference
+    /// (a `DealStatus` copy retains each of its strings and arrays).
+    final class Version: Sendable {
+        let status: DealStatus
+        /// Its DEAL_STATUS sequence.
+        let sequence: UInt64
+        /// The status as MessagePack, when the caller has it already (as received from the stream).
+        let encoded: [UInt8]?
+
+        init(_ status: DealStatus, sequence: UInt64, encoded: [UInt8]? = nil) {
+            self.status = status
+            self.sequence = sequence
+            self.encoded = encoded
+        }
+    }
+
     /// Stores `status` unless a newer version is already there (replays and redeliveries are harmless).
     @discardableResult
     func upsert(_ status: DealStatus, statusSequence: UInt64) async throws -> Bool {
-        try await upsertAll([(status, statusSequence, nil)]) == 1
+        try await upsertAll([Version(status, sequence: statusSequence)]) == 1
     }
 
-    /// Stores each status that is newer than the stored one, in one transaction; returns how many were stored.
-    /// `encoded` is the status as MessagePack when the caller has it already (as received from the stream).
+    /// Stores each version that is newer than the stored one, in one transaction; returns how many were stored.
     @discardableResult
-    func upsertAll(_ statuses: [(DealStatus, UInt64, encoded: [UInt8]?)]) async throws -> Int {
+    func upsertAll(_ versions: [Version]) async throws -> Int {
         // Only the newest version of each deal in the batch needs writing.
-        var newest: [DealKey: Int] = [:]
-        newest.reserveCapacity(statuses.count)
-        for (index, entry) in statuses.enumerated() {
-            let key = DealKey(client: entry.0.terms.client, dealId: entry.0.terms.dealId)
-            if let seen = newest[key], statuses[seen].0.version >= entry.0.version { continue }
-            newest[key] = index
+        var newest: [DealKey: Version] = [:]
+        newest.reserveCapacity(versions.count)
+        for version in versions {
+            let key = DealKey(client: version.status.terms.client, dealId: version.status.terms.dealId)
+            if let seen = newest[key], seen.status.version >= version.status.version { continue }
+            newest[key] = version
         }
-        let encoder = MessagePackEncoder()
-        let rows = try newest.values.sorted().map { index in
-            let (status, sequence, encoded) = statuses[index]
-            return (status, sequence, try encoded ?? encoder.encode(status))
-        }
+        let rows = newest.values.sorted { $0.sequence < $1.sequence }
         return try await store.write { db in
             var stored = 0
+            let encoder = MessagePackEncoder()
             // Compiled once per connection and reused for every row; an older version than the stored one changes nothing.
             let upsert = try db.cachedStatement(sql: Self.upsertSQL)
-            for (status, statusSequence, blob) in rows {
-                try Self.execute(upsert.sqliteStatement, status, statusSequence: statusSequence, snapshot: blob, in: db)
+            for version in rows {
+                try Self.execute(upsert.sqliteStatement, version.status, statusSequence: version.sequence,
+                                 snapshot: try version.encoded ?? encoder.encode(version.status), in: db)
                 stored += db.changesCount
             }
             return stored

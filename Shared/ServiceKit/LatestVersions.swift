@@ -13,11 +13,28 @@ import Synchronization
 /// Its hot methods are `@inlinable`, so that a service's hot path gets them specialised for its value type (generic
 /// code across modules otherwise looks up the metadata of its tuples and copies them through value witnesses).
 public final class LatestVersions<Value: Sendable>: Sendable {
+    /// A held value. Entries are boxed, so that looking one up, or growing the table, moves a reference rather than
+    /// copying the value (every string and array of a deal's status retained anew).
+    @usableFromInline
+    final class Entry: Sendable {
+        @usableFromInline let value: Value
+        /// Where the stream stored it (an entry of `entries`).
+        @usableFromInline let sequence: UInt64
+        /// Its bytes as being published (an entry of `inFlight`).
+        @usableFromInline let bytes: [UInt8]
+
+        @usableFromInline init(_ value: Value, sequence: UInt64 = 0, bytes: [UInt8] = []) {
+            self.value = value
+            self.sequence = sequence
+            self.bytes = bytes
+        }
+    }
+
     @usableFromInline
     struct State: Sendable {
-        @usableFromInline var entries: [String: (value: Value, sequence: UInt64)] = [:]
+        @usableFromInline var entries: [String: Entry] = [:]
         /// Versions being published, with their bytes: the stored copy may reach the projection before the ack.
-        @usableFromInline var inFlight: [String: (value: Value, bytes: [UInt8])] = [:]
+        @usableFromInline var inFlight: [String: Entry] = [:]
         @usableFromInline var complete = false
 
         @usableFromInline init() {}
@@ -36,7 +53,10 @@ public final class LatestVersions<Value: Sendable>: Sendable {
     public static func messageID(key: String, version: Int64) -> String { "\(key).v\(version)" }
 
     @inlinable
-    public func get(_ key: String) -> (value: Value, sequence: UInt64)? { state.withLock { $0.entries[key] } }
+    public func get(_ key: String) -> (value: Value, sequence: UInt64)? {
+        guard let entry = state.withLock({ $0.entries[key] }) else { return nil }
+        return (entry.value, entry.sequence)
+    }
 
     /// Keeps `value` if it is newer than the one held; false when this one (or a newer one) is held already.
     @discardableResult @inlinable
@@ -47,7 +67,7 @@ public final class LatestVersions<Value: Sendable>: Sendable {
                 state.entries.removeAll(keepingCapacity: true)
                 state.complete = false
             }
-            state.entries[key] = (value, sequence)
+            state.entries[key] = Entry(value, sequence: sequence)
             return true
         }
     }
@@ -67,17 +87,19 @@ public final class LatestVersions<Value: Sendable>: Sendable {
     /// different one). Needs neither the message's headers nor a decode.
     @inlinable
     public func held(as message: JetStreamMessage, key: String) -> Value? {
-        state.withLock { state in
-            if let held = state.entries[key], held.sequence == message.streamSequence { return held.value }
-            if let sent = state.inFlight[key], sent.bytes == message.payload { return sent.value }
+        let entry = state.withLock { state -> Entry? in
+            if let held = state.entries[key], held.sequence == message.streamSequence { return held }
+            if let sent = state.inFlight[key], sent.bytes == message.payload { return sent }
             return nil
         }
+        return entry?.value
     }
 
     /// Marks `value` as in flight under `key` until `endPublishing` (for publishes sent together).
     @inlinable
     public func beginPublishing(_ value: Value, bytes: [UInt8], key: String) {
-        state.withLock { $0.inFlight[key] = (value, bytes) }
+        let entry = Entry(value, bytes: bytes)
+        state.withLock { $0.inFlight[key] = entry }
     }
 
     @inlinable
