@@ -134,6 +134,9 @@ final class DealStatusService: Sendable {
         /// Whether the task has work for the deal on `subject`.
         func isHandedOver(_ subject: String) -> Bool { handedOver[subject] != nil }
 
+        /// Whether the task has work for no deal.
+        var isIdle: Bool { handedOver.isEmpty }
+
         /// The pull was dropped: what it handed over went back to the consumer.
         mutating func restart() {
             handedOver.removeAll()
@@ -156,8 +159,12 @@ final class DealStatusService: Sendable {
     func inline(_ batch: [JetStreamMessage]) -> [JetStreamMessage] {
         let (mine, theirs, knownFloor) = routing.withLock { routing in
             var mine: [JetStreamMessage] = [], theirs: [JetStreamMessage] = []
-            for event in batch {
-                if routing.isHandedOver(event.subject) { theirs.append(event) } else { mine.append(event) }
+            if routing.isIdle {
+                mine = batch  // the common case: nothing handed over, no copy
+            } else {
+                for event in batch {
+                    if routing.isHandedOver(event.subject) { theirs.append(event) } else { mine.append(event) }
+                }
             }
             let first = mine.lazy.map(\.streamSequence).min()
             return (mine, theirs, routing.handledUpTo > 0 && first == routing.handledUpTo + 1 ? routing.handledUpTo : nil)

@@ -45,7 +45,7 @@ public final class ReplyInbox: @unchecked Sendable {  // its state belongs to th
     /// A reply subject of its own, and its token.
     func nextReply() -> (token: UInt64, subject: String) {
         counter += 1
-        return (counter, prefix + String(counter, radix: 36))
+        return (counter, ReplyToken.subject(prefix: prefix, counter))
     }
 
     enum Next {
@@ -66,9 +66,7 @@ public final class ReplyInbox: @unchecked Sendable {  // its state belongs to th
             guard status == NATS_OK, let msg else { return nil }
             let message = BusMessage(copying: msg)
             natsMsg_Destroy(msg)
-            if message.subject.hasPrefix(prefix), let token = UInt64(message.subject.dropFirst(prefix.count), radix: 36) {
-                return .reply(token: token, message: message)
-            }
+            if let token = ReplyToken.parse(message.subject, prefix: prefix) { return .reply(token: token, message: message) }
         }
     }
 }

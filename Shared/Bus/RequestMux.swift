@@ -33,7 +33,7 @@ final class RequestMux: Sendable {
             state.next &+= 1
             return state.next
         }
-        return (token, prefix + String(token, radix: 36))
+        return (token, ReplyToken.subject(prefix: prefix, token))
     }
 
     /// Reserves a token and registers its waiter in one step (one lock instead of two on the hot path).
@@ -44,7 +44,7 @@ final class RequestMux: Sendable {
             state.pending[state.next] = pending
             return state.next
         }
-        return (token, prefix + String(token, radix: 36))
+        return (token, ReplyToken.subject(prefix: prefix, token))
     }
 
     func register(_ token: UInt64, subject: String, timeout: Duration, waiter: Waiter) {
@@ -80,7 +80,7 @@ final class RequestMux: Sendable {
     }
 
     func deliver(_ message: BusMessage) {
-        guard message.subject.hasPrefix(prefix), let token = UInt64(message.subject.dropFirst(prefix.count), radix: 36) else { return }
+        guard let token = ReplyToken.parse(message.subject, prefix: prefix) else { return }
         resolve(token, with: .success(message))
     }
 
@@ -98,5 +98,31 @@ final class RequestMux: Sendable {
             return Array(state.pending.values)
         }
         for entry in all { entry.resume(with: .failure(error)) }
+    }
+}
+
+/// A request's reply subject: its inbox's prefix and a token in base 36.
+enum ReplyToken {
+    static func subject(prefix: String, _ token: UInt64) -> String { prefix + String(token, radix: 36) }
+
+    /// The token of `subject` if it is `prefix` and a token, read from its bytes (`String.dropFirst` would walk the
+    /// prefix character by character, on every reply).
+    static func parse(_ subject: String, prefix: String) -> UInt64? {
+        let bytes = subject.utf8, prefixBytes = prefix.utf8
+        guard bytes.count > prefixBytes.count, bytes.count - prefixBytes.count <= 13, bytes.starts(with: prefixBytes) else { return nil }
+        var token: UInt64 = 0
+        for byte in bytes.dropFirst(prefixBytes.count) {
+            let digit: UInt8
+            switch byte {
+            case UInt8(ascii: "0")...UInt8(ascii: "9"): digit = byte - UInt8(ascii: "0")
+            case UInt8(ascii: "a")...UInt8(ascii: "z"): digit = byte - UInt8(ascii: "a") + 10
+            default: return nil
+            }
+            let (shifted, overflow) = token.multipliedReportingOverflow(by: 36)
+            let (sum, carry) = shifted.addingReportingOverflow(UInt64(digit))
+            guard !overflow, !carry else { return nil }
+            token = sum
+        }
+        return token
     }
 }

@@ -17,3 +17,23 @@ struct AckSubjectTests {
         }
     }
 }
+
+@Suite("reply tokens")
+struct ReplyTokenTests {
+    @Test("a reply subject's token reads back as written, for any token", arguments: [UInt64(1), 35, 36, 1_295, 1_000_000_007, .max])
+    func roundTrip(token: UInt64) {
+        let prefix = "_INBOX.abc123.Ω."
+        #expect(ReplyToken.parse(ReplyToken.subject(prefix: prefix, token), prefix: prefix) == token)
+        #expect(ReplyToken.subject(prefix: prefix, token) == prefix + String(token, radix: 36))
+    }
+
+    @Test("a subject of another inbox, with no token, an upper-case or foreign digit, or past 64 bits is no reply of ours")
+    func refused() {
+        let prefix = "_INBOX.abc."
+        for subject in ["_INBOX.abd.1", "_INBOX.abc.", "_INBOX.abc.1A", "_INBOX.abc.1.2", "_INBOX.abc.-1", "_INBOX.abc",
+                        "_INBOX.abc." + String(repeating: "z", count: 13), "_INBOX.abc.3w5e11264sgsg", "_INBOX.abc.ǃ"] {
+            #expect(ReplyToken.parse(subject, prefix: prefix) == nil, "\(subject)")
+        }
+        #expect(ReplyToken.parse("_INBOX.abc.3w5e11264sgsf", prefix: prefix) == .max)
+    }
+}
