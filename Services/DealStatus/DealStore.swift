@@ -189,7 +189,7 @@ struct DealStore: Sendable {
 
     /// `recordHandled` on a thread that may block and is not running a Swift task (the event pull's delivery thread).
     func recordHandledBlocking(_ handled: Handled) throws {
-        try store.pool.write { db in try handled.insert(db) }
+        try store.writeBlocking { db in try handled.insert(db) }
     }
 
     /// Reasons of the rejected events of one deal, oldest first (the audit a support lead reads).

@@ -27,6 +27,12 @@ public final class Store: Sendable {
         try await pool.write(body)
     }
 
+    /// `write` for a thread that may block and runs no Swift task (a cnats delivery thread, see `PullStream`):
+    /// it waits for the writer there. Never call it from a task, which would hold a cooperative thread meanwhile.
+    public func writeBlocking<T>(_ body: (Database) throws -> T) throws -> T {
+        try pool.write(body)
+    }
+
     /// Checkpoints the WAL and closes the pool (called on graceful shutdown).
     public func close() throws {
         _ = try pool.writeWithoutTransaction { db in try db.checkpoint(.truncate) }
