@@ -37,6 +37,7 @@ struct BenchMain {
             results.append(try await nats.subscribeThroughput(count: 100_000 * scale))
             print("jetstream publish…")
             results.append(try await nats.jetStreamPublish(count: 20_000 * scale))
+            results.append(try await nats.jetStreamPublishWithHeaders(count: 20_000 * scale))
         }
         let binaries = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
         let deals = DealBench(server: server, logger: logger, binDirectory: binaries)

@@ -137,4 +137,37 @@ struct NatsBench {
             ratioName: "of raw", ratio: ours / base, target: "≥ 0.8×", met: ours / base >= 0.8
         )
     }
+
+    /// Versions as deal-status publishes them (a subject each, 4 headers: content type, schema, message id, expected
+    /// last subject sequence), through a `PublishBatch`, beside cnats' `natsMsgHeader_Set` + `js_PublishMsgAsync`.
+    func jetStreamPublishWithHeaders(count: Int) async throws -> CaseResult {
+        let payload = [UInt8](repeating: 3, count: 128)
+        let connection = try await connect(sendAsap: false)
+        let js = JetStream(connection: connection)
+        var config = StreamConfig(name: "BENCH_VERSIONS", subjects: ["bench.versions.>"])
+        config.maxMsgs = 2_000_000
+        try await js.ensureStream(config)
+
+        let raw = RawConnection(url: url, sendAsap: false)
+        let rawTime = await onThread { raw.jetStreamAsyncPublishWithHeaders(prefix: "bench.versions.raw", payload: payload, count: count) }
+
+        let headers: Headers = ["Content-Type": "application/msgpack", "Svyaz-Schema": "DealStatus/1"]
+        let clock = ContinuousClock()
+        let start = clock.now
+        let batch = js.batch(maxPending: 4_096, ackTimeout: .seconds(60))
+        for n in 0..<count {
+            let subject = "bench.versions.bus.\(n)"
+            try await batch.publish(payload, to: subject, headers: headers, msgId: subject + ".v1", expectedLastSubjectSequence: 0)
+        }
+        let outcome = await batch.complete()
+        let busTime = clock.now - start
+        precondition(outcome.failures.isEmpty, "bus JetStream publish failures: \(outcome.failures.count)")
+        let ours = Double(count) / seconds(busTime)
+        let base = Double(count) / seconds(rawTime)
+        return CaseResult(
+            name: "JetStream publish, 4 headers", baseline: "raw natsMsgHeader_Set + js_PublishMsgAsync",
+            ours: Measurement(opsPerSecond: ours), base: Measurement(opsPerSecond: base),
+            ratioName: "of raw", ratio: ours / base, target: "≥ 0.8×", met: ours / base >= 0.8
+        )
+    }
 }

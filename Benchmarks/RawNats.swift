@@ -91,6 +91,44 @@ final class RawConnection: @unchecked Sendable {  // owns a C handle; cnats call
     }
 }
 
+extension RawConnection {
+    /// `jetStreamAsyncPublish` of versions as deal-status publishes them: each on a subject of its own, with a content
+    /// type, a schema, a message id and an expected last subject sequence (cnats' `natsMsgHeader_Set`; the per-message
+    /// strings lent to C without copies, the fixed ones static, as a C program would).
+    func jetStreamAsyncPublishWithHeaders(prefix: String, payload: [UInt8], count: Int) -> Duration {
+        var jsOpts = jsOptions()
+        jsOptions_Init(&jsOpts)
+        jsOpts.PublishAsync.MaxPending = 4_096
+        var js: OpaquePointer?
+        precondition(natsConnection_JetStream(&js, nc, &jsOpts) == NATS_OK)
+        defer { jsCtx_Destroy(js) }
+        func c(_ text: StaticString) -> UnsafePointer<CChar> { UnsafeRawPointer(text.utf8Start).assumingMemoryBound(to: CChar.self) }
+        let clock = ContinuousClock()
+        let start = clock.now
+        payload.withUnsafeBytes { buffer in
+            for n in 0..<count {
+                let subject = "\(prefix).\(n)", msgId = "\(prefix).\(n).v1"
+                var msg: OpaquePointer?
+                subject.withCString { subjectText in
+                    precondition(natsMsg_Create(&msg, subjectText, nil, buffer.baseAddress?.assumingMemoryBound(to: CChar.self),
+                                                Int32(buffer.count)) == NATS_OK)
+                }
+                natsMsgHeader_Set(msg, c("Content-Type"), c("application/msgpack"))
+                natsMsgHeader_Set(msg, c("Svyaz-Schema"), c("DealStatus/1"))
+                msgId.withCString { _ = natsMsgHeader_Set(msg, c("Nats-Msg-Id"), $0) }
+                natsMsgHeader_Set(msg, c("Nats-Expected-Last-Subject-Sequence"), c("0"))
+                let status = js_PublishMsgAsync(js, &msg, nil)
+                precondition(status == NATS_OK, "js_PublishMsgAsync failed: \(status)")
+            }
+        }
+        var pubOpts = jsPubOptions()
+        jsPubOptions_Init(&pubOpts)
+        pubOpts.MaxWait = 60_000
+        precondition(js_PublishAsyncComplete(js, &pubOpts) == NATS_OK)
+        return clock.now - start
+    }
+}
+
 /// Runs blocking work on its own thread so the cooperative pool is never blocked.
 func onThread<T: Sendable>(_ body: @escaping @Sendable () -> T) async -> T {
     await withCheckedContinuation { continuation in
