@@ -59,6 +59,13 @@ public struct BusMessage: Sendable {
     }
 }
 
+/// Frees a cnats message the bus owns (received by its subscriptions, or built by `makeNatsMsg`) on this thread,
+/// rather than through `natsMsg_Destroy`, which wakes libnats' garbage-collector thread to do it (see `shim.h`).
+@inline(__always)
+func freeMessage(_ msg: OpaquePointer) {
+    natsMsg_free(UnsafeMutableRawPointer(msg))
+}
+
 extension BusMessage {
     /// Whether `reply` starts with `$JS.ACK.` (a message of a JetStream consumer), read in place.
     static func isStreamReply(_ reply: UnsafePointer<CChar>) -> Bool {

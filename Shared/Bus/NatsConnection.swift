@@ -157,7 +157,7 @@ public final class NatsConnection: @unchecked Sendable {  // wraps the C handle;
         }
         let msg = try makeNatsMsg(subject: subject, reply: reply, headers: headers, payload: payload, msgId: msgId,
                                   expectedLastSubjectSequence: expectedLastSubjectSequence)
-        defer { natsMsg_Destroy(msg) }
+        defer { freeMessage(msg) }
         try check(natsConnection_PublishMsg(nc, msg), subject)
     }
 
@@ -244,7 +244,7 @@ public final class NatsConnection: @unchecked Sendable {  // wraps the C handle;
             guard let msg else { return }
             let context = Unmanaged<SubscriptionContext>.fromOpaque(closure!).takeUnretainedValue()
             let message = BusMessage(copying: msg, streamHeaders: context.streamHeaders)
-            natsMsg_Destroy(msg)
+            freeMessage(msg)
             if let batcher = context.batcher {
                 var queued: Int32 = 0
                 natsSubscription_GetPending(sub, &queued, nil)

@@ -65,7 +65,7 @@ public final class ReplyInbox: @unchecked Sendable {  // its state belongs to th
             if status == NATS_NO_RESPONDERS { return .noResponders }
             guard status == NATS_OK, let msg else { return nil }
             let message = BusMessage(copying: msg)
-            natsMsg_Destroy(msg)
+            freeMessage(msg)
             if let token = ReplyToken.parse(message.subject, prefix: prefix) { return .reply(token: token, message: message) }
         }
     }
