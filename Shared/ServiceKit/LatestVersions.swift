@@ -37,14 +37,19 @@ public final class LatestVersions<Value: Sendable>: Sendable {
         @usableFromInline var inFlight: [String: Entry] = [:]
         @usableFromInline var complete = false
 
-        @usableFromInline init() {}
+        /// Room for `capacity` entries from the start: the table never grows under the lock on the hot path (doubling
+        /// a table of 100k entries rehashes every key, milliseconds during which no event is folded).
+        @usableFromInline init(capacity: Int) {
+            entries.reserveCapacity(capacity)
+        }
     }
 
-    @usableFromInline let state = Mutex(State())
+    @usableFromInline let state: Mutex<State>
     @usableFromInline let limit: Int
     @usableFromInline let version: @Sendable (Value) -> Int64
 
     public init(limit: Int, version: @escaping @Sendable (Value) -> Int64) {
+        state = Mutex(State(capacity: limit))
         self.limit = limit
         self.version = version
     }
