@@ -69,58 +69,53 @@ final class RawConnection: @unchecked Sendable {  // owns a C handle; cnats call
 
     /// js_PublishAsync of `count` messages, then PublishAsyncComplete.
     func jetStreamAsyncPublish(subject: String, payload: [UInt8], count: Int) -> Duration {
-        var jsOpts = jsOptions()
-        jsOptions_Init(&jsOpts)
-        jsOpts.PublishAsync.MaxPending = 4_096
-        var js: OpaquePointer?
-        precondition(natsConnection_JetStream(&js, nc, &jsOpts) == NATS_OK)
-        defer { jsCtx_Destroy(js) }
-        let clock = ContinuousClock()
-        let start = clock.now
-        payload.withUnsafeBytes { buffer in
-            for _ in 0..<count {
-                let status = js_PublishAsync(js, subject, buffer.baseAddress, Int32(buffer.count), nil)
-                precondition(status == NATS_OK, "js_PublishAsync failed: \(status)")
+        timedAsyncPublish { js in
+            payload.withUnsafeBytes { buffer in
+                for _ in 0..<count {
+                    let status = js_PublishAsync(js, subject, buffer.baseAddress, Int32(buffer.count), nil)
+                    precondition(status == NATS_OK, "js_PublishAsync failed: \(status)")
+                }
             }
         }
-        var pubOpts = jsPubOptions()
-        jsPubOptions_Init(&pubOpts)
-        pubOpts.MaxWait = 60_000
-        precondition(js_PublishAsyncComplete(js, &pubOpts) == NATS_OK)
-        return clock.now - start
     }
-}
 
-extension RawConnection {
     /// `jetStreamAsyncPublish` of versions as deal-status publishes them: each on a subject of its own, with a content
     /// type, a schema, a message id and an expected last subject sequence (cnats' `natsMsgHeader_Set`; the per-message
     /// strings lent to C without copies, the fixed ones static, as a C program would).
     func jetStreamAsyncPublishWithHeaders(prefix: String, payload: [UInt8], count: Int) -> Duration {
+        func c(_ text: StaticString) -> UnsafePointer<CChar> { UnsafeRawPointer(text.utf8Start).assumingMemoryBound(to: CChar.self) }
+        return timedAsyncPublish { js in
+            payload.withUnsafeBytes { buffer in
+                for n in 0..<count {
+                    let subject = "\(prefix).\(n)", msgId = "\(prefix).\(n).v1"
+                    var msg: OpaquePointer?
+                    subject.withCString { subjectText in
+                        precondition(natsMsg_Create(&msg, subjectText, nil, buffer.baseAddress?.assumingMemoryBound(to: CChar.self),
+                                                    Int32(buffer.count)) == NATS_OK)
+                    }
+                    natsMsgHeader_Set(msg, c("Content-Type"), c("application/msgpack"))
+                    natsMsgHeader_Set(msg, c("Svyaz-Schema"), c("DealStatus/1"))
+                    msgId.withCString { _ = natsMsgHeader_Set(msg, c("Nats-Msg-Id"), $0) }
+                    natsMsgHeader_Set(msg, c("Nats-Expected-Last-Subject-Sequence"), c("0"))
+                    let status = js_PublishMsgAsync(js, &msg, nil)
+                    precondition(status == NATS_OK, "js_PublishMsgAsync failed: \(status)")
+                }
+            }
+        }
+    }
+
+    /// The time `publish` takes to send its async publishes on a fresh JetStream context (up to 4,096 pending) and
+    /// PublishAsyncComplete to see them all acknowledged.
+    private func timedAsyncPublish(_ publish: (OpaquePointer?) -> Void) -> Duration {
         var jsOpts = jsOptions()
         jsOptions_Init(&jsOpts)
         jsOpts.PublishAsync.MaxPending = 4_096
         var js: OpaquePointer?
         precondition(natsConnection_JetStream(&js, nc, &jsOpts) == NATS_OK)
         defer { jsCtx_Destroy(js) }
-        func c(_ text: StaticString) -> UnsafePointer<CChar> { UnsafeRawPointer(text.utf8Start).assumingMemoryBound(to: CChar.self) }
         let clock = ContinuousClock()
         let start = clock.now
-        payload.withUnsafeBytes { buffer in
-            for n in 0..<count {
-                let subject = "\(prefix).\(n)", msgId = "\(prefix).\(n).v1"
-                var msg: OpaquePointer?
-                subject.withCString { subjectText in
-                    precondition(natsMsg_Create(&msg, subjectText, nil, buffer.baseAddress?.assumingMemoryBound(to: CChar.self),
-                                                Int32(buffer.count)) == NATS_OK)
-                }
-                natsMsgHeader_Set(msg, c("Content-Type"), c("application/msgpack"))
-                natsMsgHeader_Set(msg, c("Svyaz-Schema"), c("DealStatus/1"))
-                msgId.withCString { _ = natsMsgHeader_Set(msg, c("Nats-Msg-Id"), $0) }
-                natsMsgHeader_Set(msg, c("Nats-Expected-Last-Subject-Sequence"), c("0"))
-                let status = js_PublishMsgAsync(js, &msg, nil)
-                precondition(status == NATS_OK, "js_PublishMsgAsync failed: \(status)")
-            }
-        }
+        publish(js)
         var pubOpts = jsPubOptions()
         jsPubOptions_Init(&pubOpts)
         pubOpts.MaxWait = 60_000
