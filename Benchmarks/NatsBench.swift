@@ -115,8 +115,8 @@ struct NatsBench {
         let payload = [UInt8](repeating: 3, count: 128)
         return try await comparePublish(
             stream: "BENCH", name: "JetStream async publish 128 B", baseline: "raw js_PublishAsync",
-            raw: { $0.jetStreamAsyncPublish(subject: "bench.bench.raw", payload: payload, count: count) },
-            bus: { batch in for _ in 0..<count { try await batch.publish(payload, to: "bench.bench.bus") } }
+            raw: { $0.jetStreamAsyncPublish(subject: "bench.bench.raw.all", payload: payload, count: count) },
+            bus: { batch in for _ in 0..<count { try await batch.publish(payload, to: "bench.bench.bus.all") } }
         )
     }
 
@@ -137,17 +137,20 @@ struct NatsBench {
         )
     }
 
-    /// A publish comparison on a fresh stream `stream` (subjects `bench.<stream lowercased>.>`): the raw
-    /// cnats side timed on a thread of its own, then the Bus side through one `PublishBatch`, as messages per second.
+    /// A publish comparison, each side into a fresh stream of its own (`<stream>_RAW` on `bench.<stream lowercased>.raw.>`,
+    /// `<stream>_BUS` on `….bus.>`, so neither works against what the other stored): the raw cnats side timed on a
+    /// thread of its own, then the Bus side through one `PublishBatch`, as messages per second.
     private func comparePublish(
         stream: String, name: String, baseline: String, raw: @escaping @Sendable (RawConnection) -> Duration,
         bus: (PublishBatch) async throws -> Void
     ) async throws -> CaseResult {
         let connection = try await connect(sendAsap: false)
         let js = JetStream(connection: connection)
-        var config = StreamConfig(name: stream, subjects: ["bench.\(stream.lowercased()).>"])
-        config.maxMsgs = 2_000_000
-        try await js.ensureStream(config)
+        for side in ["raw", "bus"] {
+            var config = StreamConfig(name: "\(stream)_\(side.uppercased())", subjects: ["bench.\(stream.lowercased()).\(side).>"])
+            config.maxMsgs = 2_000_000
+            try await js.ensureStream(config)
+        }
         let rawConnection = RawConnection(url: url, sendAsap: false)
         let rawTime = await onThread { raw(rawConnection) }
 

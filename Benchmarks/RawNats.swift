@@ -93,10 +93,11 @@ final class RawConnection: @unchecked Sendable {  // owns a C handle; cnats call
                         precondition(natsMsg_Create(&msg, subjectText, nil, buffer.baseAddress?.assumingMemoryBound(to: CChar.self),
                                                     Int32(buffer.count)) == NATS_OK)
                     }
-                    natsMsgHeader_Set(msg, c("Content-Type"), c("application/msgpack"))
-                    natsMsgHeader_Set(msg, c("Svyaz-Schema"), c("DealStatus/1"))
-                    msgId.withCString { _ = natsMsgHeader_Set(msg, c("Nats-Msg-Id"), $0) }
-                    natsMsgHeader_Set(msg, c("Nats-Expected-Last-Subject-Sequence"), c("0"))
+                    let set = (natsMsgHeader_Set(msg, c("Content-Type"), c("application/msgpack")),
+                               natsMsgHeader_Set(msg, c("Svyaz-Schema"), c("DealStatus/1")),
+                               msgId.withCString { natsMsgHeader_Set(msg, c("Nats-Msg-Id"), $0) },
+                               natsMsgHeader_Set(msg, c("Nats-Expected-Last-Subject-Sequence"), c("0")))
+                    precondition(set == (NATS_OK, NATS_OK, NATS_OK, NATS_OK), "natsMsgHeader_Set failed: \(set)")
                     let status = js_PublishMsgAsync(js, &msg, nil)
                     precondition(status == NATS_OK, "js_PublishMsgAsync failed: \(status)")
                 }

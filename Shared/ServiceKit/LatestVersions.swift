@@ -40,7 +40,7 @@ public final class LatestVersions<Value: Sendable>: Sendable {
         /// Room for `capacity` entries from the start: the table never grows under the lock on the hot path (doubling
         /// a table of 100k entries rehashes every key, milliseconds during which no event is folded).
         @usableFromInline init(capacity: Int) {
-            entries.reserveCapacity(capacity)
+            entries.reserveCapacity(min(capacity, 1 << 20))  // a limit meant as "unbounded" reserves no absurd table
         }
     }
 
