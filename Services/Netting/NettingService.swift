@@ -172,7 +172,7 @@ final class NettingService: Sendable {
                     let key = Subject.tokens(of: message.subject, count: 4, at: 2, 3).map { Self.key(client: $0.0, valueDate: $0.1) }
                     let set = try key.flatMap { latestKnown.held(as: message, key: $0) }
                         ?? MessagePackDecoder().decode(NettingSet.self, from: message.payload)
-                    if latestKnown.remember(set, key: Self.key(client: set.client, valueDate: set.valueDate),
+                    if latestKnown.remember(set, key: key ?? Self.key(client: set.client, valueDate: set.valueDate),
                                             sequence: message.streamSequence) {
                         try await store.upsert(set, statusSequence: message.streamSequence)
                     }

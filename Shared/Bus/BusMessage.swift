@@ -103,17 +103,14 @@ func makeNatsMsg(
     buffer.append(contentsOf: payload)
     var msg: OpaquePointer?
     var subject = subject, reply = reply ?? ""
+    func text(_ bytes: UnsafeBufferPointer<UInt8>) -> UnsafePointer<CChar>? {
+        UnsafeRawPointer(bytes.baseAddress)?.assumingMemoryBound(to: CChar.self)
+    }
     let status = subject.withUTF8 { subjectBytes in
         reply.withUTF8 { replyBytes in
             buffer.withUnsafeBufferPointer { bytes in
-                subjectBytes.withMemoryRebound(to: CChar.self) { subjectText in
-                    replyBytes.withMemoryRebound(to: CChar.self) { replyText in
-                        bytes.withMemoryRebound(to: CChar.self) { data in
-                            natsMsg_create(&msg, subjectText.baseAddress, Int32(subjectText.count), replyText.baseAddress,
-                                           Int32(replyText.count), data.baseAddress, Int32(data.count), Int32(headerLength))
-                        }
-                    }
-                }
+                natsMsg_create(&msg, text(subjectBytes), Int32(subjectBytes.count), text(replyBytes), Int32(replyBytes.count),
+                               text(bytes), Int32(bytes.count), Int32(headerLength))
             }
         }
     }

@@ -114,8 +114,8 @@ public struct JetStream: Sendable {
         msgId: String? = nil,
         expectedLastSubjectSequence: UInt64? = nil
     ) async throws -> PubAck {
-        let headers = Self.publishHeaders(headers, msgId: msgId, expectedLastSubjectSequence: expectedLastSubjectSequence)
-        let reply = try await connection.rawRequest(payload, to: subject, headers: headers, timeout: timeout)
+        let reply = try await connection.rawRequest(payload, to: subject, headers: headers, msgId: msgId,
+                                                    expectedLastSubjectSequence: expectedLastSubjectSequence, timeout: timeout)
         return try Self.parseAck(reply, subject: subject, expected: expectedLastSubjectSequence)
     }
 
@@ -147,13 +147,6 @@ public struct JetStream: Sendable {
     /// `publishNow` and waited for with `completeBlocking` only, by the one thread that uses `replies`.
     public func batch(maxPending: Int, ackTimeout: Duration = .seconds(30), replies: ReplyInbox) -> PublishBatch {
         PublishBatch(jetStream: self, maxPending: maxPending, ackTimeout: ackTimeout, replies: replies)
-    }
-
-    static func publishHeaders(_ headers: Headers, msgId: String?, expectedLastSubjectSequence: UInt64?) -> Headers {
-        var headers = headers
-        if let msgId { headers[BusHeader.msgId] = msgId }
-        if let expectedLastSubjectSequence { headers[BusHeader.expectedLastSubjectSequence] = String(expectedLastSubjectSequence) }
-        return headers
     }
 
     /// Parses `{"stream":"S","seq":N,"duplicate":true}` or an API error, without Foundation JSON on the happy path.

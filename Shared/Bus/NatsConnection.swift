@@ -301,14 +301,19 @@ public final class NatsConnection: @unchecked Sendable {  // wraps the C handle;
     }
 
     /// Like `request` but returns error replies as messages (used by JetStream, whose errors are in the body).
-    func rawRequest(_ payload: [UInt8], to subject: String, headers: Headers = Headers(), timeout: Duration) async throws -> BusMessage {
+    /// `msgId` and `expectedLastSubjectSequence` are set over `headers` as `publish` sets them (a JetStream publish).
+    func rawRequest(
+        _ payload: [UInt8], to subject: String, headers: Headers = Headers(), msgId: String? = nil,
+        expectedLastSubjectSequence: UInt64? = nil, timeout: Duration
+    ) async throws -> BusMessage {
         let mux = try requestMux()
         let (token, replySubject) = mux.nextToken()
         let reply = try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<BusMessage, any Error>) in
                 mux.register(token, subject: subject, timeout: timeout, waiter: .continuation(continuation))
                 do {
-                    try publish(payload, to: subject, reply: replySubject, headers: headers)
+                    try publish(payload, to: subject, reply: replySubject, headers: headers, msgId: msgId,
+                                expectedLastSubjectSequence: expectedLastSubjectSequence)
                     sendBuffered()  // the caller waits for the reply: do not leave the request to the flusher
                 } catch {
                     mux.resolve(token, with: .failure(error))
