@@ -27,6 +27,11 @@ struct BenchMain {
             print("wire…")
             results += try runWireBench(iterations: 40_000 * scale)
         }
+        // The servers started here (and their baselines) run with the deployment's GC settings (compose/, demo.sh),
+        // unless the environment sets its own.
+        setenv("GOGC", "400", 0)
+        setenv("GOMEMLIMIT", "1GiB", 0)
+        print("nats-server GC: GOGC=\(String(cString: getenv("GOGC"))) GOMEMLIMIT=\(String(cString: getenv("GOMEMLIMIT")))")
         let server = try NatsServer()
         defer { server.stop(); server.removeFiles() }
         if selected("nats") {

@@ -102,13 +102,17 @@ struct DealBench {
             watchdog.cancel()
             received.unsubscribe()
         }
+        var trace: [String] = []
         for try await message in received {
             guard let dash = message.subject.lastIndex(of: "-"), let n = Int(message.subject[message.subject.index(after: dash)...]) else { continue }
-            latencies.record(clock.now - sent.get(n))
+            let sentAt = sent.get(n), latency = clock.now - sentAt
+            latencies.record(latency)
+            if traceDirectory != nil { trace.append("\(n) \(Int(seconds(sentAt - start) * 1e6)) \(Int(seconds(latency) * 1e6))") }
             seen += 1
             if seen == count { break }
         }
         guard seen == count else { throw BenchError.stalled(pipeline: publishPrefix, received: seen, of: count) }
+        if let traceDirectory { try trace.joined(separator: "\n").write(toFile: "\(traceDirectory)/\(tag).txt", atomically: true, encoding: .utf8) }
         let elapsed = clock.now - start
         try await publisher.value
         return (latencies, Double(count) / seconds(elapsed))
@@ -376,6 +380,10 @@ struct DealBench {
         )
     }
 }
+
+/// Where each deal pipeline leaves a line per event (`SVYAZ_BENCH_TRACE`): index, µs from the start to its send, µs
+/// to its snapshot. To see whether a p99 is one stall or many (e.g. per 100 ms window).
+let traceDirectory = ProcessInfo.processInfo.environment["SVYAZ_BENCH_TRACE"]
 
 /// Publish instants by index, written by the publisher task and read by the receiver.
 final class SentTimes: @unchecked Sendable {  // guarded by `lock`

@@ -556,7 +556,7 @@ struct JetStreamTests {
             for try await _ in snapshot {}
         }
         _ = try await js.publish(Array("later".utf8), to: "st.C1.D2")
-        try await js.connection.flush()
+        try js.connection.flush()
         #expect(calls.withLock { $0 } == 1)
         await snapshot.stop()
     }

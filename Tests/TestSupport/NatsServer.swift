@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// A real `nats-server` (JetStream on) started for one test suite on a free port, stopped by pid.
 public final class NatsServer: @unchecked Sendable {  // mutable process handle is only touched by start/stop from the owning test
@@ -30,6 +31,8 @@ public final class NatsServer: @unchecked Sendable {  // mutable process handle 
     }
 
     private let jetStream: Bool
+    /// Whether a server of this process took `SVYAZ_NATS_PROFILE_PORT` (a port serves one).
+    private static let profiled = Atomic(false)
 
     deinit {
         stop()
@@ -41,6 +44,11 @@ public final class NatsServer: @unchecked Sendable {  // mutable process handle 
         var arguments = ["-a", "127.0.0.1", "-p", String(requested), "-l", log.path]
         if jetStream { arguments += ["-js", "-sd", storeDirectory.path] }
         if let configFile { arguments += ["-c", configFile.path] }
+        // Profiling aid: the Go pprof endpoint (`/debug/pprof/profile`) of the first server this process starts, e.g.
+        // under the benchmarks (`scripts/pprof_top.py` reads what it gives).
+        if let profile = ProcessInfo.processInfo.environment["SVYAZ_NATS_PROFILE_PORT"], !Self.profiled.exchange(true, ordering: .relaxed) {
+            arguments += ["--profile", profile]
+        }
         let process = Process()
         process.executableURL = URL(fileURLWithPath: Self.serverPath())
         process.arguments = arguments
