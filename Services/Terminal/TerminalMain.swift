@@ -104,34 +104,99 @@ struct Deals: AsyncParsableCommand {
             if json {
                 for deal in table.sorted where matches(deal) { printJSON(deal) }
             } else {
-                render(table)
+                render(table, screen: once ? nil : Screen.size())
             }
             if once {
                 await connection.drain()
                 return
             }
-            var lastDraw = ContinuousClock.now
-            for try await message in live {
-                guard let deal = try? MessagePackDecoder().decode(DealStatus.self, from: message.payload), table.apply(deal) else { continue }
-                if json {
-                    if matches(deal) { printJSON(deal) }
-                } else if ContinuousClock.now - lastDraw > .milliseconds(100) {
-                    render(table)
-                    lastDraw = .now
+            if json {
+                for try await message in live {
+                    guard let deal = try? MessagePackDecoder().decode(DealStatus.self, from: message.payload), table.apply(deal) else { continue }
+                    guard matches(deal) else { continue }
+                    printJSON(deal)
+                    fflush(nil)  // a script reading a pipe gets each update as it comes, not a buffer later
                 }
+            } else {
+                try await follow(live, table: table)
             }
         } catch {
             throw fail(error)
         }
     }
 
-    func render(_ table: DealTable) {
+    /// What the live screen reacts to: a newer version, or the redraw tick.
+    enum ScreenEvent: Sendable {
+        case update(DealStatus)
+        case tick
+    }
+
+    /// The live screen: updates go into the table as they come, and the screen is redrawn at most every 100 ms when
+    /// something changed (or the window was resized), so the last change of a burst is shown too.
+    func follow(_ live: Subscription, table start: DealTable) async throws {
+        var table = start
+        let (events, sink) = AsyncThrowingStream<ScreenEvent, any Error>.makeStream()
+        let feed = Task {
+            do {
+                for try await message in live {
+                    if let deal = try? MessagePackDecoder().decode(DealStatus.self, from: message.payload) { sink.yield(.update(deal)) }
+                }
+                sink.finish()
+            } catch {
+                sink.finish(throwing: error)
+            }
+        }
+        let ticker = Task {
+            while !Task.isCancelled {
+                try? await Task.sleep(for: .milliseconds(100))
+                sink.yield(.tick)
+            }
+        }
+        defer {
+            feed.cancel()
+            ticker.cancel()
+        }
+        var dirty = false
+        var drawnFor = Screen.size()
+        for try await event in events {
+            switch event {
+            case .update(let deal):
+                if table.apply(deal) { dirty = true }
+            case .tick:
+                let size = Screen.size()
+                guard dirty || size != drawnFor else { continue }
+                render(table, screen: size)
+                (dirty, drawnFor) = (false, size)
+            }
+        }
+    }
+
+    /// The table, newest trade first. On a live screen it fits the window: what does not fit is counted below it.
+    func render(_ table: DealTable, screen: Screen? = nil) {
         let rows = table.sorted.filter(matches)
-        var out = once ? "" : "\u{1B}[H\u{1B}[2J"
-        out += "Svyaz terminal — client \(client.client) — \(rows.count) deals — \(Date().formatted(.iso8601))\n"
-        out += DealTable.header + "\n"
-        for deal in rows { out += DealTable.row(deal) + "\n" }
-        print(out, terminator: "")
+        var lines = ["Svyaz terminal — client \(client.client) — \(rows.count) deals — \(Date().formatted(.iso8601))", DealTable.header]
+        let room = screen.map { max(1, $0.rows - 3) } ?? rows.count  // the title, the header and the count below
+        lines += rows.prefix(room).map(DealTable.row)
+        if rows.count > room {
+            lines.append("… and \(rows.count - room) older deals: narrow with --pair, --value-date, --product, --confirmation, --settlement")
+        }
+        if let screen { lines = lines.map { $0.count > screen.columns ? String($0.prefix(screen.columns)) : $0 } }
+        print((once ? "" : "\u{1B}[H\u{1B}[2J") + lines.joined(separator: "\n") + "\n", terminator: "")
+        fflush(nil)
+    }
+}
+
+/// The size of the window standard output shows in (nil when it is not a terminal: then every row is printed).
+struct Screen: Equatable {
+    let rows: Int
+    let columns: Int
+
+    static func size() -> Screen? {
+        var window = winsize()
+        guard isatty(STDOUT_FILENO) == 1, withUnsafeMutablePointer(to: &window, { ioctl(STDOUT_FILENO, UInt(TIOCGWINSZ), $0) }) == 0,
+              window.ws_row > 0, window.ws_col > 0
+        else { return nil }
+        return Screen(rows: Int(window.ws_row), columns: Int(window.ws_col))
     }
 }
 
@@ -164,8 +229,9 @@ struct DealTable {
             + pad(t.rate.description, 11) + pad(t.valueDate, 11) + pad(confirmation, 36) + settlement
     }
 
+    /// `text` in a column of `width` characters with one space after it; cut with "…" when it does not fit.
     static func pad(_ text: String, _ width: Int) -> String {
-        text.count >= width ? String(text.prefix(width - 1)) + " " : text + String(repeating: " ", count: width - text.count)
+        text.count >= width ? String(text.prefix(width - 2)) + "… " : text + String(repeating: " ", count: width - text.count)
     }
 }
 

@@ -7,7 +7,7 @@ import subprocess
 import msgpack
 import nats
 
-from conftest import stop_pid
+from conftest import stop_pid, wait_for
 
 
 def start(bin_dir, tmp_dir, url, *args, name):
@@ -95,4 +95,123 @@ def test_python_terminal_follows_deal_status(nats_server, bin_dir, tmp_dir):
         if simulator is not None:
             stop_pid(simulator)
         stop_pid(netting)
+        stop_pid(deal_status)
+
+
+def list_deals(url):
+    """The client's deals as deal-status lists them (every deal fits one page here)."""
+    async def fetch():
+        nc = await nats.connect(url)
+        try:
+            reply = await nc.request("deal.query.C1.list", msgpack.packb({"limit": 500}), timeout=2)
+            return msgpack.unpackb(reply.data, timestamp=3)
+        finally:
+            await nc.drain()
+    return asyncio.run(fetch())
+
+
+def settled_list(url, simulator):
+    """The list once the simulator has ended and every deal it booked is settled, else None."""
+    if simulator.poll() != 0:
+        return None
+    page = list_deals(url)
+    done = page["total"] > 0 and page["total"] == len(page["deals"]) and all(d["settlement"] == "SETTLED" for d in page["deals"])
+    return page if done else None
+
+
+def test_live_terminal_json_prints_each_newer_version_once(nats_server, bin_dir, tmp_dir):
+    """`terminal deals --json` without --once follows the deals live: one line per newer version, none stale or repeated."""
+    deal_status = start(bin_dir, tmp_dir, nats_server.url, "deal-status", "--data-dir", str(tmp_dir), "--instance-id", "ds1",
+                        name="deal-status")
+    out_path = tmp_dir / "terminal.jsonl"
+    terminal = subprocess.Popen([str(bin_dir / "terminal"), "deals", "--json", "--nats-url", nats_server.url, "--client", "C1"],
+                                stdout=open(out_path, "w"), stderr=subprocess.STDOUT)
+    simulator = None
+    try:
+        # The terminal subscribes before it lists, so deals booked while it starts reach it either way.
+        simulator = start(bin_dir, tmp_dir, nats_server.url, "simulator", "--clients", "1", "--deals", "10", "--rate", "300",
+                          "--active", "5", "--prefix", "LIVE-", name="simulator")
+        page = wait_for(lambda: settled_list(nats_server.url, simulator), timeout=60, interval=0.1, what="every deal settled")
+        final = {d["terms"]["dealId"]: d["version"] for d in page["deals"]}
+
+        def lines():
+            return [json.loads(line) for line in out_path.read_text().splitlines(keepends=True) if line.endswith("\n")]
+
+        def caught_up():
+            seen = {}
+            for status in lines():
+                seen[status["terms"]["dealId"]] = status["version"]
+            return seen == final
+        wait_for(caught_up, timeout=10, interval=0.05, what="the terminal to print every deal's last version")
+        assert terminal.poll() is None, "the live terminal ended by itself"
+        printed = {}
+        for status in lines():
+            printed.setdefault(status["terms"]["dealId"], []).append(status["version"])
+        for deal, versions in printed.items():
+            assert versions == sorted(set(versions)), (deal, versions)  # newer each time: no stale or repeated line
+        assert all(s["settlement"] == "SETTLED" for s in lines() if s["version"] == final[s["terms"]["dealId"]])
+    finally:
+        stop_pid(terminal)
+        if simulator is not None:
+            stop_pid(simulator)
+        stop_pid(deal_status)
+
+
+def test_live_screen_fits_the_window_and_shows_the_last_change(nats_server, bin_dir, tmp_dir):
+    """The full-screen table in a 12-row, 220-column terminal: the newest deals that fit, a count of the rest, and,
+    after the last event, every shown deal's final status (a burst's last change is drawn too)."""
+    import fcntl
+    import os
+    import pty
+    import select
+    import signal
+    import struct
+    import termios
+    import time
+
+    deal_status = start(bin_dir, tmp_dir, nats_server.url, "deal-status", "--data-dir", str(tmp_dir), "--instance-id", "ds1",
+                        name="deal-status")
+    pid, fd = pty.fork()
+    if pid == 0:
+        os.execv(str(bin_dir / "terminal"), [str(bin_dir / "terminal"), "deals", "--nats-url", nats_server.url, "--client", "C1"])
+    fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", 12, 220, 0, 0))
+    screen = bytearray()
+
+    def read_screen():
+        while select.select([fd], [], [], 0)[0]:
+            try:
+                screen.extend(os.read(fd, 65536))
+            except OSError:
+                break
+        return screen.split(b"\x1b[H\x1b[2J")[-1].decode(errors="replace")
+
+    simulator = None
+    try:
+        simulator = start(bin_dir, tmp_dir, nats_server.url, "simulator", "--clients", "1", "--deals", "14", "--rate", "300",
+                          "--active", "7", "--prefix", "SCR-", name="simulator")
+        def settled():
+            read_screen()  # keep reading: a full pty would block the terminal's writes
+            return settled_list(nats_server.url, simulator)
+        page = wait_for(settled, timeout=60, interval=0.1, what="every deal settled")
+        total = page["total"]
+        assert total > 9, total  # more deals than the window has rows for
+        newest = sorted(page["deals"], key=lambda d: (d["terms"]["tradeTime"], d["terms"]["dealId"]), reverse=True)[:9]
+
+        def final_frame():
+            frame = read_screen()
+            rows = [line for line in frame.splitlines() if line.startswith("SCR-")]
+            shown = {line.split()[0] for line in rows}
+            done = shown == {d["terms"]["dealId"] for d in newest} and all("Зачислено на счёт Клиента" in line for line in rows)
+            return frame if done else None
+        frame = wait_for(final_frame, timeout=10, interval=0.05, what="a frame with the 9 newest deals, all settled")
+        lines = frame.rstrip("\n").split("\n")
+        assert len(lines) <= 12 and all(len(line) <= 220 for line in lines), lines
+        assert f"— {total} deals —" in lines[0], lines[0]
+        assert lines[-1].startswith(f"… and {total - 9} older deals"), lines[-1]
+    finally:
+        os.kill(pid, signal.SIGTERM)
+        os.waitpid(pid, 0)
+        os.close(fd)
+        if simulator is not None:
+            stop_pid(simulator)
         stop_pid(deal_status)
