@@ -112,9 +112,9 @@ struct DealBench {
             if seen == count { break }
         }
         guard seen == count else { throw BenchError.stalled(pipeline: publishPrefix, received: seen, of: count) }
-        if let traceDirectory { try trace.joined(separator: "\n").write(toFile: "\(traceDirectory)/\(tag).txt", atomically: true, encoding: .utf8) }
         let elapsed = clock.now - start
         try await publisher.value
+        if let traceDirectory { try trace.joined(separator: "\n").write(toFile: "\(traceDirectory)/\(tag).txt", atomically: true, encoding: .utf8) }
         return (latencies, Double(count) / seconds(elapsed))
     }
 

@@ -114,9 +114,9 @@ struct NatsBench {
     func jetStreamPublish(count: Int) async throws -> CaseResult {
         let payload = [UInt8](repeating: 3, count: 128)
         return try await comparePublish(
-            stream: "BENCH", name: "JetStream async publish 128 B", baseline: "raw js_PublishAsync",
-            raw: { $0.jetStreamAsyncPublish(subject: "bench.bench.raw.all", payload: payload, count: count) },
-            bus: { batch in for _ in 0..<count { try await batch.publish(payload, to: "bench.bench.bus.all") } }
+            stream: "BENCH_PUB", name: "JetStream async publish 128 B", baseline: "raw js_PublishAsync",
+            raw: { $0.jetStreamAsyncPublish(subject: "bench.bench_pub.raw.all", payload: payload, count: count) },
+            bus: { batch in for _ in 0..<count { try await batch.publish(payload, to: "bench.bench_pub.bus.all") } }
         )
     }
 
@@ -138,7 +138,8 @@ struct NatsBench {
     }
 
     /// A publish comparison, each side into a fresh stream of its own (`<stream>_RAW` on `bench.<stream lowercased>.raw.>`,
-    /// `<stream>_BUS` on `….bus.>`, so neither works against what the other stored): the raw cnats side timed on a
+    /// `<stream>_BUS` on `….bus.>`, so neither works against what the other stored; names apart from the deal cases'
+    /// streams, which a full run creates on the same server): the raw cnats side timed on a
     /// thread of its own, then the Bus side through one `PublishBatch`, as messages per second.
     private func comparePublish(
         stream: String, name: String, baseline: String, raw: @escaping @Sendable (RawConnection) -> Duration,

@@ -103,6 +103,7 @@ struct Deals: AsyncParsableCommand {
             }
             if json {
                 for deal in table.sorted where matches(deal) { printJSON(deal) }
+                fflush(nil)
             } else {
                 render(table, screen: once ? nil : Screen.size())
             }
@@ -169,6 +170,7 @@ struct Deals: AsyncParsableCommand {
                 (dirty, drawnFor) = (false, size)
             }
         }
+        if dirty { render(table, screen: Screen.size()) }  // the subscription ended: show what it brought last
     }
 
     /// The table, newest trade first. On a live screen it fits the window: what does not fit is counted below it.
@@ -180,8 +182,14 @@ struct Deals: AsyncParsableCommand {
         if rows.count > room {
             lines.append("… and \(rows.count - room) older deals: narrow with --pair, --value-date, --product, --confirmation, --settlement")
         }
-        if let screen { lines = lines.map { $0.count > screen.columns ? String($0.prefix(screen.columns)) : $0 } }
-        print((once ? "" : "\u{1B}[H\u{1B}[2J") + lines.joined(separator: "\n") + "\n", terminator: "")
+        guard let screen else {  // not a terminal (or --once): every row, one table after another
+            print(lines.joined(separator: "\n"))
+            fflush(nil)
+            return
+        }
+        // Home, clear, and exactly the window's lines: no newline after the last, which would scroll the title away.
+        let fitted = lines.map { $0.count > screen.columns ? String($0.prefix(screen.columns)) : $0 }
+        print("\u{1B}[H\u{1B}[2J" + fitted.joined(separator: "\n"), terminator: "")
         fflush(nil)
     }
 }
@@ -231,7 +239,7 @@ struct DealTable {
 
     /// `text` in a column of `width` characters with one space after it; cut with "…" when it does not fit.
     static func pad(_ text: String, _ width: Int) -> String {
-        text.count >= width ? String(text.prefix(width - 2)) + "… " : text + String(repeating: " ", count: width - text.count)
+        text.count >= width ? String(text.prefix(max(0, width - 2))) + "… " : text + String(repeating: " ", count: width - text.count)
     }
 }
 

@@ -110,6 +110,23 @@ def list_deals(url):
     return asyncio.run(fetch())
 
 
+def start_deal_status(bin_dir, tmp_dir, url):
+    """deal-status, once it answers lists (a terminal started before that would get "no responders" and stop)."""
+    deal_status = start(bin_dir, tmp_dir, url, "deal-status", "--data-dir", str(tmp_dir), "--instance-id", "ds1", name="deal-status")
+
+    def answers():
+        try:
+            return list_deals(url) is not None
+        except Exception:  # no responders yet
+            return False
+    try:
+        wait_for(answers, timeout=30, interval=0.1, what="deal-status to answer deal.query.C1.list")
+    except BaseException:
+        stop_pid(deal_status)
+        raise
+    return deal_status
+
+
 def settled_list(url, simulator):
     """The list once the simulator has ended and every deal it booked is settled, else None."""
     if simulator.poll() != 0:
@@ -120,46 +137,48 @@ def settled_list(url, simulator):
 
 
 def test_live_terminal_json_prints_each_newer_version_once(nats_server, bin_dir, tmp_dir):
-    """`terminal deals --json` without --once follows the deals live: one line per newer version, none stale or repeated."""
-    deal_status = start(bin_dir, tmp_dir, nats_server.url, "deal-status", "--data-dir", str(tmp_dir), "--instance-id", "ds1",
-                        name="deal-status")
-    out_path = tmp_dir / "terminal.jsonl"
-    terminal = subprocess.Popen([str(bin_dir / "terminal"), "deals", "--json", "--nats-url", nats_server.url, "--client", "C1"],
-                                stdout=open(out_path, "w"), stderr=subprocess.STDOUT)
-    simulator = None
+    """`terminal deals --json` without --once, read through a pipe, follows the deals live: one line per newer version as
+    it comes, none stale or repeated."""
+    import threading
+
+    deal_status = start_deal_status(bin_dir, tmp_dir, nats_server.url)
+    terminal = simulator = None
     try:
+        terminal = subprocess.Popen([str(bin_dir / "terminal"), "deals", "--json", "--nats-url", nats_server.url, "--client", "C1"],
+                                    stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        received = []  # complete lines, as the pipe delivers them
+        reader = threading.Thread(target=lambda: received.extend(json.loads(line) for line in terminal.stdout), daemon=True)
+        reader.start()
         # The terminal subscribes before it lists, so deals booked while it starts reach it either way.
         simulator = start(bin_dir, tmp_dir, nats_server.url, "simulator", "--clients", "1", "--deals", "10", "--rate", "300",
                           "--active", "5", "--prefix", "LIVE-", name="simulator")
         page = wait_for(lambda: settled_list(nats_server.url, simulator), timeout=60, interval=0.1, what="every deal settled")
         final = {d["terms"]["dealId"]: d["version"] for d in page["deals"]}
 
-        def lines():
-            return [json.loads(line) for line in out_path.read_text().splitlines(keepends=True) if line.endswith("\n")]
-
         def caught_up():
-            seen = {}
-            for status in lines():
-                seen[status["terms"]["dealId"]] = status["version"]
-            return seen == final
+            return {status["terms"]["dealId"]: status["version"] for status in list(received)} == final
+        # The terminal is still running: whatever arrived came through the pipe as it was printed, not at exit.
         wait_for(caught_up, timeout=10, interval=0.05, what="the terminal to print every deal's last version")
         assert terminal.poll() is None, "the live terminal ended by itself"
         printed = {}
-        for status in lines():
+        for status in list(received):
             printed.setdefault(status["terms"]["dealId"], []).append(status["version"])
         for deal, versions in printed.items():
             assert versions == sorted(set(versions)), (deal, versions)  # newer each time: no stale or repeated line
-        assert all(s["settlement"] == "SETTLED" for s in lines() if s["version"] == final[s["terms"]["dealId"]])
+        assert all(s["settlement"] == "SETTLED" for s in list(received) if s["version"] == final[s["terms"]["dealId"]])
     finally:
-        stop_pid(terminal)
+        if terminal is not None:
+            stop_pid(terminal)
+            terminal.stdout.close()
         if simulator is not None:
             stop_pid(simulator)
         stop_pid(deal_status)
 
 
 def test_live_screen_fits_the_window_and_shows_the_last_change(nats_server, bin_dir, tmp_dir):
-    """The full-screen table in a 12-row, 220-column terminal: the newest deals that fit, a count of the rest, and,
-    after the last event, every shown deal's final status (a burst's last change is drawn too)."""
+    """The full-screen table in a 12-row, 220-column pseudo-terminal: the newest deals that fit, a count of the rest, no
+    line past the window's last (the title stays on screen), and, after the last event, every shown deal's final
+    status (a burst's last change is drawn too)."""
     import fcntl
     import os
     import pty
@@ -167,14 +186,9 @@ def test_live_screen_fits_the_window_and_shows_the_last_change(nats_server, bin_
     import signal
     import struct
     import termios
-    import time
 
-    deal_status = start(bin_dir, tmp_dir, nats_server.url, "deal-status", "--data-dir", str(tmp_dir), "--instance-id", "ds1",
-                        name="deal-status")
-    pid, fd = pty.fork()
-    if pid == 0:
-        os.execv(str(bin_dir / "terminal"), [str(bin_dir / "terminal"), "deals", "--nats-url", nats_server.url, "--client", "C1"])
-    fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", 12, 220, 0, 0))
+    deal_status = start_deal_status(bin_dir, tmp_dir, nats_server.url)
+    pid = fd = simulator = None
     screen = bytearray()
 
     def read_screen():
@@ -183,12 +197,19 @@ def test_live_screen_fits_the_window_and_shows_the_last_change(nats_server, bin_
                 screen.extend(os.read(fd, 65536))
             except OSError:
                 break
-        return screen.split(b"\x1b[H\x1b[2J")[-1].decode(errors="replace")
+        return screen.split(b"\x1b[H\x1b[2J")[-1].decode(errors="replace").replace("\r\n", "\n")
 
-    simulator = None
     try:
+        pid, fd = pty.fork()
+        if pid == 0:
+            try:
+                os.execv(str(bin_dir / "terminal"), [str(bin_dir / "terminal"), "deals", "--nats-url", nats_server.url, "--client", "C1"])
+            finally:
+                os._exit(127)
+        fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", 12, 220, 0, 0))
         simulator = start(bin_dir, tmp_dir, nats_server.url, "simulator", "--clients", "1", "--deals", "14", "--rate", "300",
                           "--active", "7", "--prefix", "SCR-", name="simulator")
+
         def settled():
             read_screen()  # keep reading: a full pty would block the terminal's writes
             return settled_list(nats_server.url, simulator)
@@ -199,19 +220,22 @@ def test_live_screen_fits_the_window_and_shows_the_last_change(nats_server, bin_
 
         def final_frame():
             frame = read_screen()
-            rows = [line for line in frame.splitlines() if line.startswith("SCR-")]
+            rows = [line for line in frame.split("\n") if line.startswith("SCR-")]
             shown = {line.split()[0] for line in rows}
             done = shown == {d["terms"]["dealId"] for d in newest} and all("Зачислено на счёт Клиента" in line for line in rows)
             return frame if done else None
         frame = wait_for(final_frame, timeout=10, interval=0.05, what="a frame with the 9 newest deals, all settled")
-        lines = frame.rstrip("\n").split("\n")
-        assert len(lines) <= 12 and all(len(line) <= 220 for line in lines), lines
+        lines = frame.split("\n")
+        assert len(lines) == 12 and not frame.endswith("\n"), lines  # a newline after the 12th would scroll the title away
+        assert all(len(line) <= 220 for line in lines), lines
         assert f"— {total} deals —" in lines[0], lines[0]
         assert lines[-1].startswith(f"… and {total - 9} older deals"), lines[-1]
     finally:
-        os.kill(pid, signal.SIGTERM)
-        os.waitpid(pid, 0)
-        os.close(fd)
+        if pid:
+            os.kill(pid, signal.SIGTERM)
+            os.waitpid(pid, 0)
+        if fd is not None:
+            os.close(fd)
         if simulator is not None:
             stop_pid(simulator)
         stop_pid(deal_status)
