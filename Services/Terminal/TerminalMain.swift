@@ -88,19 +88,11 @@ struct Deals: AsyncParsableCommand {
             let connection = try await client.connect()
             // Subscribe first, then load the snapshot: an update racing the load is applied if it is newer.
             let live = try connection.subscribe(to: "deal.status.\(client.client).>")
+            let reconnections = connection.reconnections()
             try connection.flush()
             var table = DealTable()
-            var query = DealListQuery()
-            query.limit = 500
-            query.sort = .dealId
-            query.descending = false
-            query.offset = 0
-            while true {
-                let page = try await connection.request(query, to: "deal.query.\(client.client).list", expecting: DealPage.self)
-                for deal in page.deals { table.apply(deal) }
-                query.offset = (query.offset ?? 0) + page.deals.count
-                if page.deals.isEmpty || query.offset! >= page.total { break }
-            }
+            var loaded: [DealStatus] = []
+            try await load(into: &table, newer: &loaded, from: connection)
             if json {
                 for deal in table.sorted where matches(deal) { printJSON(deal) }
                 fflush(nil)
@@ -111,58 +103,80 @@ struct Deals: AsyncParsableCommand {
                 await connection.drain()
                 return
             }
-            if json {
-                for try await message in live {
-                    guard let deal = try? MessagePackDecoder().decode(DealStatus.self, from: message.payload), table.apply(deal) else { continue }
-                    guard matches(deal) else { continue }
-                    printJSON(deal)
-                    fflush(nil)  // a script reading a pipe gets each update as it comes, not a buffer later
-                }
-            } else {
-                try await follow(live, table: table)
-            }
+            try await follow(live, reconnections: reconnections, connection: connection, table: table)
         } catch {
             throw fail(error)
         }
     }
 
-    /// What the live screen reacts to: a newer version, or the redraw tick.
-    enum ScreenEvent: Sendable {
-        case update(DealStatus)
-        case tick
+    /// Applies every page of the client's deals to `table`, adding to `newer` those newer than what it held (also the
+    /// pages before one that fails).
+    func load(into table: inout DealTable, newer: inout [DealStatus], from connection: NatsConnection) async throws {
+        var query = DealListQuery()
+        query.limit = 500
+        query.sort = .dealId
+        query.descending = false
+        query.offset = 0
+        while true {
+            let page = try await connection.request(query, to: "deal.query.\(client.client).list", expecting: DealPage.self)
+            newer += page.deals.filter { table.apply($0) }
+            query.offset = (query.offset ?? 0) + page.deals.count
+            if page.deals.isEmpty || query.offset! >= page.total { return }
+        }
     }
 
-    /// The live screen: updates go into the table as they come, and the screen is redrawn at most every 100 ms when
-    /// something changed (or the window was resized), so the last change of a burst is shown too.
-    func follow(_ live: Subscription, table start: DealTable) async throws {
+    /// What the live table reacts to: a newer version, the redraw tick of the screen, or a reconnect.
+    enum LiveEvent: Sendable {
+        case update(DealStatus)
+        case tick
+        case reconnected
+    }
+
+    /// The live table: updates go into it as they come. `--json` prints each newer version at once; the screen is
+    /// redrawn at most every 100 ms when something changed (or the window was resized), so the last change of a burst
+    /// is shown too. After a reconnect the list is read again: versions published while the connection was away never
+    /// reach the subscription.
+    func follow(_ live: Subscription, reconnections: AsyncStream<Void>, connection: NatsConnection, table start: DealTable) async throws {
         var table = start
-        let (events, sink) = AsyncThrowingStream<ScreenEvent, any Error>.makeStream()
-        let feed = Task {
-            do {
-                for try await message in live {
-                    if let deal = try? MessagePackDecoder().decode(DealStatus.self, from: message.payload) { sink.yield(.update(deal)) }
+        let (events, sink) = AsyncThrowingStream<LiveEvent, any Error>.makeStream()
+        var feeders = [
+            Task {
+                do {
+                    for try await message in live {
+                        if let deal = try? MessagePackDecoder().decode(DealStatus.self, from: message.payload) { sink.yield(.update(deal)) }
+                    }
+                    sink.finish()
+                } catch {
+                    sink.finish(throwing: error)
                 }
-                sink.finish()
-            } catch {
-                sink.finish(throwing: error)
-            }
+            },
+            Task { for await _ in reconnections { sink.yield(.reconnected) } },
+        ]
+        if !json {
+            feeders.append(Task {
+                while !Task.isCancelled {
+                    try? await Task.sleep(for: .milliseconds(100))
+                    sink.yield(.tick)
+                }
+            })
         }
-        let ticker = Task {
-            while !Task.isCancelled {
-                try? await Task.sleep(for: .milliseconds(100))
-                sink.yield(.tick)
-            }
-        }
-        defer {
-            feed.cancel()
-            ticker.cancel()
-        }
+        defer { for feeder in feeders { feeder.cancel() } }
         var dirty = false
         var drawnFor = Screen.size()
+        func show(_ deals: [DealStatus]) {
+            guard json else {
+                dirty = dirty || !deals.isEmpty
+                return
+            }
+            for deal in deals where matches(deal) { printJSON(deal) }
+            fflush(nil)  // a script reading a pipe gets each update as it comes, not a buffer later
+        }
         for try await event in events {
             switch event {
             case .update(let deal):
-                if table.apply(deal) { dirty = true }
+                if table.apply(deal) { show([deal]) }
+            case .reconnected:
+                show(await reload(&table, from: connection))
             case .tick:
                 let size = Screen.size()
                 guard dirty || size != drawnFor else { continue }
@@ -171,6 +185,21 @@ struct Deals: AsyncParsableCommand {
             }
         }
         if dirty { render(table, screen: Screen.size()) }  // the subscription ended: show what it brought last
+    }
+
+    /// The list again after a reconnect, retried while deal-status is not back yet (up to 10 s); what is newer than
+    /// the table. Live updates wait in the meantime and are applied after, each only if newer.
+    func reload(_ table: inout DealTable, from connection: NatsConnection) async -> [DealStatus] {
+        var newer: [DealStatus] = []
+        for _ in 0..<20 {
+            do {
+                try await load(into: &table, newer: &newer, from: connection)
+                break
+            } catch {
+                try? await Task.sleep(for: .milliseconds(500))
+            }
+        }
+        return newer
     }
 
     /// The table, newest trade first. On a live screen it fits the window: what does not fit is counted below it.

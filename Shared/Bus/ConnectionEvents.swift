@@ -16,7 +16,27 @@ final class ConnectionEvents: @unchecked Sendable {  // state behind Mutex; the 
     let slowConsumers = Counter(label: "bus_slow_consumer_events_total")
     let asyncErrors = Counter(label: "bus_async_errors_total")
 
+    /// Who waits to hear of reconnects (`NatsConnection.reconnections`), by id.
+    private let reconnectObservers = Mutex<(next: UInt64, all: [UInt64: AsyncStream<Void>.Continuation])>((0, [:]))
+
     init(logger: Logger) { self.logger = logger }
+
+    /// One element per reconnect from now on (the newest one kept while nobody reads); finishes at close.
+    func observeReconnects() -> AsyncStream<Void> {
+        let (stream, continuation) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
+        let id = reconnectObservers.withLock { observers -> UInt64? in
+            if closedWaiters.withLock({ $0.closed }) { return nil }
+            observers.next += 1
+            observers.all[observers.next] = continuation
+            return observers.next
+        }
+        guard let id else {
+            continuation.finish()
+            return stream
+        }
+        continuation.onTermination = { [weak self] _ in _ = self?.reconnectObservers.withLock { $0.all.removeValue(forKey: id) } }
+        return stream
+    }
 
     func register(_ context: SubscriptionContext) {
         context.events = self
@@ -35,6 +55,7 @@ final class ConnectionEvents: @unchecked Sendable {  // state behind Mutex; the 
     func reconnected() {
         reconnects.increment()
         logger.notice("nats reconnected", metadata: ["url": "\(connectedURL() ?? "-")"])
+        for observer in reconnectObservers.withLock({ Array($0.all.values) }) { observer.yield() }
     }
 
     func closed() {
@@ -45,6 +66,7 @@ final class ConnectionEvents: @unchecked Sendable {  // state behind Mutex; the 
             return state.waiters
         }
         for waiter in waiters { waiter.resume() }
+        for observer in reconnectObservers.withLock({ Array($0.all.values) }) { observer.finish() }
         let all = subscriptions.withLock { $0.values }
         for context in all { context.queue?.finish() }
         requests?.failAll(.connectionClosed)

@@ -129,6 +129,11 @@ public final class NatsConnection: @unchecked Sendable {  // wraps the C handle;
 
     public var isClosed: Bool { natsConnection_IsClosed(nc) }
 
+    /// One element each time the connection has come back after losing the server (by then cnats has subscribed
+    /// again); it ends when the connection closes. A core subscription misses what was published while it was away:
+    /// re-read the state when this says so. Only reconnects after the call are reported.
+    public func reconnections() -> AsyncStream<Void> { events.observeReconnects() }
+
     // MARK: Publish
 
     /// Publishes `payload` to `subject`, with optional reply subject and headers.

@@ -1,6 +1,7 @@
 import Bus
 import Foundation
 import Logging
+import Synchronization
 import Testing
 import TestSupport
 
@@ -183,13 +184,21 @@ struct CoreTests {
         await #expect(throws: BusError.self) { _ = try await connect(server, user: "u", password: "wrong") }
     }
 
-    @Test("the connection reconnects after the server restarts and subscriptions resume")
+    @Test("the connection reconnects after the server restarts, says so, and subscriptions resume")
     func reconnect() async throws {
         let server = try NatsServer()
         let nc = try await connect(server)
         let subscription = try nc.subscribe(to: "live")
         try nc.flush()
+        let heard = Mutex((reconnects: 0, ended: false))
+        let reconnections = nc.reconnections()
+        let listener = Task {
+            for await _ in reconnections { heard.withLock { $0.reconnects += 1 } }
+            heard.withLock { $0.ended = true }
+        }
+        #expect(heard.withLock { $0.reconnects } == 0)
         try server.restart()
+        #expect(await eventually(within: .seconds(15)) { heard.withLock { $0.reconnects } == 1 })
         let flushed = await eventually(within: .seconds(15)) { (try? nc.flush(timeout: .milliseconds(200))) != nil }
         #expect(flushed)
         try nc.publish(Array("after".utf8), to: "live")
@@ -197,6 +206,9 @@ struct CoreTests {
         let message = try #require(try await iterator.next())
         #expect(message.payload == Array("after".utf8))
         #expect(nc.statistics().reconnects >= 1)
+        await nc.drain()
+        #expect(await eventually { heard.withLock { $0.ended } })  // the stream ends with the connection
+        await listener.value
     }
 
     @Test("a slow consumer's dropped messages are counted, not silently lost")

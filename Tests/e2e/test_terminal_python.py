@@ -239,3 +239,117 @@ def test_live_screen_fits_the_window_and_shows_the_last_change(nats_server, bin_
         if simulator is not None:
             stop_pid(simulator)
         stop_pid(deal_status)
+
+
+class CuttableProxy:
+    """A TCP proxy in front of nats-server whose connections can be cut, and new ones refused, until restored: a
+    network outage of one client while the rest of the system goes on."""
+
+    def __init__(self, upstream_port):
+        import socket
+        import threading
+        self.upstream_port = upstream_port
+        self.accepting = threading.Event()
+        self.accepting.set()
+        self.lock = threading.Lock()
+        self.sockets = set()
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.url = f"nats://127.0.0.1:{self.port}"
+        threading.Thread(target=self.accept_loop, daemon=True).start()
+
+    def accept_loop(self):
+        import socket
+        import threading
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            if not self.accepting.is_set():
+                client.close()
+                continue
+            upstream = socket.create_connection(("127.0.0.1", self.upstream_port))
+            with self.lock:
+                self.sockets |= {client, upstream}
+            for source, target in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self.pipe, args=(source, target), daemon=True).start()
+
+    def pipe(self, source, target):
+        try:
+            while data := source.recv(65536):
+                target.sendall(data)
+        except OSError:
+            pass
+        finally:
+            self.shut(source, target)
+
+    def shut(self, *sockets):
+        import socket
+        for s in sockets:
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            s.close()
+
+    def cut(self):
+        self.accepting.clear()
+        with self.lock:
+            cut, self.sockets = self.sockets, set()
+        self.shut(*cut)
+
+    def restore(self):
+        self.accepting.set()
+
+    def close(self):
+        self.listener.close()
+        self.cut()
+
+
+def test_live_terminal_catches_up_after_its_connection_was_lost(nats_server, bin_dir, tmp_dir):
+    """A terminal whose network drops while deals move reads the list again when it reconnects: the versions published
+    meanwhile never reached its subscription, and it shows them anyway."""
+    import threading
+
+    deal_status = start_deal_status(bin_dir, tmp_dir, nats_server.url)
+    proxy = CuttableProxy(nats_server.port)
+    terminal = simulator = None
+    try:
+        terminal = subprocess.Popen([str(bin_dir / "terminal"), "deals", "--json", "--nats-url", proxy.url, "--client", "C1"],
+                                    stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        received = []
+        threading.Thread(target=lambda: received.extend(json.loads(line) for line in terminal.stdout), daemon=True).start()
+
+        def shows(final):
+            return lambda: {d: v for d, v in ((s["terms"]["dealId"], s["version"]) for s in list(received)) if d in final} == final
+
+        # Before the outage: deals move and the terminal follows them live.
+        simulator = start(bin_dir, tmp_dir, nats_server.url, "simulator", "--clients", "1", "--deals", "5", "--rate", "300",
+                          "--active", "5", "--prefix", "PRE-", name="simulator-pre")
+        page = wait_for(lambda: settled_list(nats_server.url, simulator), timeout=60, interval=0.1, what="the first deals settled")
+        wait_for(shows({d["terms"]["dealId"]: d["version"] for d in page["deals"]}), timeout=10, what="the terminal to follow")
+
+        # The outage: the terminal is cut off while new deals are booked and settle.
+        proxy.cut()
+        simulator = start(bin_dir, tmp_dir, nats_server.url, "simulator", "--clients", "1", "--deals", "5", "--rate", "300",
+                          "--active", "5", "--prefix", "OUT-", name="simulator-out")
+        page = wait_for(lambda: settled_list(nats_server.url, simulator), timeout=60, interval=0.1, what="the new deals settled")
+        during = {d["terms"]["dealId"]: d["version"] for d in page["deals"] if d["terms"]["dealId"].startswith("OUT-")}
+        assert during and not any(s["terms"]["dealId"].startswith("OUT-") for s in list(received))
+
+        # Back on the network: it catches up without any further change to those deals.
+        proxy.restore()
+        wait_for(shows(during), timeout=30, interval=0.1, what="the terminal to show what moved while it was away")
+        assert terminal.poll() is None
+        for deal in during:
+            versions = [s["version"] for s in list(received) if s["terms"]["dealId"] == deal]
+            assert versions == sorted(set(versions)), (deal, versions)
+    finally:
+        if terminal is not None:
+            stop_pid(terminal)
+            terminal.stdout.close()
+        if simulator is not None:
+            stop_pid(simulator)
+        proxy.close()
+        stop_pid(deal_status)
