@@ -88,7 +88,7 @@ struct Deals: AsyncParsableCommand {
             let connection = try await client.connect()
             // Subscribe first, then load the snapshot: an update racing the load is applied if it is newer.
             let live = try connection.subscribe(to: "deal.status.\(client.client).>")
-            let reconnections = connection.reconnections()
+            let changes = connection.connectionChanges()
             try connection.flush()
             var table = DealTable()
             var loaded: [DealStatus] = []
@@ -103,7 +103,7 @@ struct Deals: AsyncParsableCommand {
                 await connection.drain()
                 return
             }
-            try await follow(live, reconnections: reconnections, connection: connection, table: table)
+            try await follow(live, changes: changes, connection: connection, table: table)
         } catch {
             throw fail(error)
         }
@@ -125,18 +125,19 @@ struct Deals: AsyncParsableCommand {
         }
     }
 
-    /// What the live table reacts to: a newer version, the redraw tick of the screen, or a reconnect.
+    /// What the live table reacts to: a newer version, the redraw tick of the screen, or the connection.
     enum LiveEvent: Sendable {
         case update(DealStatus)
         case tick
-        case reconnected
+        case connection(ConnectionChange)
     }
 
     /// The live table: updates go into it as they come. `--json` prints each newer version at once; the screen is
     /// redrawn at most every 100 ms when something changed (or the window was resized), so the last change of a burst
-    /// is shown too. After a reconnect the list is read again: versions published while the connection was away never
-    /// reach the subscription.
-    func follow(_ live: Subscription, reconnections: AsyncStream<Void>, connection: NatsConnection, table start: DealTable) async throws {
+    /// is shown too. While the connection is away the screen says since when its table may be stale (`--json`: a line
+    /// on standard error); when it is back the list is read again, since versions published meanwhile never reach
+    /// the subscription.
+    func follow(_ live: Subscription, changes: AsyncStream<ConnectionChange>, connection: NatsConnection, table start: DealTable) async throws {
         var table = start
         let (events, sink) = AsyncThrowingStream<LiveEvent, any Error>.makeStream()
         var feeders = [
@@ -150,7 +151,7 @@ struct Deals: AsyncParsableCommand {
                     sink.finish(throwing: error)
                 }
             },
-            Task { for await _ in reconnections { sink.yield(.reconnected) } },
+            Task { for await change in changes { sink.yield(.connection(change)) } },
         ]
         if !json {
             feeders.append(Task {
@@ -163,6 +164,7 @@ struct Deals: AsyncParsableCommand {
         defer { for feeder in feeders { feeder.cancel() } }
         var dirty = false
         var drawnFor = Screen.size()
+        var offlineSince: Date?
         func show(_ deals: [DealStatus]) {
             guard json else {
                 dirty = dirty || !deals.isEmpty
@@ -175,16 +177,22 @@ struct Deals: AsyncParsableCommand {
             switch event {
             case .update(let deal):
                 if table.apply(deal) { show([deal]) }
-            case .reconnected:
+            case .connection(.disconnected):
+                offlineSince = Date()
+                dirty = true
+                if json { FileHandle.standardError.write(Data("connection lost; reconnecting (the deals may change meanwhile)\n".utf8)) }
+            case .connection(.reconnected):
                 show(await reload(&table, from: connection))
+                (offlineSince, dirty) = (nil, true)
+                if json { FileHandle.standardError.write(Data("reconnected; caught up\n".utf8)) }
             case .tick:
                 let size = Screen.size()
                 guard dirty || size != drawnFor else { continue }
-                render(table, screen: size)
+                render(table, screen: size, offlineSince: offlineSince)
                 (dirty, drawnFor) = (false, size)
             }
         }
-        if dirty { render(table, screen: Screen.size()) }  // the subscription ended: show what it brought last
+        if dirty && !json { render(table, screen: Screen.size(), offlineSince: offlineSince) }  // the subscription ended: show what it brought last
     }
 
     /// The list again after a reconnect, retried while deal-status is not back yet (up to 10 s); what is newer than
@@ -203,9 +211,12 @@ struct Deals: AsyncParsableCommand {
     }
 
     /// The table, newest trade first. On a live screen it fits the window: what does not fit is counted below it.
-    func render(_ table: DealTable, screen: Screen? = nil) {
+    func render(_ table: DealTable, screen: Screen? = nil, offlineSince: Date? = nil) {
         let rows = table.sorted.filter(matches)
-        var lines = ["Svyaz terminal — client \(client.client) — \(rows.count) deals — \(Date().formatted(.iso8601))", DealTable.header]
+        var title = "Svyaz terminal — client \(client.client) — \(rows.count) deals — \(Date().formatted(.iso8601))"
+        // First on the line, so that a narrow window does not cut it off.
+        if let offlineSince { title = "CONNECTION LOST at \(offlineSince.formatted(.iso8601)), reconnecting: statuses may be stale — " + title }
+        var lines = [title, DealTable.header]
         let room = screen.map { max(1, $0.rows - 3) } ?? rows.count  // the title, the header and the count below
         lines += rows.prefix(room).map(DealTable.row)
         if rows.count > room {

@@ -3,6 +3,14 @@ import Logging
 import Metrics
 import Synchronization
 
+/// A change of a connection's link to the server (`NatsConnection.connectionChanges`).
+public enum ConnectionChange: Sendable, Equatable {
+    /// The server is out of reach; cnats keeps trying. Core subscriptions receive nothing meanwhile.
+    case disconnected
+    /// Back, and subscribed again: what was published in between never reaches core subscriptions.
+    case reconnected
+}
+
 /// Receives cnats connection callbacks (disconnect, reconnect, close, async errors) and routes
 /// permission errors to the requests and subscriptions they concern.
 final class ConnectionEvents: @unchecked Sendable {  // state behind Mutex; the raw nc is set once before callbacks matter
@@ -16,15 +24,15 @@ final class ConnectionEvents: @unchecked Sendable {  // state behind Mutex; the 
     let slowConsumers = Counter(label: "bus_slow_consumer_events_total")
     let asyncErrors = Counter(label: "bus_async_errors_total")
 
-    /// Who waits to hear of reconnects (`NatsConnection.reconnections`), by id.
-    private let reconnectObservers = Mutex<(next: UInt64, all: [UInt64: AsyncStream<Void>.Continuation])>((0, [:]))
+    /// Who waits to hear of disconnects and reconnects (`NatsConnection.connectionChanges`), by id.
+    private let observers = Mutex<(next: UInt64, all: [UInt64: AsyncStream<ConnectionChange>.Continuation])>((0, [:]))
 
     init(logger: Logger) { self.logger = logger }
 
-    /// One element per reconnect from now on (the newest one kept while nobody reads); finishes at close.
-    func observeReconnects() -> AsyncStream<Void> {
-        let (stream, continuation) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
-        let id = reconnectObservers.withLock { observers -> UInt64? in
+    /// Every disconnect and reconnect from now on, in order; finishes at close.
+    func observeChanges() -> AsyncStream<ConnectionChange> {
+        let (stream, continuation) = AsyncStream<ConnectionChange>.makeStream()
+        let id = observers.withLock { observers -> UInt64? in
             if closedWaiters.withLock({ $0.closed }) { return nil }
             observers.next += 1
             observers.all[observers.next] = continuation
@@ -34,8 +42,12 @@ final class ConnectionEvents: @unchecked Sendable {  // state behind Mutex; the 
             continuation.finish()
             return stream
         }
-        continuation.onTermination = { [weak self] _ in _ = self?.reconnectObservers.withLock { $0.all.removeValue(forKey: id) } }
+        continuation.onTermination = { [weak self] _ in _ = self?.observers.withLock { $0.all.removeValue(forKey: id) } }
         return stream
+    }
+
+    private func tellObservers(_ change: ConnectionChange) {
+        for observer in observers.withLock({ Array($0.all.values) }) { observer.yield(change) }
     }
 
     func register(_ context: SubscriptionContext) {
@@ -50,12 +62,13 @@ final class ConnectionEvents: @unchecked Sendable {  // state behind Mutex; the 
     func disconnected() {
         disconnects.increment()
         logger.warning("nats disconnected", metadata: ["url": "\(connectedURL() ?? "-")"])
+        tellObservers(.disconnected)
     }
 
     func reconnected() {
         reconnects.increment()
         logger.notice("nats reconnected", metadata: ["url": "\(connectedURL() ?? "-")"])
-        for observer in reconnectObservers.withLock({ Array($0.all.values) }) { observer.yield() }
+        tellObservers(.reconnected)
     }
 
     func closed() {
@@ -66,7 +79,7 @@ final class ConnectionEvents: @unchecked Sendable {  // state behind Mutex; the 
             return state.waiters
         }
         for waiter in waiters { waiter.resume() }
-        for observer in reconnectObservers.withLock({ Array($0.all.values) }) { observer.finish() }
+        for observer in observers.withLock({ Array($0.all.values) }) { observer.finish() }
         let all = subscriptions.withLock { $0.values }
         for context in all { context.queue?.finish() }
         requests?.failAll(.connectionClosed)

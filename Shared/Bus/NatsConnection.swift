@@ -129,10 +129,10 @@ public final class NatsConnection: @unchecked Sendable {  // wraps the C handle;
 
     public var isClosed: Bool { natsConnection_IsClosed(nc) }
 
-    /// One element each time the connection has come back after losing the server (by then cnats has subscribed
-    /// again); it ends when the connection closes. A core subscription misses what was published while it was away:
-    /// re-read the state when this says so. Only reconnects after the call are reported.
-    public func reconnections() -> AsyncStream<Void> { events.observeReconnects() }
+    /// Each time the connection loses the server, and each time it is back (by then cnats has subscribed again), in
+    /// order, from the call on; ends when the connection closes. A core subscription misses what is published while
+    /// the connection is away: show that what it has may be stale, and re-read the state when it is back.
+    public func connectionChanges() -> AsyncStream<ConnectionChange> { events.observeChanges() }
 
     // MARK: Publish
 

@@ -190,15 +190,15 @@ struct CoreTests {
         let nc = try await connect(server)
         let subscription = try nc.subscribe(to: "live")
         try nc.flush()
-        let heard = Mutex((reconnects: 0, ended: false))
-        let reconnections = nc.reconnections()
+        let heard = Mutex((changes: [ConnectionChange](), ended: false))
+        let changes = nc.connectionChanges()
         let listener = Task {
-            for await _ in reconnections { heard.withLock { $0.reconnects += 1 } }
+            for await change in changes { heard.withLock { $0.changes.append(change) } }
             heard.withLock { $0.ended = true }
         }
-        #expect(heard.withLock { $0.reconnects } == 0)
+        #expect(heard.withLock { $0.changes }.isEmpty)
         try server.restart()
-        #expect(await eventually(within: .seconds(15)) { heard.withLock { $0.reconnects } == 1 })
+        #expect(await eventually(within: .seconds(15)) { heard.withLock { $0.changes } == [.disconnected, .reconnected] })
         let flushed = await eventually(within: .seconds(15)) { (try? nc.flush(timeout: .milliseconds(200))) != nil }
         #expect(flushed)
         try nc.publish(Array("after".utf8), to: "live")

@@ -175,43 +175,56 @@ def test_live_terminal_json_prints_each_newer_version_once(nats_server, bin_dir,
         stop_pid(deal_status)
 
 
+class ScreenTerminal:
+    """`terminal deals` on a pseudo-terminal of the given size, as a person would run it; `frame()` is the last screen."""
+
+    def __init__(self, bin_dir, url, rows, columns):
+        import fcntl
+        import os
+        import pty
+        import struct
+        import termios
+        self.buffer = bytearray()
+        self.pid, self.fd = pty.fork()
+        if self.pid == 0:
+            try:
+                os.execv(str(bin_dir / "terminal"), [str(bin_dir / "terminal"), "deals", "--nats-url", url, "--client", "C1"])
+            finally:
+                os._exit(127)
+        fcntl.ioctl(self.fd, termios.TIOCSWINSZ, struct.pack("HHHH", rows, columns, 0, 0))
+
+    def frame(self):
+        """Reads what was drawn (a pty left unread would block the terminal) and returns the newest screen."""
+        import os
+        import select
+        while select.select([self.fd], [], [], 0)[0]:
+            try:
+                self.buffer.extend(os.read(self.fd, 65536))
+            except OSError:
+                break
+        return self.buffer.split(b"\x1b[H\x1b[2J")[-1].decode(errors="replace").replace("\r\n", "\n")
+
+    def stop(self):
+        import os
+        import signal
+        os.kill(self.pid, signal.SIGTERM)
+        os.waitpid(self.pid, 0)
+        os.close(self.fd)
+
+
 def test_live_screen_fits_the_window_and_shows_the_last_change(nats_server, bin_dir, tmp_dir):
     """The full-screen table in a 12-row, 220-column pseudo-terminal: the newest deals that fit, a count of the rest, no
     line past the window's last (the title stays on screen), and, after the last event, every shown deal's final
     status (a burst's last change is drawn too)."""
-    import fcntl
-    import os
-    import pty
-    import select
-    import signal
-    import struct
-    import termios
-
     deal_status = start_deal_status(bin_dir, tmp_dir, nats_server.url)
-    pid = fd = simulator = None
-    screen = bytearray()
-
-    def read_screen():
-        while select.select([fd], [], [], 0)[0]:
-            try:
-                screen.extend(os.read(fd, 65536))
-            except OSError:
-                break
-        return screen.split(b"\x1b[H\x1b[2J")[-1].decode(errors="replace").replace("\r\n", "\n")
-
+    screen = simulator = None
     try:
-        pid, fd = pty.fork()
-        if pid == 0:
-            try:
-                os.execv(str(bin_dir / "terminal"), [str(bin_dir / "terminal"), "deals", "--nats-url", nats_server.url, "--client", "C1"])
-            finally:
-                os._exit(127)
-        fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", 12, 220, 0, 0))
+        screen = ScreenTerminal(bin_dir, nats_server.url, rows=12, columns=220)
         simulator = start(bin_dir, tmp_dir, nats_server.url, "simulator", "--clients", "1", "--deals", "14", "--rate", "300",
                           "--active", "7", "--prefix", "SCR-", name="simulator")
 
         def settled():
-            read_screen()  # keep reading: a full pty would block the terminal's writes
+            screen.frame()  # keep reading: a full pty would block the terminal's writes
             return settled_list(nats_server.url, simulator)
         page = wait_for(settled, timeout=60, interval=0.1, what="every deal settled")
         total = page["total"]
@@ -219,7 +232,7 @@ def test_live_screen_fits_the_window_and_shows_the_last_change(nats_server, bin_
         newest = sorted(page["deals"], key=lambda d: (d["terms"]["tradeTime"], d["terms"]["dealId"]), reverse=True)[:9]
 
         def final_frame():
-            frame = read_screen()
+            frame = screen.frame()
             rows = [line for line in frame.split("\n") if line.startswith("SCR-")]
             shown = {line.split()[0] for line in rows}
             done = shown == {d["terms"]["dealId"] for d in newest} and all("Зачислено на счёт Клиента" in line for line in rows)
@@ -231,11 +244,8 @@ def test_live_screen_fits_the_window_and_shows_the_last_change(nats_server, bin_
         assert f"— {total} deals —" in lines[0], lines[0]
         assert lines[-1].startswith(f"… and {total - 9} older deals"), lines[-1]
     finally:
-        if pid:
-            os.kill(pid, signal.SIGTERM)
-            os.waitpid(pid, 0)
-        if fd is not None:
-            os.close(fd)
+        if screen is not None:
+            screen.stop()
         if simulator is not None:
             stop_pid(simulator)
         stop_pid(deal_status)
@@ -308,16 +318,17 @@ class CuttableProxy:
 
 
 def test_live_terminal_catches_up_after_its_connection_was_lost(nats_server, bin_dir, tmp_dir):
-    """A terminal whose network drops while deals move reads the list again when it reconnects: the versions published
-    meanwhile never reached its subscription, and it shows them anyway."""
+    """Terminals whose network drops while deals move say so on screen, and read the list again when they reconnect:
+    the versions published meanwhile never reached their subscriptions, and they show them anyway."""
     import threading
 
     deal_status = start_deal_status(bin_dir, tmp_dir, nats_server.url)
     proxy = CuttableProxy(nats_server.port)
-    terminal = simulator = None
+    terminal = screen = simulator = None
     try:
         terminal = subprocess.Popen([str(bin_dir / "terminal"), "deals", "--json", "--nats-url", proxy.url, "--client", "C1"],
                                     stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        screen = ScreenTerminal(bin_dir, proxy.url, rows=40, columns=250)
         received = []
         threading.Thread(target=lambda: received.extend(json.loads(line) for line in terminal.stdout), daemon=True).start()
 
@@ -330,18 +341,28 @@ def test_live_terminal_catches_up_after_its_connection_was_lost(nats_server, bin
         page = wait_for(lambda: settled_list(nats_server.url, simulator), timeout=60, interval=0.1, what="the first deals settled")
         wait_for(shows({d["terms"]["dealId"]: d["version"] for d in page["deals"]}), timeout=10, what="the terminal to follow")
 
-        # The outage: the terminal is cut off while new deals are booked and settle.
+        wait_for(lambda: all(d["terms"]["dealId"] in screen.frame() for d in page["deals"]), timeout=10, what="the screen to follow")
+
+        # The outage: the terminals are cut off while new deals are booked and settle. The screen says so.
         proxy.cut()
+        wait_for(lambda: screen.frame().startswith("CONNECTION LOST at "), timeout=10, what="the screen to say the connection is lost")
         simulator = start(bin_dir, tmp_dir, nats_server.url, "simulator", "--clients", "1", "--deals", "5", "--rate", "300",
                           "--active", "5", "--prefix", "OUT-", name="simulator-out")
         page = wait_for(lambda: settled_list(nats_server.url, simulator), timeout=60, interval=0.1, what="the new deals settled")
         during = {d["terms"]["dealId"]: d["version"] for d in page["deals"] if d["terms"]["dealId"].startswith("OUT-")}
         assert during and not any(s["terms"]["dealId"].startswith("OUT-") for s in list(received))
 
-        # Back on the network: it catches up without any further change to those deals.
+        # Back on the network: they catch up without any further change to those deals.
         proxy.restore()
         wait_for(shows(during), timeout=30, interval=0.1, what="the terminal to show what moved while it was away")
         assert terminal.poll() is None
+
+        def caught_up_on_screen():
+            frame = screen.frame()
+            rows = {line.split()[0]: line for line in frame.split("\n") if line.startswith("OUT-")}
+            return (frame.startswith("Svyaz terminal") and set(rows) == set(during)
+                    and all("Зачислено на счёт Клиента" in line for line in rows.values()))
+        wait_for(caught_up_on_screen, timeout=30, interval=0.1, what="the screen to drop the warning and show the new deals settled")
         for deal in during:
             versions = [s["version"] for s in list(received) if s["terms"]["dealId"] == deal]
             assert versions == sorted(set(versions)), (deal, versions)
@@ -349,6 +370,8 @@ def test_live_terminal_catches_up_after_its_connection_was_lost(nats_server, bin
         if terminal is not None:
             stop_pid(terminal)
             terminal.stdout.close()
+        if screen is not None:
+            screen.stop()
         if simulator is not None:
             stop_pid(simulator)
         proxy.close()
