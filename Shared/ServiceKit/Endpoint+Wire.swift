@@ -43,7 +43,7 @@ extension MicroService {
     }
 
     /// The same, for a handler that replies with bytes it encoded (or cached) itself.
-    public func addEndpoint<Request: Decodable & Sendable, Response: Encodable>(
+    public func addEndpoint<Request: Decodable & Sendable, Response: Encodable & SendableMetatype>(
         _ name: String,
         subject: String,
         request: Request.Type,
