@@ -47,6 +47,7 @@ func fail(_ error: any Error) -> ExitCode {
     case BusError.permissionDenied(let subject, let detail): FileHandle.standardError.write(Data("not allowed on \(subject): \(detail)\n".utf8))
     case BusError.noResponders: FileHandle.standardError.write(Data("the service is not running (no responders)\n".utf8))
     case BusError.timeout: FileHandle.standardError.write(Data("the service did not answer in time\n".utf8))
+    case BusError.connectionClosed: FileHandle.standardError.write(Data("the connection to NATS closed\n".utf8))
     default: FileHandle.standardError.write(Data("error: \(error)\n".utf8))
     }
     return ExitCode(1)
@@ -125,18 +126,40 @@ struct Deals: AsyncParsableCommand {
         }
     }
 
-    /// What the live table reacts to: a newer version, the redraw tick of the screen, or the connection.
+    /// What the live table reacts to: a newer version, the redraw tick of the screen, the connection, or the time to
+    /// try reading the list again.
     enum LiveEvent: Sendable {
         case update(DealStatus)
         case tick
         case connection(ConnectionChange)
+        case retryList
+    }
+
+    /// How current the table is known to be.
+    enum Link: Equatable {
+        case live
+        /// The connection is away: nothing arrives.
+        case lost(since: Date)
+        /// Back, but the list could not be read again yet (deal-status not answering): changes made while the
+        /// connection was away may be missing.
+        case unverified(since: Date)
+
+        /// What the screen's first line says about it.
+        var warning: String? {
+            switch self {
+            case .live: nil
+            case .lost(let since): "CONNECTION LOST at \(since.formatted(.iso8601)), reconnecting: statuses may be stale"
+            case .unverified(let since):
+                "RECONNECTED, the list not read again yet (since \(since.formatted(.iso8601)); retrying): statuses may be stale"
+            }
+        }
     }
 
     /// The live table: updates go into it as they come. `--json` prints each newer version at once; the screen is
     /// redrawn at most every 100 ms when something changed (or the window was resized), so the last change of a burst
-    /// is shown too. While the connection is away the screen says since when its table may be stale (`--json`: a line
-    /// on standard error); when it is back the list is read again, since versions published meanwhile never reach
-    /// the subscription.
+    /// is shown too. While the connection is away, and after it until the list has been read again (versions published
+    /// meanwhile never reach the subscription), the screen's first line says the statuses may be stale (`--json`: a
+    /// line on standard error). A closed connection ends the command with an error.
     func follow(_ live: Subscription, changes: AsyncStream<ConnectionChange>, connection: NatsConnection, table start: DealTable) async throws {
         var table = start
         let (events, sink) = AsyncThrowingStream<LiveEvent, any Error>.makeStream()
@@ -164,7 +187,7 @@ struct Deals: AsyncParsableCommand {
         defer { for feeder in feeders { feeder.cancel() } }
         var dirty = false
         var drawnFor = Screen.size()
-        var offlineSince: Date?
+        var link = Link.live
         func show(_ deals: [DealStatus]) {
             guard json else {
                 dirty = dirty || !deals.isEmpty
@@ -173,49 +196,56 @@ struct Deals: AsyncParsableCommand {
             for deal in deals where matches(deal) { printJSON(deal) }
             fflush(nil)  // a script reading a pipe gets each update as it comes, not a buffer later
         }
+        func tell(_ text: String) {
+            if json { FileHandle.standardError.write(Data((text + "\n").utf8)) }
+        }
+        /// One reading of the whole list; on failure, another in a second (the loop goes on meanwhile).
+        func readListAgain() async {
+            var newer: [DealStatus] = []
+            do {
+                try await load(into: &table, newer: &newer, from: connection)
+                link = .live
+                tell("reconnected; caught up")
+            } catch {
+                if case .lost = link { link = .unverified(since: Date()) }
+                tell("reconnected, but the list could not be read (\(error)); retrying")
+                feeders.append(Task {
+                    try? await Task.sleep(for: .seconds(1))
+                    sink.yield(.retryList)
+                })
+            }
+            show(newer)  // what the pages read so far brought, even if a later one failed
+            dirty = true
+        }
         for try await event in events {
             switch event {
             case .update(let deal):
                 if table.apply(deal) { show([deal]) }
             case .connection(.disconnected):
-                offlineSince = Date()
+                link = .lost(since: Date())
                 dirty = true
-                if json { FileHandle.standardError.write(Data("connection lost; reconnecting (the deals may change meanwhile)\n".utf8)) }
+                tell("connection lost; reconnecting (the deals may change meanwhile)")
             case .connection(.reconnected):
-                show(await reload(&table, from: connection))
-                (offlineSince, dirty) = (nil, true)
-                if json { FileHandle.standardError.write(Data("reconnected; caught up\n".utf8)) }
+                await readListAgain()
+            case .retryList:
+                if case .unverified = link { await readListAgain() }
             case .tick:
                 let size = Screen.size()
                 guard dirty || size != drawnFor else { continue }
-                render(table, screen: size, offlineSince: offlineSince)
+                render(table, screen: size, warning: link.warning)
                 (dirty, drawnFor) = (false, size)
             }
         }
-        if dirty && !json { render(table, screen: Screen.size(), offlineSince: offlineSince) }  // the subscription ended: show what it brought last
-    }
-
-    /// The list again after a reconnect, retried while deal-status is not back yet (up to 10 s); what is newer than
-    /// the table. Live updates wait in the meantime and are applied after, each only if newer.
-    func reload(_ table: inout DealTable, from connection: NatsConnection) async -> [DealStatus] {
-        var newer: [DealStatus] = []
-        for _ in 0..<20 {
-            do {
-                try await load(into: &table, newer: &newer, from: connection)
-                break
-            } catch {
-                try? await Task.sleep(for: .milliseconds(500))
-            }
-        }
-        return newer
+        // The subscription ended: the connection closed (cnats gave up, or the server refused it).
+        if !json { render(table, screen: Screen.size(), warning: "CONNECTION CLOSED: statuses are no longer updated") }
+        throw BusError.connectionClosed
     }
 
     /// The table, newest trade first. On a live screen it fits the window: what does not fit is counted below it.
-    func render(_ table: DealTable, screen: Screen? = nil, offlineSince: Date? = nil) {
+    func render(_ table: DealTable, screen: Screen? = nil, warning: String? = nil) {
         let rows = table.sorted.filter(matches)
         var title = "Svyaz terminal — client \(client.client) — \(rows.count) deals — \(Date().formatted(.iso8601))"
-        // First on the line, so that a narrow window does not cut it off.
-        if let offlineSince { title = "CONNECTION LOST at \(offlineSince.formatted(.iso8601)), reconnecting: statuses may be stale — " + title }
+        if let warning { title = warning + " — " + title }  // first on the line, so that a narrow window does not cut it off
         var lines = [title, DealTable.header]
         let room = screen.map { max(1, $0.rows - 3) } ?? rows.count  // the title, the header and the count below
         lines += rows.prefix(room).map(DealTable.row)

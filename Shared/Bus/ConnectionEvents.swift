@@ -5,7 +5,8 @@ import Synchronization
 
 /// A change of a connection's link to the server (`NatsConnection.connectionChanges`).
 public enum ConnectionChange: Sendable, Equatable {
-    /// The server is out of reach; cnats keeps trying. Core subscriptions receive nothing meanwhile.
+    /// The server is out of reach; cnats tries again (a closed connection ends the stream instead). Core
+    /// subscriptions receive nothing meanwhile.
     case disconnected
     /// Back, and subscribed again: what was published in between never reaches core subscriptions.
     case reconnected
@@ -62,6 +63,8 @@ final class ConnectionEvents: @unchecked Sendable {  // state behind Mutex; the 
     func disconnected() {
         disconnects.increment()
         logger.warning("nats disconnected", metadata: ["url": "\(connectedURL() ?? "-")"])
+        // cnats also reports a disconnect when the connection is closed on purpose (drain, close): that is no outage.
+        if let nc, natsConnection_IsClosed(nc) { return }
         tellObservers(.disconnected)
     }
 

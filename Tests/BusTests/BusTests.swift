@@ -208,6 +208,8 @@ struct CoreTests {
         #expect(nc.statistics().reconnects >= 1)
         await nc.drain()
         #expect(await eventually { heard.withLock { $0.ended } })  // the stream ends with the connection
+        #expect(heard.withLock { $0.changes } == [.disconnected, .reconnected])  // closing on purpose is no outage
+        listener.cancel()
         await listener.value
     }
 

@@ -176,7 +176,8 @@ def test_live_terminal_json_prints_each_newer_version_once(nats_server, bin_dir,
 
 
 class ScreenTerminal:
-    """`terminal deals` on a pseudo-terminal of the given size, as a person would run it; `frame()` is the last screen."""
+    """`terminal deals` on a pseudo-terminal of the given size, as a person would run it; `frame()` is the last screen.
+    A thread reads the pty all along: one left unread would block the terminal's writes."""
 
     def __init__(self, bin_dir, url, rows, columns):
         import fcntl
@@ -184,7 +185,9 @@ class ScreenTerminal:
         import pty
         import struct
         import termios
+        import threading
         self.buffer = bytearray()
+        self.lock = threading.Lock()
         self.pid, self.fd = pty.fork()
         if self.pid == 0:
             try:
@@ -192,23 +195,33 @@ class ScreenTerminal:
             finally:
                 os._exit(127)
         fcntl.ioctl(self.fd, termios.TIOCSWINSZ, struct.pack("HHHH", rows, columns, 0, 0))
+        self.reader = threading.Thread(target=self.read_all, daemon=True)
+        self.reader.start()
+
+    def read_all(self):
+        import os
+        while True:
+            try:
+                data = os.read(self.fd, 65536)
+            except OSError:  # the terminal is gone (EIO) or the fd closed
+                return
+            if not data:
+                return
+            with self.lock:
+                self.buffer.extend(data)
 
     def frame(self):
-        """Reads what was drawn (a pty left unread would block the terminal) and returns the newest screen."""
-        import os
-        import select
-        while select.select([self.fd], [], [], 0)[0]:
-            try:
-                self.buffer.extend(os.read(self.fd, 65536))
-            except OSError:
-                break
-        return self.buffer.split(b"\x1b[H\x1b[2J")[-1].decode(errors="replace").replace("\r\n", "\n")
+        """The newest screen drawn."""
+        with self.lock:
+            last = bytes(self.buffer.split(b"\x1b[H\x1b[2J")[-1])
+        return last.decode(errors="replace").replace("\r\n", "\n")
 
     def stop(self):
         import os
         import signal
         os.kill(self.pid, signal.SIGTERM)
         os.waitpid(self.pid, 0)
+        self.reader.join(timeout=5)
         os.close(self.fd)
 
 
@@ -223,10 +236,7 @@ def test_live_screen_fits_the_window_and_shows_the_last_change(nats_server, bin_
         simulator = start(bin_dir, tmp_dir, nats_server.url, "simulator", "--clients", "1", "--deals", "14", "--rate", "300",
                           "--active", "7", "--prefix", "SCR-", name="simulator")
 
-        def settled():
-            screen.frame()  # keep reading: a full pty would block the terminal's writes
-            return settled_list(nats_server.url, simulator)
-        page = wait_for(settled, timeout=60, interval=0.1, what="every deal settled")
+        page = wait_for(lambda: settled_list(nats_server.url, simulator), timeout=60, interval=0.1, what="every deal settled")
         total = page["total"]
         assert total > 9, total  # more deals than the window has rows for
         newest = sorted(page["deals"], key=lambda d: (d["terms"]["tradeTime"], d["terms"]["dealId"]), reverse=True)[:9]
@@ -279,7 +289,11 @@ class CuttableProxy:
             if not self.accepting.is_set():
                 client.close()
                 continue
-            upstream = socket.create_connection(("127.0.0.1", self.upstream_port))
+            try:
+                upstream = socket.create_connection(("127.0.0.1", self.upstream_port))
+            except OSError:
+                client.close()
+                continue
             with self.lock:
                 self.sockets |= {client, upstream}
             for source, target in ((client, upstream), (upstream, client)):
@@ -302,6 +316,8 @@ class CuttableProxy:
             except OSError:
                 pass
             s.close()
+            with self.lock:
+                self.sockets.discard(s)
 
     def cut(self):
         self.accepting.clear()
@@ -313,21 +329,28 @@ class CuttableProxy:
         self.accepting.set()
 
     def close(self):
+        import socket
+        try:
+            self.listener.shutdown(socket.SHUT_RDWR)  # wakes the thread blocked in accept (close alone does not)
+        except OSError:
+            pass
         self.listener.close()
         self.cut()
 
 
 def test_live_terminal_catches_up_after_its_connection_was_lost(nats_server, bin_dir, tmp_dir):
-    """Terminals whose network drops while deals move say so on screen, and read the list again when they reconnect:
-    the versions published meanwhile never reached their subscriptions, and they show them anyway."""
+    """Terminals whose network drops while deals move say so on screen, and read the list again when they reconnect
+    (retrying while deal-status does not answer): the versions published meanwhile never reached their subscriptions,
+    and they show them anyway."""
     import threading
 
     deal_status = start_deal_status(bin_dir, tmp_dir, nats_server.url)
     proxy = CuttableProxy(nats_server.port)
     terminal = screen = simulator = None
     try:
+        notices = tmp_dir / "terminal.stderr"
         terminal = subprocess.Popen([str(bin_dir / "terminal"), "deals", "--json", "--nats-url", proxy.url, "--client", "C1"],
-                                    stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+                                    stdout=subprocess.PIPE, stderr=open(notices, "w"), text=True)
         screen = ScreenTerminal(bin_dir, proxy.url, rows=40, columns=250)
         received = []
         threading.Thread(target=lambda: received.extend(json.loads(line) for line in terminal.stdout), daemon=True).start()
@@ -346,16 +369,25 @@ def test_live_terminal_catches_up_after_its_connection_was_lost(nats_server, bin
         # The outage: the terminals are cut off while new deals are booked and settle. The screen says so.
         proxy.cut()
         wait_for(lambda: screen.frame().startswith("CONNECTION LOST at "), timeout=10, what="the screen to say the connection is lost")
+        wait_for(lambda: "connection lost; reconnecting" in notices.read_text(), timeout=10, what="--json to say so on standard error")
         simulator = start(bin_dir, tmp_dir, nats_server.url, "simulator", "--clients", "1", "--deals", "5", "--rate", "300",
                           "--active", "5", "--prefix", "OUT-", name="simulator-out")
         page = wait_for(lambda: settled_list(nats_server.url, simulator), timeout=60, interval=0.1, what="the new deals settled")
         during = {d["terms"]["dealId"]: d["version"] for d in page["deals"] if d["terms"]["dealId"].startswith("OUT-")}
         assert during and not any(s["terms"]["dealId"].startswith("OUT-") for s in list(received))
 
-        # Back on the network: they catch up without any further change to those deals.
+        # Back on the network while deal-status is down: the list cannot be read, and the screen keeps warning.
+        stop_pid(deal_status)
         proxy.restore()
+        wait_for(lambda: screen.frame().startswith("RECONNECTED, the list not read again yet"), timeout=30,
+                 what="the screen to say the list could not be read again")
+        assert not any(s["terms"]["dealId"].startswith("OUT-") for s in list(received))
+
+        # deal-status is back (its SQLite file kept): they catch up without any further change to those deals.
+        deal_status = start_deal_status(bin_dir, tmp_dir, nats_server.url)
         wait_for(shows(during), timeout=30, interval=0.1, what="the terminal to show what moved while it was away")
         assert terminal.poll() is None
+        assert "reconnected; caught up" in notices.read_text()
 
         def caught_up_on_screen():
             frame = screen.frame()
