@@ -92,8 +92,7 @@ struct Deals: AsyncParsableCommand {
             let changes = connection.connectionChanges()
             try connection.flush()
             var table = DealTable()
-            var loaded: [DealStatus] = []
-            try await load(into: &table, newer: &loaded, from: connection)
+            for deal in try await Self.list(client: client.client, from: connection) { table.apply(deal) }
             if json {
                 for deal in table.sorted where matches(deal) { printJSON(deal) }
                 fflush(nil)
@@ -110,19 +109,19 @@ struct Deals: AsyncParsableCommand {
         }
     }
 
-    /// Applies every page of the client's deals to `table`, adding to `newer` those newer than what it held (also the
-    /// pages before one that fails).
-    func load(into table: inout DealTable, newer: inout [DealStatus], from connection: NatsConnection) async throws {
+    /// Every page of the client's deals.
+    static func list(client: String, from connection: NatsConnection) async throws -> [DealStatus] {
         var query = DealListQuery()
         query.limit = 500
         query.sort = .dealId
         query.descending = false
         query.offset = 0
+        var deals: [DealStatus] = []
         while true {
-            let page = try await connection.request(query, to: "deal.query.\(client.client).list", expecting: DealPage.self)
-            newer += page.deals.filter { table.apply($0) }
+            let page = try await connection.request(query, to: "deal.query.\(client).list", expecting: DealPage.self)
+            deals += page.deals
             query.offset = (query.offset ?? 0) + page.deals.count
-            if page.deals.isEmpty || query.offset! >= page.total { return }
+            if page.deals.isEmpty || query.offset! >= page.total { return deals }
         }
     }
 
@@ -133,6 +132,8 @@ struct Deals: AsyncParsableCommand {
         case tick
         case connection(ConnectionChange)
         case retryList
+        /// The list read after the reconnect numbered `since`.
+        case listed(Result<[DealStatus], any Error>, since: Int)
     }
 
     /// How current the table is known to be.
@@ -199,36 +200,47 @@ struct Deals: AsyncParsableCommand {
         func tell(_ text: String) {
             if json { FileHandle.standardError.write(Data((text + "\n").utf8)) }
         }
-        /// One reading of the whole list; on failure, another in a second (the loop goes on meanwhile).
-        func readListAgain() async {
-            var newer: [DealStatus] = []
-            do {
-                try await load(into: &table, newer: &newer, from: connection)
-                link = .live
-                tell("reconnected; caught up")
-            } catch {
-                if case .lost = link { link = .unverified(since: Date()) }
-                tell("reconnected, but the list could not be read (\(error)); retrying")
-                feeders.append(Task {
-                    try? await Task.sleep(for: .seconds(1))
-                    sink.yield(.retryList)
-                })
-            }
-            show(newer)  // what the pages read so far brought, even if a later one failed
-            dirty = true
+        // Reconnects so far, and whether the connection is up: a list read before the last reconnect may miss what
+        // changed during the last outage, so only one of the current connection says the table is whole again.
+        var reconnects = 0
+        var connected = true
+        /// Reads the list in a task of its own: the table keeps taking updates and the screen keeps drawing meanwhile.
+        func readList() {
+            let since = reconnects, client = client.client
+            feeders.append(Task {
+                do {
+                    sink.yield(.listed(.success(try await Self.list(client: client, from: connection)), since: since))
+                } catch {
+                    sink.yield(.listed(.failure(error), since: since))
+                }
+            })
         }
         for try await event in events {
             switch event {
             case .update(let deal):
                 if table.apply(deal) { show([deal]) }
             case .connection(.disconnected):
-                link = .lost(since: Date())
-                dirty = true
+                (connected, link, dirty) = (false, .lost(since: Date()), true)
                 tell("connection lost; reconnecting (the deals may change meanwhile)")
             case .connection(.reconnected):
-                await readListAgain()
+                (connected, reconnects) = (true, reconnects + 1)
+                readList()
             case .retryList:
-                if case .unverified = link { await readListAgain() }
+                if connected, case .unverified = link { readList() }
+            case .listed(.success(let deals), let since):
+                show(deals.filter { table.apply($0) })  // only what is newer than the table holds
+                if connected && since == reconnects && link != .live {
+                    (link, dirty) = (.live, true)
+                    tell("reconnected; caught up")
+                }
+            case .listed(.failure(let error), let since):
+                guard connected && since == reconnects else { continue }  // a later reconnect reads it again anyway
+                if case .lost = link { (link, dirty) = (.unverified(since: Date()), true) }
+                tell("reconnected, but the list could not be read (\(error)); retrying")
+                feeders.append(Task {
+                    try? await Task.sleep(for: .seconds(1))
+                    sink.yield(.retryList)
+                })
             case .tick:
                 let size = Screen.size()
                 guard dirty || size != drawnFor else { continue }
