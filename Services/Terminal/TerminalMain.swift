@@ -164,7 +164,7 @@ struct Deals: AsyncParsableCommand {
     func follow(_ live: Subscription, changes: AsyncStream<ConnectionChange>, connection: NatsConnection, table start: DealTable) async throws {
         var table = start
         let (events, sink) = AsyncThrowingStream<LiveEvent, any Error>.makeStream()
-        var feeders = [
+        let feeders = [
             Task {
                 do {
                     for try await message in live {
@@ -177,15 +177,21 @@ struct Deals: AsyncParsableCommand {
             },
             Task { for await change in changes { sink.yield(.connection(change)) } },
         ]
-        if !json {
-            feeders.append(Task {
-                while !Task.isCancelled {
-                    try? await Task.sleep(for: .milliseconds(100))
-                    sink.yield(.tick)
-                }
-            })
+        let ticker = json ? nil : Task {
+            while !Task.isCancelled {
+                try? await Task.sleep(for: .milliseconds(100))
+                sink.yield(.tick)
+            }
         }
-        defer { for feeder in feeders { feeder.cancel() } }
+        // The list being read after a reconnect, and the wait before reading it again: one of each at a time.
+        var listing: Task<Void, Never>?
+        var retry: Task<Void, Never>?
+        defer {
+            for feeder in feeders { feeder.cancel() }
+            ticker?.cancel()
+            listing?.cancel()
+            retry?.cancel()
+        }
         var dirty = false
         var drawnFor = Screen.size()
         var link = Link.live
@@ -205,15 +211,17 @@ struct Deals: AsyncParsableCommand {
         var reconnects = 0
         var connected = true
         /// Reads the list in a task of its own: the table keeps taking updates and the screen keeps drawing meanwhile.
+        /// One begun on an earlier connection is dropped: what it brings cannot clear the warning.
         func readList() {
             let since = reconnects, client = client.client
-            feeders.append(Task {
+            listing?.cancel()
+            listing = Task {
                 do {
                     sink.yield(.listed(.success(try await Self.list(client: client, from: connection)), since: since))
                 } catch {
                     sink.yield(.listed(.failure(error), since: since))
                 }
-            })
+            }
         }
         for try await event in events {
             switch event {
@@ -237,10 +245,10 @@ struct Deals: AsyncParsableCommand {
                 guard connected && since == reconnects else { continue }  // a later reconnect reads it again anyway
                 if case .lost = link { (link, dirty) = (.unverified(since: Date()), true) }
                 tell("reconnected, but the list could not be read (\(error)); retrying")
-                feeders.append(Task {
+                retry = Task {
                     try? await Task.sleep(for: .seconds(1))
                     sink.yield(.retryList)
-                })
+                }
             case .tick:
                 let size = Screen.size()
                 guard dirty || size != drawnFor else { continue }
