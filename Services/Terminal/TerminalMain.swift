@@ -77,11 +77,40 @@ struct Deals: AsyncParsableCommand {
     @Option(help: "Only this currency pair, e.g. CNYRUB.") var pair: String?
     @Option(help: "Only this product (FX_SPOT, FX_FORWARD, FX_SWAP).") var product: DealProduct?
     @Option(help: "Only deals settling on this value date (YYYY-MM-DD).") var valueDate: String?
+    @Option(help: "Only deals made through this channel (WEB, FIX_API, PHONE).") var channel: DealChannel?
+    @Option(help: "Only deals in which the client buys (BUY) or sells (SELL) the base currency.") var side: DealSide?
+    @Option(help: "Only deals traded on or after this day (YYYY-MM-DD, UTC, as the table shows trade times).") var tradedFrom: String?
+    @Option(help: "Only deals traded on or before this day (YYYY-MM-DD, UTC).") var tradedTo: String?
+    @Option(help: "Only deals whose number contains this text.") var deal: String?
+
+    func validate() throws {
+        for (flag, day) in [("--traded-from", tradedFrom), ("--traded-to", tradedTo), ("--value-date", valueDate)] {
+            guard let day else { continue }
+            guard Self.utcDay(day) != nil else { throw ValidationError("\(flag) must be a day as YYYY-MM-DD, got \"\(day)\"") }
+        }
+    }
+
+    /// The start of `day` (YYYY-MM-DD) in UTC.
+    static func utcDay(_ day: String) -> Date? {
+        guard day.utf8.count == 10 else { return nil }
+        var calendar = Calendar(identifier: .gregorian)
+        calendar.timeZone = TimeZone(identifier: "UTC")!
+        let parts = day.split(separator: "-", omittingEmptySubsequences: false)
+        guard parts.count == 3, let y = Int(parts[0]), let m = Int(parts[1]), let d = Int(parts[2]) else { return nil }
+        let components = DateComponents(year: y, month: m, day: d)
+        guard components.isValidDate(in: calendar) else { return nil }
+        return calendar.date(from: components)
+    }
 
     func matches(_ deal: DealStatus) -> Bool {
-        (confirmation.map { deal.confirmation == $0 } ?? true) && (settlement.map { deal.settlement == $0 } ?? true)
-            && (pair.map { deal.terms.pair == $0.uppercased() } ?? true) && (product.map { deal.terms.product == $0 } ?? true)
-            && (valueDate.map { deal.terms.valueDate == $0 || deal.terms.farValueDate == $0 } ?? true)
+        let terms = deal.terms
+        return (confirmation.map { deal.confirmation == $0 } ?? true) && (settlement.map { deal.settlement == $0 } ?? true)
+            && (pair.map { terms.pair == $0.uppercased() } ?? true) && (product.map { terms.product == $0 } ?? true)
+            && (valueDate.map { terms.valueDate == $0 || terms.farValueDate == $0 } ?? true)
+            && (channel.map { terms.channel == $0 } ?? true) && (side.map { terms.side == $0 } ?? true)
+            && (tradedFrom.flatMap(Self.utcDay).map { terms.tradeTime >= $0 } ?? true)
+            && (tradedTo.flatMap(Self.utcDay).map { terms.tradeTime < $0.addingTimeInterval(86_400) } ?? true)
+            && (self.deal.map { terms.dealId.localizedCaseInsensitiveContains($0) } ?? true)
     }
 
     func run() async throws {
@@ -270,7 +299,7 @@ struct Deals: AsyncParsableCommand {
         let room = screen.map { max(1, $0.rows - 3) } ?? rows.count  // the title, the header and the count below
         lines += rows.prefix(room).map(DealTable.row)
         if rows.count > room {
-            lines.append("… and \(rows.count - room) older deals: narrow with --pair, --value-date, --product, --confirmation, --settlement")
+            lines.append("… and \(rows.count - room) older deals: narrow with --pair, --value-date, --traded-from, --settlement, --deal, …")
         }
         guard let screen else {  // not a terminal (or --once): every row, one table after another
             print(lines.joined(separator: "\n"))
@@ -336,6 +365,8 @@ struct DealTable {
 extension ConfirmationStatus: ExpressibleByArgument {}
 extension DealSettlementStatus: ExpressibleByArgument {}
 extension DealProduct: ExpressibleByArgument {}
+extension DealChannel: ExpressibleByArgument {}
+extension DealSide: ExpressibleByArgument {}
 
 // MARK: netting
 

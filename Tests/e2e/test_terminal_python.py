@@ -79,6 +79,25 @@ def test_python_terminal_follows_deal_status(nats_server, bin_dir, tmp_dir):
         assert {d["terms"]["dealId"]: d["version"] for d in shown} == {d: s["version"] for d, s in latest.items()}
         code, out, err = run_terminal(bin_dir, nats_server.url, "deals", "--once")
         assert code == 0 and "Подтверждено" in out and all(deal in out for deal in latest), out
+        # Filters as on the dashboard: each shows exactly the deals that match, by the snapshots' own fields.
+        first_day = min(s["terms"]["tradeTime"] for s in latest.values()).astimezone(datetime.timezone.utc).date()
+        some_deal = sorted(latest)[0]
+        cases = [
+            (["--side", "BUY"], lambda s: s["terms"]["side"] == "BUY", True),
+            (["--channel", "PHONE"], lambda s: s["terms"]["channel"] == "PHONE", False),
+            (["--deal", some_deal.lower()], lambda s: some_deal in s["terms"]["dealId"], False),
+            (["--traded-from", first_day.isoformat()], lambda s: True, False),
+            (["--traded-to", (first_day - datetime.timedelta(days=1)).isoformat()], lambda s: False, False),
+        ]
+        for args, keep, mixed in cases:
+            code, out, err = run_terminal(bin_dir, nats_server.url, "deals", "--once", "--json", *args)
+            assert code == 0, err
+            expected = {d for d, s in latest.items() if keep(s)}
+            assert {json.loads(line)["terms"]["dealId"] for line in out.splitlines()} == expected, args
+            if mixed:
+                assert 0 < len(expected) < len(latest), (args, expected)  # the filter has something to tell apart
+        code, out, err = run_terminal(bin_dir, nats_server.url, "deals", "--once", "--traded-from", "2024-13-01")
+        assert code != 0 and "--traded-from must be a day as YYYY-MM-DD" in err, (code, err)
         # Every deal is paid out, so nothing is left to net; preview says so and a stale close is a clear conflict.
         value_date = next(iter(latest.values()))["terms"]["valueDate"]
         code, out, err = run_terminal(bin_dir, nats_server.url, "netting", "preview", "--value-date", value_date, "--json")
