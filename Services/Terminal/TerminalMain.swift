@@ -86,31 +86,9 @@ struct Deals: AsyncParsableCommand {
     func validate() throws {
         for (flag, day) in [("--traded-from", tradedFrom), ("--traded-to", tradedTo), ("--value-date", valueDate)] {
             guard let day else { continue }
-            guard Self.utcDay(day) != nil else { throw ValidationError("\(flag) must be a day as YYYY-MM-DD, got \"\(day)\"") }
+            guard DealFilter.utcDay(day) != nil else { throw ValidationError("\(flag) must be a day as YYYY-MM-DD, got \"\(day)\"") }
         }
-    }
-
-    /// The start of `day` (YYYY-MM-DD) in UTC.
-    static func utcDay(_ day: String) -> Date? {
-        guard day.utf8.count == 10 else { return nil }
-        var calendar = Calendar(identifier: .gregorian)
-        calendar.timeZone = TimeZone(identifier: "UTC")!
-        let parts = day.split(separator: "-", omittingEmptySubsequences: false)
-        guard parts.count == 3, let y = Int(parts[0]), let m = Int(parts[1]), let d = Int(parts[2]) else { return nil }
-        let components = DateComponents(year: y, month: m, day: d)
-        guard components.isValidDate(in: calendar) else { return nil }
-        return calendar.date(from: components)
-    }
-
-    func matches(_ deal: DealStatus) -> Bool {
-        let terms = deal.terms
-        return (confirmation.map { deal.confirmation == $0 } ?? true) && (settlement.map { deal.settlement == $0 } ?? true)
-            && (pair.map { terms.pair == $0.uppercased() } ?? true) && (product.map { terms.product == $0 } ?? true)
-            && (valueDate.map { terms.valueDate == $0 || terms.farValueDate == $0 } ?? true)
-            && (channel.map { terms.channel == $0 } ?? true) && (side.map { terms.side == $0 } ?? true)
-            && (tradedFrom.flatMap(Self.utcDay).map { terms.tradeTime >= $0 } ?? true)
-            && (tradedTo.flatMap(Self.utcDay).map { terms.tradeTime < $0.addingTimeInterval(86_400) } ?? true)
-            && (self.deal.map { terms.dealId.localizedCaseInsensitiveContains($0) } ?? true)
+        if deal?.isEmpty == true { throw ValidationError("--deal needs some text of a deal number") }
     }
 
     func run() async throws {
@@ -122,17 +100,18 @@ struct Deals: AsyncParsableCommand {
             try connection.flush()
             var table = DealTable()
             for deal in try await Self.list(client: client.client, from: connection) { table.apply(deal) }
+            let filter = DealFilter(self)
             if json {
-                for deal in table.sorted where matches(deal) { printJSON(deal) }
+                for deal in table.sorted where filter.matches(deal) { printJSON(deal) }
                 fflush(nil)
             } else {
-                render(table, screen: once ? nil : Screen.size())
+                render(table, filter: filter, screen: once ? nil : Screen.size())
             }
             if once {
                 await connection.drain()
                 return
             }
-            try await follow(live, changes: changes, connection: connection, table: table)
+            try await follow(live, changes: changes, connection: connection, table: table, filter: filter)
         } catch {
             throw fail(error)
         }
@@ -170,8 +149,8 @@ struct Deals: AsyncParsableCommand {
         case live
         /// The connection is away: nothing arrives.
         case lost(since: Date)
-        /// Back, but the list could not be read again yet (deal-status not answering): changes made while the
-        /// connection was away may be missing.
+        /// Back, but the list could not be read again yet (deal-status not answering): changes made since the
+        /// connection was lost may be missing.
         case unverified(since: Date)
 
         /// What the screen's first line says about it.
@@ -180,7 +159,7 @@ struct Deals: AsyncParsableCommand {
             case .live: nil
             case .lost(let since): "CONNECTION LOST at \(since.formatted(.iso8601)), reconnecting: statuses may be stale"
             case .unverified(let since):
-                "RECONNECTED, the list not read again yet (since \(since.formatted(.iso8601)); retrying): statuses may be stale"
+                "RECONNECTED, the list not read again yet (retrying): changes since \(since.formatted(.iso8601)) may be missing"
             }
         }
     }
@@ -190,7 +169,8 @@ struct Deals: AsyncParsableCommand {
     /// is shown too. While the connection is away, and after it until the list has been read again (versions published
     /// meanwhile never reach the subscription), the screen's first line says the statuses may be stale (`--json`: a
     /// line on standard error). A closed connection ends the command with an error.
-    func follow(_ live: Subscription, changes: AsyncStream<ConnectionChange>, connection: NatsConnection, table start: DealTable) async throws {
+    func follow(_ live: Subscription, changes: AsyncStream<ConnectionChange>, connection: NatsConnection, table start: DealTable,
+                filter: DealFilter) async throws {
         var table = start
         let (events, sink) = AsyncThrowingStream<LiveEvent, any Error>.makeStream()
         let feeders = [
@@ -229,7 +209,7 @@ struct Deals: AsyncParsableCommand {
                 dirty = dirty || !deals.isEmpty
                 return
             }
-            for deal in deals where matches(deal) { printJSON(deal) }
+            for deal in deals where filter.matches(deal) { printJSON(deal) }
             fflush(nil)  // a script reading a pipe gets each update as it comes, not a buffer later
         }
         func tell(_ text: String) {
@@ -271,28 +251,30 @@ struct Deals: AsyncParsableCommand {
                     tell("reconnected; caught up")
                 }
             case .listed(.failure(let error), let since):
-                guard connected && since == reconnects else { continue }  // a later reconnect reads it again anyway
-                if case .lost = link { (link, dirty) = (.unverified(since: Date()), true) }
+                // A read dropped for a newer one, or of an earlier connection: a later reconnect reads it again anyway.
+                guard connected && since == reconnects && link != .live && !(error is CancellationError) else { continue }
+                if case .lost(let lostAt) = link { (link, dirty) = (.unverified(since: lostAt), true) }
                 tell("reconnected, but the list could not be read (\(error)); retrying")
+                retry?.cancel()
                 retry = Task {
-                    try? await Task.sleep(for: .seconds(1))
+                    guard (try? await Task.sleep(for: .seconds(1))) != nil else { return }  // cancelled: replaced
                     sink.yield(.retryList)
                 }
             case .tick:
                 let size = Screen.size()
                 guard dirty || size != drawnFor else { continue }
-                render(table, screen: size, warning: link.warning)
+                render(table, filter: filter, screen: size, warning: link.warning)
                 (dirty, drawnFor) = (false, size)
             }
         }
         // The subscription ended: the connection closed (cnats gave up, or the server refused it).
-        if !json { render(table, screen: Screen.size(), warning: "CONNECTION CLOSED: statuses are no longer updated") }
+        if !json { render(table, filter: filter, screen: Screen.size(), warning: "CONNECTION CLOSED: statuses are no longer updated") }
         throw BusError.connectionClosed
     }
 
     /// The table, newest trade first. On a live screen it fits the window: what does not fit is counted below it.
-    func render(_ table: DealTable, screen: Screen? = nil, warning: String? = nil) {
-        let rows = table.sorted.filter(matches)
+    func render(_ table: DealTable, filter: DealFilter, screen: Screen? = nil, warning: String? = nil) {
+        let rows = table.sorted.filter(filter.matches)
         var title = "Svyaz terminal — client \(client.client) — \(rows.count) deals — \(Date().formatted(.iso8601))"
         if let warning { title = warning + " — " + title }  // first on the line, so that a narrow window does not cut it off
         var lines = [title, DealTable.header]
@@ -324,6 +306,60 @@ struct Screen: Equatable {
               window.ws_row > 0, window.ws_col > 0
         else { return nil }
         return Screen(rows: Int(window.ws_row), columns: Int(window.ws_col))
+    }
+}
+
+/// The dashboard's filters of a `deals` command, worked out once (the live screen applies them to every deal at
+/// every redraw).
+struct DealFilter: Sendable {
+    let confirmation: ConfirmationStatus?
+    let settlement: DealSettlementStatus?
+    let pair: String?
+    let product: DealProduct?
+    let valueDate: String?
+    let channel: DealChannel?
+    let side: DealSide?
+    /// Traded at or after / before.
+    let tradedFrom: Date?
+    let tradedBefore: Date?
+    let deal: String?
+
+    init(_ command: Deals) {
+        confirmation = command.confirmation
+        settlement = command.settlement
+        pair = command.pair?.uppercased()
+        product = command.product
+        valueDate = command.valueDate
+        channel = command.channel
+        side = command.side
+        tradedFrom = command.tradedFrom.flatMap(Self.utcDay)
+        tradedBefore = command.tradedTo.flatMap(Self.utcDay)?.addingTimeInterval(86_400)  // the whole last day
+        deal = command.deal
+    }
+
+    func matches(_ deal: DealStatus) -> Bool {
+        let terms = deal.terms
+        return (confirmation.map { deal.confirmation == $0 } ?? true) && (settlement.map { deal.settlement == $0 } ?? true)
+            && (pair.map { terms.pair == $0 } ?? true) && (product.map { terms.product == $0 } ?? true)
+            && (valueDate.map { terms.valueDate == $0 || terms.farValueDate == $0 } ?? true)
+            && (channel.map { terms.channel == $0 } ?? true) && (side.map { terms.side == $0 } ?? true)
+            && (tradedFrom.map { terms.tradeTime >= $0 } ?? true) && (tradedBefore.map { terms.tradeTime < $0 } ?? true)
+            && (self.deal.map { terms.dealId.range(of: $0, options: .caseInsensitive) != nil } ?? true)
+    }
+
+    /// The start of `day`, exactly YYYY-MM-DD, in UTC; nil for anything else or a day that does not exist.
+    static func utcDay(_ day: String) -> Date? {
+        let bytes = Array(day.utf8)
+        let digits = UInt8(ascii: "0")...UInt8(ascii: "9")
+        guard bytes.count == 10, bytes[4] == UInt8(ascii: "-"), bytes[7] == UInt8(ascii: "-"),
+              bytes.indices.allSatisfy({ $0 == 4 || $0 == 7 || digits.contains(bytes[$0]) })
+        else { return nil }
+        func number(_ range: Range<Int>) -> Int { range.reduce(0) { $0 * 10 + Int(bytes[$1] - UInt8(ascii: "0")) } }
+        var calendar = Calendar(identifier: .gregorian)
+        calendar.timeZone = TimeZone(identifier: "UTC")!
+        let components = DateComponents(year: number(0..<4), month: number(5..<7), day: number(8..<10))
+        guard components.isValidDate(in: calendar) else { return nil }
+        return calendar.date(from: components)
     }
 }
 

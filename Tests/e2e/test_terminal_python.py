@@ -80,13 +80,18 @@ def test_python_terminal_follows_deal_status(nats_server, bin_dir, tmp_dir):
         code, out, err = run_terminal(bin_dir, nats_server.url, "deals", "--once")
         assert code == 0 and "Подтверждено" in out and all(deal in out for deal in latest), out
         # Filters as on the dashboard: each shows exactly the deals that match, by the snapshots' own fields.
-        first_day = min(s["terms"]["tradeTime"] for s in latest.values()).astimezone(datetime.timezone.utc).date()
+        def day(status):
+            return status["terms"]["tradeTime"].astimezone(datetime.timezone.utc).date()
+        first_day = min(day(s) for s in latest.values())
         some_deal = sorted(latest)[0]
-        cases = [
+        some_channel = latest[some_deal]["terms"]["channel"]
+        next_day = (first_day + datetime.timedelta(days=1)).isoformat()
+        cases = [  # arguments, what they keep, whether both kept and dropped deals must exist (the filter tells apart)
             (["--side", "BUY"], lambda s: s["terms"]["side"] == "BUY", True),
-            (["--channel", "PHONE"], lambda s: s["terms"]["channel"] == "PHONE", False),
+            (["--channel", some_channel], lambda s: s["terms"]["channel"] == some_channel, False),
             (["--deal", some_deal.lower()], lambda s: some_deal in s["terms"]["dealId"], False),
-            (["--traded-from", first_day.isoformat()], lambda s: True, False),
+            (["--traded-to", first_day.isoformat()], lambda s: day(s) == first_day, False),  # the whole last day
+            (["--traded-from", next_day], lambda s: day(s) > first_day, False),
             (["--traded-to", (first_day - datetime.timedelta(days=1)).isoformat()], lambda s: False, False),
         ]
         for args, keep, mixed in cases:
@@ -95,9 +100,10 @@ def test_python_terminal_follows_deal_status(nats_server, bin_dir, tmp_dir):
             expected = {d for d, s in latest.items() if keep(s)}
             assert {json.loads(line)["terms"]["dealId"] for line in out.splitlines()} == expected, args
             if mixed:
-                assert 0 < len(expected) < len(latest), (args, expected)  # the filter has something to tell apart
-        code, out, err = run_terminal(bin_dir, nats_server.url, "deals", "--once", "--traded-from", "2024-13-01")
-        assert code != 0 and "--traded-from must be a day as YYYY-MM-DD" in err, (code, err)
+                assert 0 < len(expected) < len(latest), (args, expected)
+        for bad in ["2024-13-01", "2024-02-30", "+2024-1-01", "2024-1-001"]:
+            code, out, err = run_terminal(bin_dir, nats_server.url, "deals", "--once", "--traded-from", bad)
+            assert code != 0 and "--traded-from must be a day as YYYY-MM-DD" in err, (bad, code, err)
         # Every deal is paid out, so nothing is left to net; preview says so and a stale close is a clear conflict.
         value_date = next(iter(latest.values()))["terms"]["valueDate"]
         code, out, err = run_terminal(bin_dir, nats_server.url, "netting", "preview", "--value-date", value_date, "--json")
