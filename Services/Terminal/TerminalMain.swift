@@ -277,9 +277,10 @@ struct Deals: AsyncParsableCommand {
         let rows = table.sorted.filter(filter.matches)
         var title = "Svyaz terminal — client \(client.client) — \(rows.count) deals — \(Date().formatted(.iso8601))"
         if let warning { title = warning + " — " + title }  // first on the line, so that a narrow window does not cut it off
-        var lines = [title, DealTable.header]
+        let columns = DealTable.layout(width: screen?.columns)
+        var lines = [title, DealTable.header(columns)]
         let room = screen.map { max(1, $0.rows - 3) } ?? rows.count  // the title, the header and the count below
-        lines += rows.prefix(room).map(DealTable.row)
+        lines += rows.prefix(room).map { DealTable.row($0, columns) }
         if rows.count > room {
             lines.append("… and \(rows.count - room) older deals: narrow with --pair, --value-date, --traded-from, --settlement, --deal, …")
         }
@@ -377,19 +378,55 @@ struct DealTable {
 
     var sorted: [DealStatus] { deals.values.sorted { ($0.terms.tradeTime, $0.terms.dealId) > ($1.terms.tradeTime, $1.terms.dealId) } }
 
-    static let header = pad("Deal", 16) + pad("Trade time", 21) + pad("Channel", 8) + pad("Product", 11) + pad("Side", 5) + pad("Pair", 7)
-        + pad("Amount", 24) + pad("Rate", 11) + pad("Value date", 11) + pad("Confirmation", 36) + "Settlement"
+    /// A column of the table: its heading, its width (with the space after it), how it reads a deal, and how soon it
+    /// gives way in a narrow window (higher goes first).
+    struct Column: Sendable {
+        let heading: String
+        let width: Int
+        let dropOrder: Int
+        let value: @Sendable (DealStatus) -> String
+    }
 
-    static func row(_ deal: DealStatus) -> String {
-        let t = deal.terms
-        let confirmation = deal.confirmation == .confirmed
-            ? deal.confirmation.dashboardLabel
-            : "\(deal.confirmation.dashboardLabel) (\(deal.confirmationReason ?? deal.confirmation.rawValue))"
-        var settlement = deal.settlement.dashboardLabel
-        if let at = deal.settledAt { settlement += " " + at.formatted(.iso8601) }
-        return pad(t.dealId, 16) + pad(String(t.tradeTime.formatted(.iso8601).prefix(19)), 21) + pad(t.channel.rawValue, 8)
-            + pad(t.product.rawValue, 11) + pad(t.side.rawValue, 5) + pad(t.pair, 7) + pad(t.amount.formatted(), 24)
-            + pad(t.rate.description, 11) + pad(t.valueDate, 11) + pad(confirmation, 36) + settlement
+    /// Every column, left to right. The deal, what it is and where it stands stay longest; the channel, rate, trade
+    /// time and product give way first.
+    static let columns: [Column] = [
+        Column(heading: "Deal", width: 16, dropOrder: 0) { $0.terms.dealId },
+        Column(heading: "Trade time", width: 21, dropOrder: 4) { String($0.terms.tradeTime.formatted(.iso8601).prefix(19)) },
+        Column(heading: "Channel", width: 8, dropOrder: 6) { $0.terms.channel.rawValue },
+        Column(heading: "Product", width: 11, dropOrder: 3) { $0.terms.product.rawValue },
+        Column(heading: "Side", width: 5, dropOrder: 0) { $0.terms.side.rawValue },
+        Column(heading: "Pair", width: 7, dropOrder: 0) { $0.terms.pair },
+        Column(heading: "Amount", width: 24, dropOrder: 1) { $0.terms.amount.formatted() },
+        Column(heading: "Rate", width: 11, dropOrder: 5) { $0.terms.rate.description },
+        Column(heading: "Value date", width: 11, dropOrder: 2) { $0.terms.valueDate },
+        Column(heading: "Confirmation", width: 36, dropOrder: 0) { deal in
+            deal.confirmation == .confirmed
+                ? deal.confirmation.dashboardLabel
+                : "\(deal.confirmation.dashboardLabel) (\(deal.confirmationReason ?? deal.confirmation.rawValue))"
+        },
+    ]
+
+    /// The last column, as wide as what is left: the settlement status, and when the money arrived.
+    static func settlement(_ deal: DealStatus) -> String {
+        deal.settlement.dashboardLabel + (deal.settledAt.map { " " + $0.formatted(.iso8601) } ?? "")
+    }
+
+    /// The columns that leave the settlement status at least 26 characters of `width` (all without a width), dropping
+    /// the least needed first.
+    static func layout(width: Int?) -> [Column] {
+        guard let width else { return columns }
+        var shown = columns
+        while shown.reduce(26, { $0 + $1.width }) > width, let drop = shown.indices.filter({ shown[$0].dropOrder > 0 })
+            .max(by: { shown[$0].dropOrder < shown[$1].dropOrder }) {
+            shown.remove(at: drop)
+        }
+        return shown
+    }
+
+    static func header(_ columns: [Column]) -> String { columns.map { pad($0.heading, $0.width) }.joined() + "Settlement" }
+
+    static func row(_ deal: DealStatus, _ columns: [Column]) -> String {
+        columns.map { pad($0.value(deal), $0.width) }.joined() + settlement(deal)
     }
 
     /// `text` in a column of `width` characters with one space after it; cut with "…" when it does not fit.

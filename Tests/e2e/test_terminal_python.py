@@ -253,11 +253,12 @@ class ScreenTerminal:
 def test_live_screen_fits_the_window_and_shows_the_last_change(nats_server, bin_dir, tmp_dir):
     """The full-screen table in a 12-row, 220-column pseudo-terminal: the newest deals that fit, a count of the rest, no
     line past the window's last (the title stays on screen), and, after the last event, every shown deal's final
-    status (a burst's last change is drawn too)."""
+    status (a burst's last change is drawn too). In 120 columns, the status still shows: other columns give way."""
     deal_status = start_deal_status(bin_dir, tmp_dir, nats_server.url)
-    screen = simulator = None
+    screen = narrow = simulator = None
     try:
         screen = ScreenTerminal(bin_dir, nats_server.url, rows=12, columns=220)
+        narrow = ScreenTerminal(bin_dir, nats_server.url, rows=12, columns=120)
         simulator = start(bin_dir, tmp_dir, nats_server.url, "simulator", "--clients", "1", "--deals", "14", "--rate", "300",
                           "--active", "7", "--prefix", "SCR-", name="simulator")
 
@@ -278,7 +279,21 @@ def test_live_screen_fits_the_window_and_shows_the_last_change(nats_server, bin_
         assert all(len(line) <= 220 for line in lines), lines
         assert f"— {total} deals —" in lines[0], lines[0]
         assert lines[-1].startswith(f"… and {total - 9} older deals"), lines[-1]
+        assert lines[1].split() == ["Deal", "Trade", "time", "Channel", "Product", "Side", "Pair", "Amount", "Rate", "Value",
+                                    "date", "Confirmation", "Settlement"], lines[1]  # a wide window has room for all
+
+        # In 120 columns the least needed columns give way, so that where each deal stands is still on screen.
+        def narrow_frame():
+            frame = narrow.frame()
+            rows = [line for line in frame.split("\n") if line.startswith("SCR-")]
+            done = len(rows) == 9 and all("Зачислено на счёт Клиента" in line for line in rows)
+            return frame if done else None
+        lines = wait_for(narrow_frame, timeout=10, interval=0.05, what="the narrow screen to show every status").split("\n")
+        assert lines[1].split() == ["Deal", "Side", "Pair", "Amount", "Confirmation", "Settlement"], lines[1]
+        assert all(len(line) <= 120 for line in lines), lines
     finally:
+        if narrow is not None:
+            narrow.stop()
         if screen is not None:
             screen.stop()
         if simulator is not None:
