@@ -128,6 +128,13 @@ final class DeliveryQueue: @unchecked Sendable {  // all mutable state is guarde
         }
     }
 
+    /// How many messages wait to be taken.
+    var count: Int {
+        pthread_mutex_lock(mutex)
+        defer { pthread_mutex_unlock(mutex) }
+        return buffer.count
+    }
+
     /// What is buffered now, without waiting (nil when nothing is).
     func takeNow() -> Take? {
         pthread_mutex_lock(mutex)

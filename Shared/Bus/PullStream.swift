@@ -196,9 +196,13 @@ public final class PullStream: Sendable {
         for waiter in waiters { waiter.resume() }
     }
 
-    /// Stops pulling. Messages that arrived and were not taken are handed back (nak) for another puller once this
-    /// stream's requests have expired (the server would otherwise send them straight back to this dead inbox); any
-    /// still on their way go back to the consumer after its ack wait. The inline handler gets nothing more.
+    /// Messages that have reached this stream (past cnats' own queue) and that `next()` has not taken yet.
+    public var buffered: Int { subscription.handle.context.queue?.count ?? 0 }
+
+    /// Stops pulling. Messages that arrived (`buffered`) and were not taken are handed back (nak) for another puller
+    /// once this stream's requests have expired (the server would otherwise send them straight back to this dead
+    /// inbox); any still on their way, in the network or in cnats' own queue, go back to the consumer after its ack
+    /// wait. The inline handler gets nothing more.
     public func stop() {
         state.withLock { state in
             state.watchdog?.cancel()
