@@ -23,6 +23,9 @@ final class DeliveryQueue: @unchecked Sendable {  // all mutable state is guarde
     private var failure: (any Error)?
     private var producerWaiting = false
     private var pushedAt = ContinuousClock.now
+    /// Set by `divert(to:)`: where pushed messages go instead of the buffer.
+    private var diverted: (@Sendable ([BusMessage]) -> Void)?
+    private var endWaiters: [UnsafeContinuation<Void, Never>] = []
     let capacity: Int
 
     init(capacity: Int) {
@@ -40,18 +43,23 @@ final class DeliveryQueue: @unchecked Sendable {  // all mutable state is guarde
     }
 
     /// Called on the cnats delivery thread; may block while the consumer catches up. False when the queue was finished
-    /// (the message is dropped).
+    /// (the message is dropped). Once diverted, the message goes to the diversion's handler on this thread.
     @discardableResult
     func push(_ message: BusMessage) -> Bool {
         pthread_mutex_lock(mutex)
         pushedAt = .now
-        while buffer.count >= capacity && !finished {
+        while buffer.count >= capacity && !finished && diverted == nil {
             producerWaiting = true
             pthread_cond_wait(notFull, mutex)
         }
         if finished {
             pthread_mutex_unlock(mutex)
             return false
+        }
+        if let diverted {
+            pthread_mutex_unlock(mutex)
+            diverted([message])
+            return true
         }
         if let waiter {
             self.waiter = nil
@@ -75,9 +83,48 @@ final class DeliveryQueue: @unchecked Sendable {  // all mutable state is guarde
         failure = error
         let waiter = buffer.isEmpty ? self.waiter : nil
         if waiter != nil { self.waiter = nil }
+        let endWaiters = self.endWaiters
+        self.endWaiters = []
         pthread_cond_broadcast(notFull)
         pthread_mutex_unlock(mutex)
         waiter?.resume(returning: .end(error))
+        for waiter in endWaiters { waiter.resume() }
+    }
+
+    /// From now on pushed messages go to `handler`, on the pushing thread, instead of to a taker; what is buffered is
+    /// handed to it at once, and a waiting taker gets the end. Until `finish()`, which ends the diversion.
+    func divert(to handler: @escaping @Sendable ([BusMessage]) -> Void) {
+        pthread_mutex_lock(mutex)
+        guard !finished, diverted == nil else {
+            pthread_mutex_unlock(mutex)
+            return
+        }
+        diverted = handler
+        var buffered: [BusMessage] = []
+        swap(&buffered, &buffer)
+        let waiter = self.waiter
+        self.waiter = nil
+        if producerWaiting {
+            producerWaiting = false
+            pthread_cond_broadcast(notFull)
+        }
+        pthread_mutex_unlock(mutex)
+        waiter?.resume(returning: .end(nil))
+        if !buffered.isEmpty { handler(buffered) }
+    }
+
+    /// Waits until `finish()` (for a subscription's queue: until the subscription has completed).
+    func ended() async {
+        await withUnsafeContinuation { (continuation: UnsafeContinuation<Void, Never>) in
+            pthread_mutex_lock(mutex)
+            if finished {
+                pthread_mutex_unlock(mutex)
+                continuation.resume()
+            } else {
+                endWaiters.append(continuation)
+                pthread_mutex_unlock(mutex)
+            }
+        }
     }
 
     /// When the last message arrived (or the queue was made): liveness as the delivery thread sees it, whether or
@@ -154,6 +201,7 @@ final class DeliveryQueue: @unchecked Sendable {  // all mutable state is guarde
             return .batch(batch)
         }
         if finished { return .end(failure) }
+        if diverted != nil { return .end(nil) }
         return nil
     }
 }

@@ -35,9 +35,13 @@ public final class PullStream: Sendable {
     private struct State {
         /// Messages requested and not yet received (an estimate the server's 408s correct).
         var outstanding = 0
+        /// When the last pull request was sent: the requests are gone from the server `expires` after it.
+        var lastRequest = ContinuousClock.now
         /// Set by the watchdog: the requests are gone, ask anew.
         var silenceNoted = ContinuousClock.now
         var watchdog: Task<Void, Never>?
+        /// `stop()` began the drain.
+        var draining = false
         /// After `stop()` the inline handler gets nothing more (what still arrives is handed back).
         var stopped = false
         /// The inline handler is at work on the delivery thread (so the stream is not silent), and who waits for it.
@@ -105,8 +109,9 @@ public final class PullStream: Sendable {
                 for message in messages {
                     if message.status != nil {
                         guard requests.note(message) else {
-                            // Hand back what came with it, so another puller need not wait for the ack wait.
-                            handBack(messages)
+                            // Hand back what came with it, so another puller need not wait for the ack wait (once
+                            // this stream's requests have expired: the server would send them straight back here).
+                            Self.handBack(messages, connection: connection, after: expires + Self.expiryMargin)
                             throw BusError.jetStream(code: message.status ?? 0, errorCode: 0,
                                                      description: message.headers[BusHeader.description] ?? "pull status")
                         }
@@ -180,14 +185,14 @@ public final class PullStream: Sendable {
             return false
         }
         if stopped {
-            handBack(delivered.map(\.message))
+            Self.handBack(delivered.map(\.message), connection: connection, after: afterRequestsExpire())
             return
         }
         queue.noteAlive()
         try? topUp()  // if this fails, `next()` asks again
         let left = inline(delivered)
-        // Left after `stop()` finished the queue: back to the consumer, not lost until the ack wait.
-        handBack(left.map(\.message).filter { !queue.push($0) })
+        // Left after `stop()` ended the subscription: back to the consumer, not lost until the ack wait.
+        Self.handBack(left.map(\.message).filter { !queue.push($0) }, connection: connection, after: afterRequestsExpire())
         let waiters = state.withLock { state in
             state.inlineBusy = false
             defer { state.inlineWaiters = [] }
@@ -199,23 +204,49 @@ public final class PullStream: Sendable {
     /// Messages that have reached this stream (past cnats' own queue) and that `next()` has not taken yet.
     public var buffered: Int { subscription.handle.context.queue?.count ?? 0 }
 
-    /// Stops pulling. Messages that arrived (`buffered`) and were not taken are handed back (nak) for another puller
-    /// once this stream's requests have expired (the server would otherwise send them straight back to this dead
-    /// inbox); any still on their way, in the network or in cnats' own queue, go back to the consumer after its ack
+    /// Stops pulling; `next()` ends. The subscription drains: the server hears of it first, and from then on sends
+    /// nothing more to this stream's requests. Every message that reached the stream and was not taken, and every one
+    /// still on its way (in the network or in cnats' own queue) when it stopped, is handed back (nak) as it arrives,
+    /// for another puller once this stream's requests have expired (at most `expires`), not after the consumer's ack
     /// wait. The inline handler gets nothing more.
+    ///
+    /// Why not at once: nats-server 2.9.10 mishandles a redelivery that meets only requests nobody listens to any
+    /// more (these, until they expire). It drops the redelivery until the ack wait, and sends another message twice.
+    /// A test showed it (`[m1, m2, m2]` instead of `[m0, m1, m2]`).
     public func stop() {
-        state.withLock { state in
+        let first = state.withLock { state -> Bool in
             state.watchdog?.cancel()
-            state.stopped = true
+            defer { state.draining = true }
+            return !state.draining
         }
-        subscription.unsubscribe()
-        guard case .batch(let left)? = subscription.handle.context.queue?.takeNow() else { return }
-        handBack(left)
+        guard first else { return }
+        subscription.beginDrain(timeout: expires)  // the UNSUB is sent before any hand-back below
+        // No request is sent after this, so the last one's expiry is known.
+        let requestsGone = state.withLock { state in
+            state.stopped = true
+            return state.lastRequest + expires + Self.expiryMargin
+        }
+        let connection = consumer.jetStream.connection
+        subscription.handle.context.queue?.divert { messages in
+            Self.handBack(messages, connection: connection, after: max(.zero, requestsGone - .now))
+        }
     }
 
-    /// `stop()`, then waits until the inline handler has finished the batch it may be working on (its acks are sent).
+    /// The server measures a request's life from when it got it, a little after it was sent.
+    static let expiryMargin = Duration.milliseconds(250)
+
+    /// How long until this stream's pull requests have expired on the server (only final once stopped).
+    private func afterRequestsExpire() -> Duration {
+        let last = state.withLock { $0.lastRequest }
+        return max(.zero, last + expires + Self.expiryMargin - .now)
+    }
+
+    /// `stop()`, then waits until the drain has ended (what was on its way is handed back) and the inline handler has
+    /// finished the batch it may have been working on (its acks are sent). Without the server (disconnected), the
+    /// drain ends after the stream's `expires`.
     public func stopAndFinish() async {
         stop()
+        await subscription.handle.context.queue?.ended()
         await withCheckedContinuation { continuation in
             let busy = state.withLock { state -> Bool in
                 guard state.inlineBusy else { return false }
@@ -226,10 +257,13 @@ public final class PullStream: Sendable {
         }
     }
 
-    private func handBack(_ messages: [BusMessage]) {
+    /// Gives messages back to the consumer for redelivery `after` a while.
+    private static func handBack(_ messages: [BusMessage], connection: NatsConnection, after delay: Duration) {
+        guard messages.contains(where: { $0.status == nil }) else { return }
         for message in messages where message.status == nil {
-            try? JetStreamMessage(message, connection: consumer.jetStream.connection)?.nak(delay: expires)
+            try? JetStreamMessage(message, connection: connection)?.nak(delay: delay)
         }
+        connection.sendBuffered()
     }
 
     /// 409s that end requests without anything being wrong with them.
@@ -241,7 +275,10 @@ public final class PullStream: Sendable {
     private func topUp() throws {
         let wanted = state.withLock { state -> Int in
             guard !state.stopped, state.outstanding <= maxMessages / 2 else { return 0 }  // no requests to a dead inbox
-            defer { state.outstanding = maxMessages }
+            defer {
+                state.outstanding = maxMessages
+                state.lastRequest = .now
+            }
             return maxMessages - state.outstanding
         }
         guard wanted > 0 else { return }

@@ -118,7 +118,11 @@ public final class Subscription: AsyncSequence, Sendable {
     /// Stops interest but delivers everything the server already sent, then ends the sequence.
     ///
     /// Without a server to confirm the drain (disconnected), the subscription closes after `timeout`.
-    public func drain(timeout: Duration = .seconds(5)) async {
+    public func drain(timeout: Duration = .seconds(5)) async { beginDrain(timeout: timeout) }
+
+    /// Starts the drain and returns: the server has been told (UNSUB is queued on the connection before anything
+    /// published after this), and the end comes through the delivery queue.
+    func beginDrain(timeout: Duration) {
         let status = natsSubscription_DrainTimeout(handle.sub, timeout.milliseconds)
         if status != NATS_OK { handle.context.queue?.finish() }
     }

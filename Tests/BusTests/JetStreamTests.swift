@@ -383,6 +383,63 @@ struct JetStreamTests {
         #expect(again.allSatisfy { $0.deliveryCount == 2 })
     }
 
+    @Test("a pull stream stopped while messages are still on their way to it hands every one back, not after the ack wait",
+          arguments: [false, true])
+    func pullStreamStopInFlight(inline: Bool) async throws {
+        let server = try NatsServer()
+        let js = JetStream(connection: try await connect(server))
+        try await stream(js)
+        var config = ConsumerConfig(durableName: "inflight")
+        config.ackWait = 600_000_000_000  // ten minutes: a message not handed back stays missing for the rest of the test
+        try await js.ensureConsumer(stream: "EVENTS", config)
+        let consumer = js.pullConsumer(stream: "EVENTS", durable: "inflight")
+        let published = (0..<2_000).map { "m\($0)" }
+        let batch = js.batch()
+        for (i, payload) in published.enumerated() { try await batch.publish(Array(payload.utf8), to: "ev.\(i)") }
+        #expect(await batch.complete().failures.isEmpty)
+        // The first stream asks for 512 at once and acknowledges what it takes; it stops after its first batch, while
+        // the rest of its 512 are still coming (inline: while its handler holds the delivery thread on that batch).
+        let taken = Mutex<[String]>([])
+        let first: PullStream
+        if inline {
+            let entered = Mutex(false)
+            let release = DispatchSemaphore(value: 0)
+            first = try consumer.stream(maxMessages: 512, expires: .seconds(1)) { batch in
+                if !entered.withLock({ $0 }) {
+                    entered.withLock { $0 = true }
+                    _ = release.wait(timeout: .now() + 10)  // bounded, so a failing test ends
+                }
+                for message in batch { try? message.ack() }
+                js.connection.sendBuffered()
+                taken.withLock { $0 += batch.map { String(decoding: $0.payload, as: UTF8.self) } }
+                return []
+            }
+            #expect(await eventually { entered.withLock { $0 } })
+            first.stop()
+            release.signal()
+        } else {
+            first = try consumer.stream(maxMessages: 512, expires: .seconds(1))
+            let batch = try await first.next()
+            for message in batch { try message.ack() }
+            taken.withLock { $0 += batch.map { String(decoding: $0.payload, as: UTF8.self) } }
+        }
+        await first.stopAndFinish()
+        let before = taken.withLock { $0 }
+        #expect(before.count < published.count)
+        let second = try consumer.stream(maxMessages: 512)
+        defer { second.stop() }
+        var after: [String] = []
+        while before.count + after.count < published.count, let batch = try await next(second, within: .seconds(20)) {
+            for message in batch {
+                after.append(String(decoding: message.payload, as: UTF8.self))
+                try message.ack()
+            }
+        }
+        #expect(Set(before).isDisjoint(with: after), "what the first stream acknowledged does not come again")
+        let missing = Set(published).subtracting(before + after)
+        #expect(missing.isEmpty, "\(missing.count) of \(published.count) messages reached neither stream")
+    }
+
     /// The next messages of `pulling`, or nil when none came within `limit`.
     func next(_ pulling: PullStream, within limit: Duration) async throws -> [JetStreamMessage]? {
         try await withThrowingTaskGroup(of: [JetStreamMessage]?.self) { group in
