@@ -40,8 +40,6 @@ public final class PullStream: Sendable {
         /// Set by the watchdog: the requests are gone, ask anew.
         var silenceNoted = ContinuousClock.now
         var watchdog: Task<Void, Never>?
-        /// `stop()` began the drain.
-        var draining = false
         /// After `stop()` the inline handler gets nothing more (what still arrives is handed back).
         var stopped = false
         /// The inline handler is at work on the delivery thread (so the stream is not silent), and who waits for it.
@@ -204,38 +202,40 @@ public final class PullStream: Sendable {
     /// Messages that have reached this stream (past cnats' own queue) and that `next()` has not taken yet.
     public var buffered: Int { subscription.handle.context.queue?.count ?? 0 }
 
-    /// Stops pulling; `next()` ends. The subscription drains: the server hears of it first, and from then on sends
-    /// nothing more to this stream's requests. Every message that reached the stream and was not taken, and every one
-    /// still on its way (in the network or in cnats' own queue) when it stopped, is handed back (nak) as it arrives,
-    /// for another puller once this stream's requests have expired (at most `expires`), not after the consumer's ack
-    /// wait. The inline handler gets nothing more.
+    /// Stops pulling; `next()` ends. The subscription drains: the server is told, and what it already sent still
+    /// arrives. Every message that reached the stream and was not taken, and every one still on its way (in the
+    /// network or in cnats' own queue) when it stopped, is handed back (nak) as it arrives, for another puller once
+    /// this stream's requests have expired (at most `expires`), not after the consumer's ack wait. The inline handler
+    /// gets nothing more. Keep the stream until `stopAndFinish()` returns: one released while it drains drops what
+    /// cnats still holds for it (back after the ack wait).
     ///
     /// Why not at once: nats-server 2.9.10 mishandles a redelivery that meets only requests nobody listens to any
-    /// more (these, until they expire). It drops the redelivery until the ack wait, and sends another message twice.
-    /// A test showed it (`[m1, m2, m2]` instead of `[m0, m1, m2]`).
+    /// more (these, until they expire). It drops the redelivery until the ack wait, and sends another message twice
+    /// (`loopAndGatherMsgs`: `o.sseq--` when no live request is found); a test showed it (`[m1, m2, m2]` instead of
+    /// `[m0, m1, m2]`). The same can still happen, on the server's side, to a message it was sending here when the
+    /// stop reached it, if no other puller has a request waiting at that moment (with several replicas, one nearly
+    /// always has).
     public func stop() {
-        let first = state.withLock { state -> Bool in
+        // No request is sent once stopped, so the last one's expiry is known.
+        let requestsGone = state.withLock { state -> ContinuousClock.Instant? in
             state.watchdog?.cancel()
-            defer { state.draining = true }
-            return !state.draining
-        }
-        guard first else { return }
-        subscription.beginDrain(timeout: expires)  // the UNSUB is sent before any hand-back below
-        // No request is sent after this, so the last one's expiry is known.
-        let requestsGone = state.withLock { state in
+            guard !state.stopped else { return nil }
             state.stopped = true
             return state.lastRequest + expires + Self.expiryMargin
         }
+        guard let requestsGone, let queue = subscription.handle.context.queue else { return }
         let connection = consumer.jetStream.connection
-        subscription.handle.context.queue?.divert { messages in
+        queue.divert { messages in
             Self.handBack(messages, connection: connection, after: max(.zero, requestsGone - .now))
         }
+        // An inline batch may still be at work when the drain's time is up; then what cnats holds is dropped.
+        subscription.beginDrain(timeout: expires * 2)
     }
 
     /// The server measures a request's life from when it got it, a little after it was sent.
     static let expiryMargin = Duration.milliseconds(250)
 
-    /// How long until this stream's pull requests have expired on the server (only final once stopped).
+    /// How long until this stream's pull requests have expired on the server (final once stopped).
     private func afterRequestsExpire() -> Duration {
         let last = state.withLock { $0.lastRequest }
         return max(.zero, last + expires + Self.expiryMargin - .now)
@@ -243,7 +243,7 @@ public final class PullStream: Sendable {
 
     /// `stop()`, then waits until the drain has ended (what was on its way is handed back) and the inline handler has
     /// finished the batch it may have been working on (its acks are sent). Without the server (disconnected), the
-    /// drain ends after the stream's `expires`.
+    /// drain ends after twice the stream's `expires`.
     public func stopAndFinish() async {
         stop()
         await subscription.handle.context.queue?.ended()

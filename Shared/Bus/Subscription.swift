@@ -120,11 +120,13 @@ public final class Subscription: AsyncSequence, Sendable {
     /// Without a server to confirm the drain (disconnected), the subscription closes after `timeout`.
     public func drain(timeout: Duration = .seconds(5)) async { beginDrain(timeout: timeout) }
 
-    /// Starts the drain and returns: the server has been told (UNSUB is queued on the connection before anything
-    /// published after this), and the end comes through the delivery queue.
+    /// Starts the drain and returns (the UNSUB is queued on the connection before anything published after this); the
+    /// end comes through the delivery queue. When a drain cannot start (the connection is closed or draining), the
+    /// subscription ends at once.
     func beginDrain(timeout: Duration) {
-        let status = natsSubscription_DrainTimeout(handle.sub, timeout.milliseconds)
-        if status != NATS_OK { handle.context.queue?.finish() }
+        guard natsSubscription_DrainTimeout(handle.sub, timeout.milliseconds) != NATS_OK else { return }
+        natsSubscription_Unsubscribe(handle.sub)
+        handle.context.queue?.finish()
     }
 
     public func makeAsyncIterator() -> Iterator { Iterator(subscription: self, gather: nil) }

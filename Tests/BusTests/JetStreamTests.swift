@@ -398,9 +398,11 @@ struct JetStreamTests {
         for (i, payload) in published.enumerated() { try await batch.publish(Array(payload.utf8), to: "ev.\(i)") }
         #expect(await batch.complete().failures.isEmpty)
         // The first stream asks for 512 at once and acknowledges what it takes; it stops after its first batch, while
-        // the rest of its 512 are still coming (inline: while its handler holds the delivery thread on that batch).
+        // the rest of its 512 are still coming (inline: while its handler holds the delivery thread on that batch). A
+        // second stream, another replica, is pulling by then.
         let taken = Mutex<[String]>([])
         let first: PullStream
+        let second: PullStream
         if inline {
             let entered = Mutex(false)
             let release = DispatchSemaphore(value: 0)
@@ -415,6 +417,7 @@ struct JetStreamTests {
                 return []
             }
             #expect(await eventually { entered.withLock { $0 } })
+            second = try consumer.stream(maxMessages: 512)
             first.stop()
             release.signal()
         } else {
@@ -422,12 +425,12 @@ struct JetStreamTests {
             let batch = try await first.next()
             for message in batch { try message.ack() }
             taken.withLock { $0 += batch.map { String(decoding: $0.payload, as: UTF8.self) } }
+            second = try consumer.stream(maxMessages: 512)
         }
+        defer { second.stop() }
         await first.stopAndFinish()
         let before = taken.withLock { $0 }
         #expect(before.count < published.count)
-        let second = try consumer.stream(maxMessages: 512)
-        defer { second.stop() }
         var after: [String] = []
         while before.count + after.count < published.count, let batch = try await next(second, within: .seconds(20)) {
             for message in batch {

@@ -16,13 +16,14 @@ struct Replica {
     let endpoints: Task<Void, any Error>
     let path: String
 
-    static func start(_ server: NatsServer, directory: URL, name: String = "r1", projectionWriteInterval: Duration = .milliseconds(10))
-        async throws -> Replica
+    /// `ackWait`: of the shared event consumer (every replica sets it at start).
+    static func start(_ server: NatsServer, directory: URL, name: String = "r1", projectionWriteInterval: Duration = .milliseconds(10),
+                      ackWait: Duration = .seconds(10)) async throws -> Replica
     {
         var options = ConnectionOptions(servers: [server.url], name: name)
         options.sendAsap = true
         let connection = try await NatsConnection.connect(options, logger: Logger(label: name))
-        try await DealStatusService.ensureStreams(JetStream(connection: connection))
+        try await DealStatusService.ensureStreams(JetStream(connection: connection), ackWait: ackWait)
         let path = directory.appendingPathComponent("\(name).sqlite").path
         let service = try DealStatusService(connection: connection, store: try DealStore(path: path), logger: Logger(label: name),
                                             projectionWriteInterval: projectionWriteInterval)
@@ -361,8 +362,19 @@ func storedVersions(_ js: JetStream) async throws -> [String: [Int64]] {
 
 @Suite("deal-status replicas")
 struct DealStatusReplicaTests {
-    @Test("3 replicas, one killed mid-stream: same final states as one instance, every version published exactly once")
-    func replicas() async throws {
+    /// How the second replica goes away a third of the way through.
+    enum Leaving: String, CustomTestStringConvertible, CaseIterable {
+        /// Its connection is closed under it: what it held comes back after the ack wait (2 s here).
+        case killed
+        /// Stopped for a deploy: what it held or had on its way goes back to the others long before the ack wait (10
+        /// minutes here, far beyond the test's deadline).
+        case stopped
+        var testDescription: String { rawValue }
+    }
+
+    @Test("3 replicas, one leaving mid-stream: same final states as one instance, every version published exactly once",
+          arguments: Leaving.allCases)
+    func replicas(leaving: Leaving) async throws {
         let deals = Int(ProcessInfo.processInfo.environment["DEAL_REPLICA_DEALS"] ?? "") ?? 1_000
         let events = lifecycleEvents(deals: deals)  // 10 events per deal: 10,000 events
         #expect(events.count == deals * 10)
@@ -381,20 +393,25 @@ struct DealStatusReplicaTests {
         let reference = try #require(await projected(only.service, deals: deals, events: events))
         await only.stop()
 
-        // Three replicas; the second dies a third of the way through.
+        // Three replicas; the second leaves a third of the way through.
         let server = try NatsServer()
         let dir = try scratchDirectory("deals")
         defer { try? FileManager.default.removeItem(at: dir) }
         var replicas: [Replica] = []
+        let ackWait: Duration = leaving == .killed ? .seconds(2) : .seconds(600)
         for name in ["r1", "r2", "r3"] {
-            let connection = try await NatsConnection.connect(ConnectionOptions(servers: [server.url], name: name), logger: Logger(label: name))
-            try await DealStatusService.ensureStreams(JetStream(connection: connection), ackWait: .seconds(2))
-            replicas.append(try await Replica.start(server, directory: dir, name: name))
+            replicas.append(try await Replica.start(server, directory: dir, name: name, ackWait: ackWait))
         }
         let feed = JetStream(connection: try await NatsConnection.connect(ConnectionOptions(servers: [server.url]), logger: Logger(label: "f")))
         try await publishAll(feed, Array(events[..<(events.count * 3 / 10)]))
-        await replicas[1].kill()
-        try await publishAll(feed, Array(events[(events.count * 3 / 10)...]))
+        // It leaves while the rest are published, so that events are on their way to it.
+        let rest = Task { try await publishAll(feed, Array(events[(events.count * 3 / 10)...])) }
+        #expect(await eventually { (try? await feed.streamInfo(Subjects.Deal.eventsStream).state.messages) ?? 0 >= UInt64(events.count * 4 / 10) })
+        switch leaving {
+        case .killed: await replicas[1].kill()
+        case .stopped: await replicas[1].stop()
+        }
+        try await rest.value
         let survivors = [replicas[0], replicas[2]]
         for replica in survivors {
             let caughtUp = await eventually(within: .seconds(120)) {
