@@ -61,10 +61,14 @@ final class ConnectionEvents: @unchecked Sendable {  // state behind Mutex; the 
     }
 
     func disconnected() {
+        // cnats also reports a disconnect when the connection is closed on purpose (drain, close): that is no outage,
+        // so no warning and no count (operators alert on both), and observers are not told.
+        if let nc, natsConnection_IsClosed(nc) {
+            logger.debug("nats disconnected on close")
+            return
+        }
         disconnects.increment()
         logger.warning("nats disconnected", metadata: ["url": "\(connectedURL() ?? "-")"])
-        // cnats also reports a disconnect when the connection is closed on purpose (drain, close): that is no outage.
-        if let nc, natsConnection_IsClosed(nc) { return }
         tellObservers(.disconnected)
     }
 

@@ -5,13 +5,35 @@ import Synchronization
 import Testing
 import TestSupport
 
-func connect(_ server: NatsServer, name: String = "test", sendAsap: Bool = false, user: String? = nil, password: String? = nil) async throws
-    -> NatsConnection {
+func connect(_ server: NatsServer, name: String = "test", sendAsap: Bool = false, user: String? = nil, password: String? = nil,
+             logger: Logger = Logger(label: "test")) async throws -> NatsConnection {
     var options = ConnectionOptions(servers: [server.url], name: name)
     options.sendAsap = sendAsap
     options.user = user
     options.password = password
-    return try await NatsConnection.connect(options, logger: Logger(label: "test"))
+    return try await NatsConnection.connect(options, logger: logger)
+}
+
+/// Keeps what is logged through it, as operators would read it: level and message.
+struct CapturedLog: LogHandler {
+    let box: Box
+    var metadata: Logger.Metadata = [:]
+    var logLevel: Logger.Level = .trace
+
+    final class Box: Sendable {
+        let lines = Mutex<[String]>([])
+    }
+
+    init(_ box: Box) { self.box = box }
+
+    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { metadata[key] }
+        set { metadata[key] = newValue }
+    }
+
+    func log(event: LogEvent) {
+        box.lines.withLock { $0.append("\(event.level) \(event.message)") }
+    }
 }
 
 @Suite("Core NATS through the bus")
@@ -187,7 +209,8 @@ struct CoreTests {
     @Test("the connection reconnects after the server restarts, says so, and subscriptions resume")
     func reconnect() async throws {
         let server = try NatsServer()
-        let nc = try await connect(server)
+        let log = CapturedLog.Box()
+        let nc = try await connect(server, logger: Logger(label: "test") { _ in CapturedLog(log) })
         let subscription = try nc.subscribe(to: "live")
         try nc.flush()
         let heard = Mutex((changes: [ConnectionChange](), ended: false))
@@ -206,9 +229,13 @@ struct CoreTests {
         let message = try #require(try await iterator.next())
         #expect(message.payload == Array("after".utf8))
         #expect(nc.statistics().reconnects >= 1)
+        let lifeline = ["info nats connected", "warning nats disconnected", "notice nats reconnected"]
+        #expect(log.lines.withLock { $0 }.filter { $0.contains("connected") } == lifeline)
         await nc.drain()
         #expect(await eventually { heard.withLock { $0.ended } })  // the stream ends with the connection
-        #expect(heard.withLock { $0.changes } == [.disconnected, .reconnected])  // closing on purpose is no outage
+        // Closing on purpose is no outage: observers are not told, and operators see no warning.
+        #expect(heard.withLock { $0.changes } == [.disconnected, .reconnected])
+        #expect(log.lines.withLock { $0 }.filter { $0.contains("connected") && !$0.hasPrefix("debug") } == lifeline)
         listener.cancel()
         await listener.value
     }
