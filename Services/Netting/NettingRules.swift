@@ -46,8 +46,10 @@ enum NettingRules {
             next.deals.sort { $0.dealId < $1.dealId }
             recompute(&next)
         case .closed:
-            // The agreed net is fixed. A netted deal that changes (amended, cancelled, no longer confirmed) leaves
-            // the set and settles gross; released legs of netted deals are the net payment going out.
+            // The agreed net is not changed silently (DOMAIN.md §3): a netted deal that changes (amended, cancelled,
+            // no longer confirmed) is taken out of the net, with the reason recorded, and settles gross; `agreedNet`
+            // keeps what was agreed. Released legs of netted deals are the net payment going out (deal-status refuses
+            // to amend or cancel a deal once a leg is released, so no leaver has one).
             guard let index else {
                 guard var entry else { return nil }
                 entry.reason = "booked after the set was closed; settles gross"
@@ -75,6 +77,7 @@ enum NettingRules {
             next.deals[index].dealVersion = status.version
             next.deals[index].reason = "left after close (\(why)); settles gross"
             next.leftAfterClose = (next.leftAfterClose ?? []) + [NettingDeparture(dealId: dealId, reason: why, at: now)]
+            recompute(&next)  // paid gross now: out of the net, or it would be paid twice
         }
         if next.deals == set.deals && next.net == set.net { return nil }
         next.version = set.version + 1
@@ -138,6 +141,7 @@ enum NettingRules {
         }
         var next = set
         next.state = .closed
+        next.agreedNet = set.net
         next.closedAt = now
         next.closedBy = user
         next.version = set.version + 1

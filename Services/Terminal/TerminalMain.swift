@@ -469,6 +469,10 @@ struct NettingCommand: AsyncParsableCommand {
             print("  out: \(DealTable.pad(deal.dealId, 16)) \(deal.excludedByClient ? "excluded by the client" : (deal.reason ?? ""))")
         }
         for departure in set.leftAfterClose ?? [] { print("  left after close: \(departure.dealId) — \(departure.reason); settles gross") }
+        if let agreed = set.agreedNet, agreed != set.net {
+            print("  agreed at close, before deals left: "
+                  + agreed.map { "\($0.net.formatted())\($0.account.map { " (\($0))" } ?? "")" }.joined(separator: ", "))
+        }
     }
 
     static func request<Body: WireMessage>(_ options: SetOptions, _ command: Subjects.Netting.Command, _ body: Body) async throws {

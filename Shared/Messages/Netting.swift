@@ -96,20 +96,23 @@ public struct NettingSet: WireMessage, Equatable {
     public var state: NettingState
     /// Every deal with a leg on this value date, sorted by deal id.
     public var deals: [NettingDeal]
-    /// Net per currency and account. Fixed once the set is closed.
+    /// Net per currency and account over the deals in the set: what is to be paid. Once the set is closed, only a deal
+    /// leaving it (amended, cancelled or no longer confirmed after the close; it settles gross) changes it.
     public var net: [NetLine]
+    /// The net as agreed at the close, kept unchanged for the audit when deals leave afterwards.
+    public var agreedNet: [NetLine]?
     /// Payments without netting (every included leg) and with it (every non-zero net line).
     public var grossPayments: Int
     public var netPayments: Int
     public var updatedAt: Date
     public var closedAt: Date?
     public var closedBy: String?
-    /// Deals that changed after the close: out of the agreed net, settled gross (the audit of what was agreed stays).
+    /// Deals that changed after the close: taken out of the net and settled gross (`agreedNet` keeps what was agreed).
     public var leftAfterClose: [NettingDeparture]?
 
     public init(client: String, valueDate: String, version: Int64 = 0, state: NettingState = .open, deals: [NettingDeal] = [],
                 net: [NetLine] = [], grossPayments: Int = 0, netPayments: Int = 0, updatedAt: Date,
-                closedAt: Date? = nil, closedBy: String? = nil, leftAfterClose: [NettingDeparture]? = nil) {
+                closedAt: Date? = nil, closedBy: String? = nil, agreedNet: [NetLine]? = nil, leftAfterClose: [NettingDeparture]? = nil) {
         self.client = client
         self.valueDate = valueDate
         self.version = version
@@ -121,6 +124,7 @@ public struct NettingSet: WireMessage, Equatable {
         self.updatedAt = updatedAt
         self.closedAt = closedAt
         self.closedBy = closedBy
+        self.agreedNet = agreedNet
         self.leftAfterClose = leftAfterClose
     }
 
@@ -162,6 +166,8 @@ public struct NettingSummary: WireMessage, Equatable {
     public var updatedAt: Date
     public var closedAt: Date?
     public var closedBy: String?
+    /// The net as agreed at the close (see `NettingSet.agreedNet`); `net` is what remains to be paid.
+    public var agreedNet: [NetLine]?
     public var leftAfterClose: [NettingDeparture]?
 
     public init(_ set: NettingSet) {
@@ -177,6 +183,7 @@ public struct NettingSummary: WireMessage, Equatable {
         updatedAt = set.updatedAt
         closedAt = set.closedAt
         closedBy = set.closedBy
+        agreedNet = set.agreedNet
         leftAfterClose = set.leftAfterClose
     }
 

@@ -130,7 +130,7 @@ struct NettingServiceTests {
         let closed = try #require(wins.first)
         #expect(closed.state == .closed && closed.version == excluded.version + 1 && closed.net == excluded.net)
 
-        // D1 amended after the close: it leaves the set and settles gross; the agreed net is unchanged.
+        // D1 amended after the close: it leaves the net and settles gross; the agreed net stays on record.
         var amended = example[0]
         amended.rate = try Rate(parsing: "11.3000")
         try await send(js, DealEvent(eventId: "D1-amend", client: "C1", dealId: "D1", kind: .amended, occurredAt: tradeTime, terms: amended))
@@ -147,7 +147,11 @@ struct NettingServiceTests {
             if seen.last == after.version { break }
         }
         #expect(seen == Array(1...after.version))
-        #expect(after.leftAfterClose?.map(\.dealId) == ["D1"] && after.net == closed.net && after.state == .closed)
+        #expect(after.leftAfterClose?.map(\.dealId) == ["D1"] && after.state == .closed)
+        #expect(after.agreedNet == closed.net && closed.agreedNet == closed.net)
+        // D3 was excluded before the close; without D1 too: CNY −149,999.50, USD −120,000.00, RUB +11,519,498.38.
+        #expect(amount(after, "CNY") == "-149999.50" && amount(after, "USD") == "-120000.00" && amount(after, "RUB") == "11519498.38")
+        #expect(after.dealsIn == ["D2", "D4", "D5"])
         #expect(after.version == closed.version + 1)
 
         // Bad input: a malformed value date is a 400; an unknown deal a 404.

@@ -137,20 +137,24 @@ struct NettingRulesTests {
         #expect(NettingRules.apply(confirmed(example[0]), to: set, at: tradeTime) == nil)
     }
 
-    @Test("a closed set keeps its agreed net; a deal amended after the close leaves it and settles gross")
+    @Test("a closed set keeps its agreed net; a deal amended after the close leaves the net, with the reason, and settles gross")
     func closedSet() throws {
         let set = build(example)
         #expect(throws: ErrorBody.self) { try NettingRules.close(set, expectedVersion: set.version - 1, by: "treasurer", at: tradeTime) }
         let closed = try NettingRules.close(set, expectedVersion: set.version, by: "treasurer", at: tradeTime)
-        #expect(closed.state == .closed && closed.closedBy == "treasurer" && closed.net == set.net)
+        #expect(closed.state == .closed && closed.closedBy == "treasurer" && closed.net == set.net && closed.agreedNet == set.net)
         #expect(throws: ErrorBody.self) { try NettingRules.exclude("D1", from: closed, expectedVersion: nil, at: tradeTime) }
         var amended = confirmed(example[0])
         amended.version += 1
         amended.confirmation = .awaiting
         let after = try #require(NettingRules.apply(amended, to: closed, at: tradeTime))
-        #expect(after.net == set.net)  // not silently changed
-        #expect(after.leftAfterClose?.map(\.dealId) == ["D1"])
+        #expect(after.leftAfterClose?.map(\.dealId) == ["D1"] && after.leftAfterClose?.first?.reason == "no longer confirmed (AWAITING)")
         #expect(after.deals.first { $0.dealId == "D1" }?.included == false)
+        // D1 (the bank pays 1,000,000.00 CNY, the client 11,234,500.00 RUB) now settles gross, so it is out of the net,
+        // or it would be paid twice; the agreed net stays on record.
+        #expect(amount(after, "CNY") == "-149999.50" && amount(after, "USD") == "-70000.00" && amount(after, "RUB") == "7446663.38")
+        #expect(after.grossPayments == 8 && after.netPayments == 3)
+        #expect(after.agreedNet == set.net)
         var released = confirmed(example[1])
         released.version += 1
         released.legs[0].status = .sent  // the net payment going out is not a departure
