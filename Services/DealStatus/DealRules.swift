@@ -59,14 +59,22 @@ enum DealRules {
 
     /// Confirmation moves the issue allows: NEW → AWAITING → CONFIRMED | MISMATCHED | DISPUTED, back to AWAITING
     /// after a mismatch or dispute is resolved. CONFIRMED → AWAITING only by amendment; CANCELLED only by cancellation.
+    /// The counterparty's answer may arrive before the back office's "sent for confirmation": NEW moves to it directly,
+    /// and the late AWAITING is absorbed (`lateConfirmation`).
     static let confirmationMoves: [ConfirmationStatus: Set<ConfirmationStatus>] = [
-        .new: [.awaiting],
+        .new: [.awaiting, .confirmed, .mismatched, .disputed],
         .awaiting: [.confirmed, .mismatched, .disputed],
         .mismatched: [.awaiting, .disputed, .confirmed],
         .disputed: [.awaiting],
         .confirmed: [],
         .cancelled: [],
     ]
+
+    /// An earlier step arriving after a later one: NEW after anything, AWAITING after CONFIRMED (a confirmed deal goes
+    /// back to AWAITING only by amendment, which is its own event).
+    static func lateConfirmation(_ status: ConfirmationStatus, after current: ConfirmationStatus) -> Bool {
+        status == .new || (status == .awaiting && current == .confirmed)
+    }
 
     /// Settlement progress order; FAILED sits beside SENT (a sent payment that did not arrive).
     static func rank(_ status: SettlementStatus) -> Int {
@@ -95,6 +103,9 @@ enum DealRules {
             guard let status = event.confirmation else { return .rejected("confirmation event without status") }
             if status == current.confirmation { return .ignored("confirmation already \(status.rawValue)") }
             if current.confirmation == .cancelled { return .ignored("deal is cancelled") }
+            if lateConfirmation(status, after: current.confirmation) {
+                return .ignored("late \(status.rawValue) after \(current.confirmation.rawValue)")
+            }
             guard status != .cancelled, confirmationMoves[current.confirmation, default: []].contains(status) else {
                 return .rejected("confirmation cannot move from \(current.confirmation.rawValue) to \(status.rawValue)")
             }
@@ -116,6 +127,8 @@ enum DealRules {
         case .amended:
             guard let terms = event.terms else { return .rejected("amendment without terms") }
             if current.confirmation == .cancelled { return .rejected("deal is cancelled") }
+            // Sent again (a retry under a new event id, or after the dedupe window): nothing to re-confirm.
+            if terms == current.terms { return .ignored("amendment changes nothing") }
             if let released = current.legs.first(where: { rank($0.status) >= 2 && $0.status != .cancelled }) {
                 return .rejected("leg \(released.id) is already \(released.status.rawValue); amounts are fixed after release")
             }
@@ -183,7 +196,9 @@ enum DealRules {
             if current == .failed { break }  // re-instruction after a failure
             if rank(status) <= rank(current) { return .ignored("late \(status.rawValue) after \(current.rawValue)") }
         case .sent, .settled:
-            if current == .failed && status == .sent { break }
+            // After FAILED comes re-instruction; a SENT then is the one that failed, arriving late. A SETTLED is the
+            // payment arriving after all.
+            if current == .failed && status == .sent { return .ignored("late SENT after FAILED; re-instruct the payment") }
             if rank(status) <= rank(current) && current != .failed { return .ignored("late \(status.rawValue) after \(current.rawValue)") }
         }
         if !requisites.contains(where: { $0.currency == currency }) {

@@ -77,6 +77,9 @@ struct DealRulesTests {
         ([.awaiting, .mismatched, .awaiting, .confirmed], .confirmed, "Подтверждено"),
         ([.awaiting, .disputed], .disputed, "Без подтверждения"),
         ([.awaiting, .disputed, .awaiting], .awaiting, "Без подтверждения"),
+        // The counterparty's answer before the back office's "sent for confirmation" (a phone deal confirmed at once).
+        ([.confirmed], .confirmed, "Подтверждено"),
+        ([.disputed], .disputed, "Без подтверждения"),
     ])
     func confirmationMoves(steps: [ConfirmationStatus], final: ConfirmationStatus, label: String) {
         let (state, outcomes) = run([booked()] + steps.enumerated().map { confirm($1, $0 + 1) })
@@ -86,12 +89,21 @@ struct DealRulesTests {
     }
 
     @Test("invalid confirmation moves are rejected with the reason and change nothing", arguments: [
-        [ConfirmationStatus.confirmed], [.awaiting, .confirmed, .mismatched], [.disputed], [.awaiting, .cancelled],
+        [ConfirmationStatus.awaiting, .confirmed, .mismatched], [.awaiting, .confirmed, .disputed], [.awaiting, .cancelled],
+        [.awaiting, .disputed, .confirmed],
     ])
     func invalidConfirmation(steps: [ConfirmationStatus]) {
         let (state, outcomes) = run([booked()] + steps.enumerated().map { confirm($1, $0 + 1) })
         #expect(rejection(outcomes[outcomes.count - 1])?.hasPrefix("confirmation cannot move") == true)
         #expect(state?.version == Int64(outcomes.filter(isApplied).count))
+    }
+
+    @Test("a confirmation that arrives before the AWAITING it follows still ends CONFIRMED: the late AWAITING is absorbed")
+    func confirmationOutOfOrder() {
+        let (state, outcomes) = run([booked(), confirm(.confirmed, 2), confirm(.awaiting, 1), confirm(.new, 3)])
+        #expect(outcomes.map(isApplied) == [true, true, false, false])
+        #expect(outcomes[2...].allSatisfy(isIgnored))
+        #expect(state?.confirmation == .confirmed && state?.confirmation.dashboardLabel == "Подтверждено" && state?.version == 2)
     }
 
     @Test("a mismatch keeps the differing fields and a reason for the dashboard")
@@ -132,6 +144,14 @@ struct DealRulesTests {
         #expect(state?.settledAt == t0.addingTimeInterval(480))
     }
 
+    @Test("a SENT arriving after the FAILED of that payment changes nothing: the deal still shows the failure")
+    func lateSentAfterFailure() {
+        let (state, outcomes) = run([booked(), settle("NEAR-CNY", .instructed, 1), settle("NEAR-CNY", .failed, 3), settle("NEAR-CNY", .sent, 2)])
+        #expect(outcomes.map(isApplied) == [true, true, true, false] && isIgnored(outcomes[3]))
+        #expect(state?.legs[0].status == .failed && state?.settlement == .failed)
+        #expect(state?.settlement.dashboardLabel == DealSettlementStatus.failed.dashboardLabel)
+    }
+
     @Test("invalid settlement moves are rejected", arguments: [
         ("NEAR-CNY", SettlementStatus.failed, "a payment not yet instructed cannot fail"),
         ("FAR-CNY", .sent, "unknown leg FAR-CNY"),
@@ -170,6 +190,10 @@ struct DealRulesTests {
         #expect(state?.legs[1].amount == Money(minor: 2_246_900_000, currency: "RUB"))
         let (_, late) = run([booked(), settle("NEAR-RUB", .sent, 1), amended])
         #expect(rejection(late[2])?.contains("amounts are fixed after release") == true)
+        // The same amendment again (a retry under a new event id) is absorbed: the deal stays as re-confirmed since.
+        let (again, repeated) = run([amended, confirm(.confirmed, 3), amended], from: state)
+        #expect(repeated.map(isApplied) == [false, true, false] && isIgnored(repeated[0]) && isIgnored(repeated[2]))
+        #expect(again?.confirmation == .confirmed && again?.version == (state?.version ?? 0) + 1)
     }
 
     @Test("requisites change before release re-instructs; after release it is refused")
