@@ -713,7 +713,10 @@ final class DealStatusService: Sendable {
         if let released = legs.first(where: { DealRules.rank($0.status) >= 2 }) {
             throw ErrorBody(code: ErrorBody.conflict, message: "leg \(released.id) is \(released.status.rawValue); requisites are fixed")
         }
-        let event = DealEvent(eventId: "requisites-\(command.requestId)", client: client, dealId: command.dealId, kind: .requisitesChanged,
+        // The request id is the caller's: it makes a retry idempotent for this client and deal only, so that another
+        // client (or deal) using the same id is not taken for a retry.
+        let event = DealEvent(eventId: "requisites-\(client)-\(command.dealId)-\(command.requestId)", client: client, dealId: command.dealId,
+                              kind: .requisitesChanged,
                               occurredAt: Date(), requisites: [details], reason: command.requestedBy.map { "requested by \($0)" })
         let ack = try await jetStream.publish(try MessagePackEncoder().encode(event), to: "deal.event.\(client).\(command.dealId)",
                                               headers: [Header.contentType: ContentType.msgpack, Header.schema: DealEvent.schema],

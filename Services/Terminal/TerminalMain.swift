@@ -544,7 +544,10 @@ struct Requisites: AsyncParsableCommand {
                                            requisites: SettlementRequisites(currency: code, account: account, bic: bic),
                                            requestedBy: "terminal-\(client.client)")
             let accepted = try await connection.request(command, to: "deal.cmd.\(client.client).requisites", expecting: CommandAccepted.self)
-            print(accepted.duplicate ? "already accepted (event \(accepted.eventSequence))" : "accepted (event \(accepted.eventSequence)); the deal is re-instructed")
+            print(accepted.duplicate
+                  ? "already accepted (event \(accepted.eventSequence)); nothing sent again"
+                  : "accepted (event \(accepted.eventSequence)): the deal's next version carries the new \(code) details, and a \(code) "
+                    + "payment already instructed is re-instructed with them")
             await connection.drain()
         } catch {
             throw fail(error)

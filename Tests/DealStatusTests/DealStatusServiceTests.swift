@@ -192,6 +192,15 @@ struct DealStatusServiceTests {
             (try? await replica.service.store.current(client: "C1", dealId: "D1"))??.0.terms.requisites.contains(cny) == true
         }
         #expect(applied)
+        // The same request id for another deal is another request, not a retry.
+        try await publish(js, booked(terms("D2")))
+        #expect(await eventually { (try? await replica.service.store.current(client: "C1", dealId: "D2"))??.0.version == 1 })
+        let other = try await client.request(ChangeRequisites(requestId: "req-1", dealId: "D2", requisites: cny), to: "deal.cmd.C1.requisites",
+                                             expecting: CommandAccepted.self)
+        #expect(!other.duplicate && other.eventSequence > accepted.eventSequence)
+        #expect(await eventually {
+            (try? await replica.service.store.current(client: "C1", dealId: "D2"))??.0.terms.requisites.contains(cny) == true
+        })
 
         let rub = SettlementRequisites(currency: "RUB", account: "40702810900000000001", bic: "SABRRUMM")
         await #expect(throws: ErrorBody(code: 409, message: "leg NEAR-RUB is SENT; requisites are fixed")) {
