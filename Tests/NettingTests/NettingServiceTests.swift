@@ -190,15 +190,32 @@ struct NettingRestartTests {
     }
 }
 
-@Suite("per-client permissions from compose/nats/auth.conf")
+@Suite("per-client permissions from compose/nats/accounts.conf")
 struct ClientPermissionTests {
-    /// compose/nats/auth.conf without its fixed ports and store (the fixture picks a free port and a temp store).
+    static let natsDirectory = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent().appendingPathComponent("compose/nats")
+
+    /// The users and permissions that compose/nats/auth.conf and compose.conf include, as they are (the fixture adds a
+    /// free port and a temp store).
     static func composeAuthConfig() throws -> String {
-        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        let text = try String(contentsOf: root.appendingPathComponent("compose/nats/auth.conf"), encoding: .utf8)
-        return text.split(separator: "\n", omittingEmptySubsequences: false)
-            .filter { !$0.hasPrefix("listen:") && !$0.hasPrefix("http:") && !$0.hasPrefix("jetstream {") }
-            .joined(separator: "\n")
+        try String(contentsOf: natsDirectory.appendingPathComponent("accounts.conf"), encoding: .utf8)
+    }
+
+    @Test("the configurations compose and the host run are valid and include those users", arguments: ["auth.conf", "compose.conf"])
+    func configurationsValid(file: String) throws {
+        let text = try String(contentsOf: Self.natsDirectory.appendingPathComponent(file), encoding: .utf8)
+        #expect(text.contains("include ./accounts.conf"))
+        let check = Process()
+        check.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        check.arguments = ["nats-server", "-t", "-c", file]
+        check.currentDirectoryURL = Self.natsDirectory
+        let output = Pipe()
+        check.standardOutput = output
+        check.standardError = output
+        try check.run()
+        let said = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        check.waitUntilExit()
+        #expect(check.terminationStatus == 0, "\(said)")
     }
 
     func terminal(_ platform: Platform, _ client: String, _ password: String) async throws -> NatsConnection {
@@ -238,8 +255,20 @@ struct ClientPermissionTests {
         await #expect(throws: BusError.self) {
             _ = try await c2.request(NettingPreview(valueDate: valueDate), to: "netting.cmd.C1.preview", expecting: NettingSummary.self)
         }
-        let snooping = try c2.subscribe(to: "deal.status.C1.>")
-        await #expect(throws: BusError.self) { for try await _ in snooping {} }
+        await #expect(throws: BusError.self) {
+            _ = try await c2.request(ChangeRequisites(requestId: "r", dealId: "D1", requisites: example[0].requisites[0]),
+                                     to: "deal.cmd.C1.requisites", expecting: CommandAccepted.self)
+        }
+        for subject in ["deal.status.C1.>", "netting.status.C1.>", "_INBOX_C1.>"] {
+            let snooping = try c2.subscribe(to: subject)
+            await #expect(throws: BusError.self, "subscribing to \(subject)") { for try await _ in snooping {} }
+        }
+        // A client cannot forge a deal event either (only services publish them): the stream stores nothing.
+        let stored = try await feed.streamInfo(Subjects.Deal.eventsStream).state.messages
+        try c1.publish(try MessagePackEncoder().encode(DealEvent(eventId: "forged", client: "C1", dealId: "D1", kind: .cancelled,
+                                                                  occurredAt: Date())), to: "deal.event.C1.D1")
+        _ = try? c1.flush()
+        #expect(try await feed.streamInfo(Subjects.Deal.eventsStream).state.messages == stored)
         // …and its own queries still work on a fresh connection.
         let c2again = try await terminal(platform, "C2", "c2-demo-password")
         let theirs = try await c2again.request(DealListQuery(), to: "deal.query.C2.list", expecting: DealPage.self)
