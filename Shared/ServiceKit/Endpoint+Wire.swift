@@ -7,10 +7,15 @@ public struct EndpointLimits: Sendable {
     /// Larger requests are refused with 413 without being decoded.
     public var maxPayload: Int
     public var wire: WireLimits
+    /// A field the request type does not have is refused (400, naming it) rather than ignored: a misspelt optional
+    /// field (`expectedVersion`, a list filter) must not silently switch off what it asks for. Streams and replies
+    /// stay lenient (a newer sender must not break an older reader); a request is answered, so its sender learns.
+    public var rejectUnknownFields: Bool
 
-    public init(maxPayload: Int = 64 * 1024, wire: WireLimits = .default) {
+    public init(maxPayload: Int = 64 * 1024, wire: WireLimits = .default, rejectUnknownFields: Bool = true) {
         self.maxPayload = maxPayload
         self.wire = wire
+        self.rejectUnknownFields = rejectUnknownFields
     }
 }
 
@@ -65,7 +70,7 @@ extension MicroService {
         maxConcurrency: Int,
         encoded handler: @escaping @Sendable (Request, ServiceRequest) async throws -> [UInt8]
     ) throws {
-        let decoder = MessagePackDecoder(limits: limits.wire)
+        let decoder = MessagePackDecoder(limits: limits.wire, rejectUnknownKeys: limits.rejectUnknownFields)
         let encoder = MessagePackEncoder()
         try addEndpoint(name, subject: subject, metadata: metadata, maxConcurrency: maxConcurrency) { incoming in
             guard incoming.payload.count <= limits.maxPayload else {
@@ -76,13 +81,24 @@ extension MicroService {
             do {
                 decoded = try decoder.decode(Request.self, from: incoming.payload)
             } catch {
-                throw ErrorBody(code: ErrorBody.badRequest, message: "malformed request: \(error)").serviceError(encoder)
+                throw ErrorBody(code: ErrorBody.badRequest, message: "malformed request: \(error)", field: Self.field(of: error))
+                    .serviceError(encoder)
             }
             do {
                 return ServiceReply(payload: try await handler(decoded, incoming), headers: ["Content-Type": "application/msgpack"])
             } catch let error as ErrorBody {
                 throw error.serviceError(encoder)
             }
+        }
+    }
+}
+
+extension MicroService {
+    /// The request field a decoding error is about, when it names one (unknown or missing).
+    static func field(of error: any Error) -> String? {
+        switch error as? WireError {
+        case .unknownKey(let key, let path)?, .keyNotFound(let key, let path)?: path.isEmpty ? key : path + "." + key
+        default: nil
         }
     }
 }

@@ -87,6 +87,11 @@ struct DealStatusServiceTests {
         #expect(page.total == 1 && page.deals.first?.terms.dealId == "D1")
         let other = try await client.request(DealListQuery(), to: "deal.query.C2.list", expecting: DealPage.self)
         #expect(other.total == 0)
+        // A misspelt filter is refused, naming it: ignored, it would list every deal as if it had matched.
+        struct Misspelt: Encodable { var confirmation = ["CONFIRMED"] }
+        await #expect(throws: ErrorBody(code: 400, message: "malformed request: unknown field confirmation", field: "confirmation")) {
+            _ = try await client.request(Misspelt(), to: "deal.query.C1.list", expecting: DealPage.self)
+        }
         let rejected = await eventually { (try? await replica.service.store.rejections(client: "C1", dealId: "D1"))?.count == 1 }
         #expect(rejected)
         #expect(try await replica.service.store.rejections(client: "C1", dealId: "D1") == ["unknown leg FAR-XXX"])

@@ -154,7 +154,16 @@ struct NettingServiceTests {
         #expect(after.dealsIn == ["D2", "D4", "D5"])
         #expect(after.version == closed.version + 1)
 
-        // Bad input: a malformed value date is a 400; an unknown deal a 404.
+        // Bad input: a misspelt field is refused, naming it, rather than ignored (ignored, it would switch off the
+        // version check it asks for) — and nothing changes.
+        struct Misspelt: Encodable { var valueDate: String; var dealId = "D2"; var expectdVersion: Int64 }
+        await #expect(throws: ErrorBody(code: 400, message: "malformed request: unknown field expectdVersion", field: "expectdVersion")) {
+            _ = try await client.request(Misspelt(valueDate: valueDate, expectdVersion: 1), to: "netting.cmd.C1.exclude",
+                                         expecting: NettingSummary.self)
+        }
+        let unchanged = try await client.request(NettingPreview(valueDate: valueDate), to: "netting.cmd.C1.preview", expecting: NettingSummary.self)
+        #expect(unchanged.version == after.version)
+        // A malformed value date is a 400; an unknown deal a 404.
         await #expect(throws: ErrorBody(code: 400, message: "value date must be YYYY-MM-DD, got \"2024.12.02\"", field: "valueDate")) {
             _ = try await client.request(NettingPreview(valueDate: "2024.12.02"), to: "netting.cmd.C1.preview", expecting: NettingSummary.self)
         }
