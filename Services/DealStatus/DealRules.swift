@@ -15,6 +15,19 @@ enum DealTransition: Equatable {
     }
 }
 
+/// Why a deal's terms cannot be booked or amended, beside `MoneyError`.
+enum DealTermsError: Error, Equatable, CustomStringConvertible {
+    case invalidValueDate(String)
+    case farLegNotAfterNear(near: String, far: String)
+
+    var description: String {
+        switch self {
+        case .invalidValueDate(let text): "value date must be YYYY-MM-DD and exist, got \(text.debugDescription)"
+        case .farLegNotAfterNear(let near, let far): "the far leg (\(far)) must settle after the near leg (\(near))"
+        }
+    }
+}
+
 /// The deal lifecycle: confirmation per deal, settlement per payment leg (see docs/DEALS.md).
 enum DealRules {
     /// The payment legs of a deal: base and quote flow per tenor, counter amounts rounded once, half-up.
@@ -23,6 +36,12 @@ enum DealRules {
             throw MoneyError.currencyMismatch(terms.amount.currency, terms.baseCurrency)
         }
         guard terms.amount.minor > 0 else { throw MoneyError.invalidAmount(terms.amount.decimalString) }
+        // A value date names a netting set and is a subject token: exactly YYYY-MM-DD, a day that exists.
+        guard CalendarDay.isValid(terms.valueDate) else { throw DealTermsError.invalidValueDate(terms.valueDate) }
+        if terms.product == .swap, let far = terms.farValueDate {
+            guard CalendarDay.isValid(far) else { throw DealTermsError.invalidValueDate(far) }
+            guard far > terms.valueDate else { throw DealTermsError.farLegNotAfterNear(near: terms.valueDate, far: far) }
+        }
         var legs = try tenorLegs(.near, side: terms.side, rate: terms.rate.validated(), valueDate: terms.valueDate, terms: terms)
         if terms.product == .swap {
             guard let farRate = terms.farRate, let farValueDate = terms.farValueDate else {

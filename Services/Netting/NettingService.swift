@@ -229,10 +229,7 @@ final class NettingService: Sendable {
 
     /// A value date is the set id and a subject token: exactly YYYY-MM-DD, a real date.
     static func valueDate(_ text: String) throws -> String {
-        let parts = text.split(separator: "-", omittingEmptySubsequences: false)
-        guard text.count == 10, parts.count == 3, parts.allSatisfy({ $0.allSatisfy(\.isASCII) && $0.allSatisfy(\.isNumber) }),
-              let month = Int(parts[1]), (1...12).contains(month), let day = Int(parts[2]), (1...31).contains(day)
-        else {
+        guard CalendarDay.isValid(text) else {
             throw ErrorBody(code: ErrorBody.badRequest, message: "value date must be YYYY-MM-DD, got \"\(text)\"", field: "valueDate")
         }
         return text

@@ -349,19 +349,7 @@ struct DealFilter: Sendable {
     }
 
     /// The start of `day`, exactly YYYY-MM-DD, in UTC; nil for anything else or a day that does not exist.
-    static func utcDay(_ day: String) -> Date? {
-        let bytes = Array(day.utf8)
-        let digits = UInt8(ascii: "0")...UInt8(ascii: "9")
-        guard bytes.count == 10, bytes[4] == UInt8(ascii: "-"), bytes[7] == UInt8(ascii: "-"),
-              bytes.indices.allSatisfy({ $0 == 4 || $0 == 7 || digits.contains(bytes[$0]) })
-        else { return nil }
-        func number(_ range: Range<Int>) -> Int { range.reduce(0) { $0 * 10 + Int(bytes[$1] - UInt8(ascii: "0")) } }
-        var calendar = Calendar(identifier: .gregorian)
-        calendar.timeZone = TimeZone(identifier: "UTC")!
-        let components = DateComponents(year: number(0..<4), month: number(5..<7), day: number(8..<10))
-        guard components.isValidDate(in: calendar) else { return nil }
-        return calendar.date(from: components)
-    }
+    static func utcDay(_ day: String) -> Date? { CalendarDay.utcStart(day) }
 }
 
 /// The client's deals by id, newest version of each.

@@ -71,6 +71,23 @@ struct DealRulesTests {
         #expect(rejection(run([confirm(.awaiting)]).1[0]) == "deal D1 is not booked")
     }
 
+    @Test("a value date must be a real day as YYYY-MM-DD (it names a netting set and is a subject token); a swap's far leg settles after its near leg",
+          arguments: ["2024-02-30", "2024.12.02", "2024-12-2", "2024-12-02 ", "2024-12-*", ""])
+    func badValueDates(valueDate: String) {
+        var spot = terms()
+        spot.valueDate = valueDate
+        #expect(rejection(run([booked(spot)]).1[0]) == "invalid terms: value date must be YYYY-MM-DD and exist, got \(valueDate.debugDescription)")
+        var swap = terms(product: .swap)
+        swap.farValueDate = valueDate
+        #expect(rejection(run([booked(swap)]).1[0])?.contains("value date must be YYYY-MM-DD") == true)
+        swap.farValueDate = swap.valueDate
+        #expect(rejection(run([booked(swap)]).1[0]) == "invalid terms: the far leg (2024-12-02) must settle after the near leg (2024-12-02)")
+        // An amendment is held to the same.
+        let amended = DealEvent(eventId: "a", client: "C1", dealId: "D1", kind: .amended, occurredAt: t0, terms: spot)
+        let (state, outcomes) = run([booked(), amended])
+        #expect(rejection(outcomes[1])?.hasPrefix("invalid amended terms: value date") == true && state?.terms.valueDate == "2024-12-02")
+    }
+
     @Test("confirmation moves", arguments: [
         ([ConfirmationStatus.awaiting, .confirmed], ConfirmationStatus.confirmed, "Подтверждено"),
         ([.awaiting, .mismatched], .mismatched, "Без подтверждения"),

@@ -167,6 +167,9 @@ struct NettingServiceTests {
         await #expect(throws: ErrorBody(code: 400, message: "value date must be YYYY-MM-DD, got \"2024.12.02\"", field: "valueDate")) {
             _ = try await client.request(NettingPreview(valueDate: "2024.12.02"), to: "netting.cmd.C1.preview", expecting: NettingSummary.self)
         }
+        await #expect(throws: ErrorBody(code: 400, message: "value date must be YYYY-MM-DD, got \"2024-02-30\"", field: "valueDate")) {
+            _ = try await client.request(NettingPreview(valueDate: "2024-02-30"), to: "netting.cmd.C1.preview", expecting: NettingSummary.self)
+        }
         let other = try await client.request(NettingPreview(valueDate: valueDate), to: "netting.cmd.C2.preview", expecting: NettingSummary.self)
         #expect(other.version == 0 && other.dealsIn.isEmpty && other.dealsOut.isEmpty)
         await client.drain()
