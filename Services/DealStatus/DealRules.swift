@@ -66,15 +66,7 @@ enum DealRules {
     }
 
     /// Deal-level settlement from its legs.
-    static func settlement(of legs: [PaymentLeg]) -> DealSettlementStatus {
-        if legs.allSatisfy({ $0.status == .cancelled }) { return .cancelled }
-        if legs.contains(where: { $0.status == .failed }) { return .failed }
-        let settled = legs.filter { $0.status == .settled }.count
-        if settled == legs.count { return .settled }
-        if settled > 0 { return .partiallySettled }
-        if legs.contains(where: { $0.status == .sent || $0.status == .instructed }) { return .inProgress }
-        return .pending
-    }
+    static func settlement(of legs: [PaymentLeg]) -> DealSettlementStatus { DealSettlementStatus(legs: legs) }
 
     /// Confirmation moves the issue allows: NEW → AWAITING → CONFIRMED | MISMATCHED | DISPUTED, back to AWAITING
     /// after a mismatch or dispute is resolved. CONFIRMED → AWAITING only by amendment; CANCELLED only by cancellation.

@@ -279,10 +279,11 @@ struct Deals: AsyncParsableCommand {
         if let warning { title = warning + " — " + title }  // first on the line, so that a narrow window does not cut it off
         let columns = DealTable.layout(width: screen?.columns)
         var lines = [title, DealTable.header(columns)]
-        let room = screen.map { max(1, $0.rows - 3) } ?? rows.count  // the title, the header and the count below
-        lines += rows.prefix(room).map { DealTable.row($0, columns) }
-        if rows.count > room {
-            lines.append("… and \(rows.count - room) older deals: narrow with --pair, --value-date, --traded-from, --settlement, --deal, …")
+        let room = screen.map { max(2, $0.rows - 3) } ?? Int.max  // the title, the header and the count below
+        let shown = DealTable.lines(of: rows, room: room)
+        lines += shown.lines.map { DealTable.row($0, columns) }
+        if rows.count > shown.deals {
+            lines.append("… and \(rows.count - shown.deals) older deals: narrow with --pair, --value-date, --traded-from, --settlement, --deal, …")
         }
         guard let screen else {  // not a terminal (or --once): every row, one table after another
             print(lines.joined(separator: "\n"))
@@ -366,37 +367,64 @@ struct DealTable {
 
     var sorted: [DealStatus] { deals.values.sorted { ($0.terms.tradeTime, $0.terms.dealId) > ($1.terms.tradeTime, $1.terms.dealId) } }
 
-    /// A column of the table: its heading, its width (with the space after it), how it reads a deal, and how soon it
+    /// One line of the table: a deal, or one leg of a swap. As on the dashboard, a swap shows its near and far legs
+    /// on lines of their own, each with its side, rate, value date and settlement.
+    struct Line: Sendable {
+        let deal: DealStatus
+        let tenor: LegTenor
+        /// The payments of this tenor.
+        var legs: [PaymentLeg] { deal.legs.filter { $0.tenor == tenor } }
+        var side: DealSide { tenor == .far ? deal.terms.side.opposite : deal.terms.side }
+        var rate: Rate { tenor == .far ? deal.terms.farRate ?? deal.terms.rate : deal.terms.rate }
+        var valueDate: String { legs.first?.valueDate ?? deal.terms.valueDate }
+        var amount: Money { legs.first { $0.amount.currency == deal.terms.baseCurrency }?.amount ?? deal.terms.amount }
+
+        /// A deal's lines: one, or near and far for a swap.
+        static func of(_ deal: DealStatus) -> [Line] {
+            deal.legs.contains { $0.tenor == .far } ? [Line(deal: deal, tenor: .near), Line(deal: deal, tenor: .far)] : [Line(deal: deal, tenor: .near)]
+        }
+    }
+
+    /// A column of the table: its heading, its width (with the space after it), how it reads a line, and how soon it
     /// gives way in a narrow window (higher goes first).
     struct Column: Sendable {
         let heading: String
         let width: Int
         let dropOrder: Int
-        let value: @Sendable (DealStatus) -> String
+        let value: @Sendable (Line) -> String
     }
 
     /// Every column, left to right. The deal, what it is and where it stands stay longest; the channel, rate, trade
-    /// time and product give way first.
+    /// time and product give way first. Times are UTC, marked `Z`.
     static let columns: [Column] = [
-        Column(heading: "Deal", width: 16, dropOrder: 0) { $0.terms.dealId },
-        Column(heading: "Trade time", width: 21, dropOrder: 4) { String($0.terms.tradeTime.formatted(.iso8601).prefix(19)) },
-        Column(heading: "Channel", width: 8, dropOrder: 6) { $0.terms.channel.rawValue },
-        Column(heading: "Product", width: 11, dropOrder: 3) { $0.terms.product.rawValue },
-        Column(heading: "Side", width: 5, dropOrder: 0) { $0.terms.side.rawValue },
-        Column(heading: "Pair", width: 7, dropOrder: 0) { $0.terms.pair },
-        Column(heading: "Amount", width: 24, dropOrder: 1) { $0.terms.amount.formatted() },
-        Column(heading: "Rate", width: 11, dropOrder: 5) { $0.terms.rate.description },
-        Column(heading: "Value date", width: 11, dropOrder: 2) { $0.terms.valueDate },
-        Column(heading: "Confirmation", width: 36, dropOrder: 0) { deal in
-            deal.confirmation == .confirmed
-                ? deal.confirmation.dashboardLabel
-                : "\(deal.confirmation.dashboardLabel) (\(deal.confirmationReason ?? deal.confirmation.rawValue))"
+        Column(heading: "Deal", width: 16, dropOrder: 0) { $0.deal.terms.dealId },
+        Column(heading: "Trade time", width: 21, dropOrder: 4) { $0.deal.terms.tradeTime.formatted(.iso8601) },
+        Column(heading: "Channel", width: 8, dropOrder: 6) { $0.deal.terms.channel.rawValue },
+        Column(heading: "Product", width: 15, dropOrder: 3) { line in
+            line.deal.terms.product.rawValue + (line.deal.terms.product == .swap ? " " + line.tenor.rawValue.lowercased() : "")
+        },
+        Column(heading: "Side", width: 5, dropOrder: 0) { $0.side.rawValue },
+        Column(heading: "Pair", width: 7, dropOrder: 0) { $0.deal.terms.pair },
+        Column(heading: "Amount", width: 24, dropOrder: 1) { $0.amount.formatted() },
+        Column(heading: "Rate", width: 11, dropOrder: 5) { $0.rate.description },
+        Column(heading: "Value date", width: 11, dropOrder: 2) { $0.valueDate },
+        Column(heading: "Confirmation", width: 36, dropOrder: 0) { line in
+            line.deal.confirmation == .confirmed
+                ? line.deal.confirmation.dashboardLabel
+                : "\(line.deal.confirmation.dashboardLabel) (\(line.deal.confirmationReason ?? line.deal.confirmation.rawValue))"
         },
     ]
 
-    /// The last column, as wide as what is left: the settlement status, and when the money arrived.
-    static func settlement(_ deal: DealStatus) -> String {
-        deal.settlement.dashboardLabel + (deal.settledAt.map { " " + $0.formatted(.iso8601) } ?? "")
+    /// The last column, as wide as what is left: where the line's payments stand, when the money arrived, and why a
+    /// payment failed.
+    static func settlement(_ line: Line) -> String {
+        let legs = line.legs
+        let status = DealSettlementStatus(legs: legs)
+        switch status {
+        case .settled: return status.dashboardLabel + (legs.compactMap(\.statusAt).max().map { " " + $0.formatted(.iso8601) } ?? "")
+        case .failed: return status.dashboardLabel + (legs.first { $0.status == .failed }?.reason.map { " (\($0))" } ?? "")
+        default: return status.dashboardLabel
+        }
     }
 
     /// The columns that leave the settlement status at least 26 characters of `width` (all without a width), dropping
@@ -413,8 +441,21 @@ struct DealTable {
 
     static func header(_ columns: [Column]) -> String { columns.map { pad($0.heading, $0.width) }.joined() + "Settlement" }
 
-    static func row(_ deal: DealStatus, _ columns: [Column]) -> String {
-        columns.map { pad($0.value(deal), $0.width) }.joined() + settlement(deal)
+    static func row(_ line: Line, _ columns: [Column]) -> String {
+        columns.map { pad($0.value(line), $0.width) }.joined() + settlement(line)
+    }
+
+    /// The lines of `deals` in order, whole deals only, within `room` lines; and how many deals that is.
+    static func lines(of deals: [DealStatus], room: Int) -> (lines: [Line], deals: Int) {
+        var lines: [Line] = []
+        var count = 0
+        for deal in deals {
+            let more = Line.of(deal)
+            guard lines.count + more.count <= room else { break }
+            lines += more
+            count += 1
+        }
+        return (lines, count)
     }
 
     /// `text` in a column of `width` characters with one space after it; cut with "…" when it does not fit.

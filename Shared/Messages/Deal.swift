@@ -69,6 +69,19 @@ public enum DealSettlementStatus: String, Codable, Sendable, CaseIterable {
     }
 }
 
+extension DealSettlementStatus {
+    /// Where payments stand together: all cancelled, any failed (until re-instructed), all settled, some settled, any
+    /// under way, else pending. A deal's status is that of its legs; the terminal shows a swap's near and far apart.
+    public init(legs: [PaymentLeg]) {
+        if legs.allSatisfy({ $0.status == .cancelled }) { self = .cancelled; return }
+        if legs.contains(where: { $0.status == .failed }) { self = .failed; return }
+        let settled = legs.filter { $0.status == .settled }.count
+        if settled == legs.count { self = .settled; return }
+        if settled > 0 { self = .partiallySettled; return }
+        self = legs.contains(where: { $0.status == .sent || $0.status == .instructed }) ? .inProgress : .pending
+    }
+}
+
 /// Which leg of a deal a payment belongs to (spot/forward deals have only `near`).
 public enum LegTenor: String, Codable, Sendable {
     case near = "NEAR"

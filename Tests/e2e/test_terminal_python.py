@@ -251,9 +251,10 @@ class ScreenTerminal:
 
 
 def test_live_screen_fits_the_window_and_shows_the_last_change(nats_server, bin_dir, tmp_dir):
-    """The full-screen table in a 12-row, 220-column pseudo-terminal: the newest deals that fit, a count of the rest, no
-    line past the window's last (the title stays on screen), and, after the last event, every shown deal's final
-    status (a burst's last change is drawn too). In 120 columns, the status still shows: other columns give way."""
+    """The full-screen table in a 12-row, 220-column pseudo-terminal: the newest deals that fit (a swap takes two lines,
+    its near and far legs, as on the dashboard), a count of the rest, no line past the window's last (the title stays
+    on screen), and, after the last event, every shown line's final status (a burst's last change is drawn too). In 120
+    columns, the status still shows: other columns give way."""
     deal_status = start_deal_status(bin_dir, tmp_dir, nats_server.url)
     screen = narrow = simulator = None
     try:
@@ -265,20 +266,34 @@ def test_live_screen_fits_the_window_and_shows_the_last_change(nats_server, bin_
         page = wait_for(lambda: settled_list(nats_server.url, simulator), timeout=60, interval=0.1, what="every deal settled")
         total = page["total"]
         assert total > 9, total  # more deals than the window has rows for
-        newest = sorted(page["deals"], key=lambda d: (d["terms"]["tradeTime"], d["terms"]["dealId"]), reverse=True)[:9]
+        # The newest deals whose lines fit in the 9 rows between the header and the count: whole deals only.
+        newest, used = [], 0
+        for deal in sorted(page["deals"], key=lambda d: (d["terms"]["tradeTime"], d["terms"]["dealId"]), reverse=True):
+            lines_of = 2 if deal["terms"]["product"] == "FX_SWAP" else 1
+            if used + lines_of > 9:
+                break
+            newest.append(deal)
+            used += lines_of
+        expected = [(d["terms"]["dealId"], tenor) for d in newest
+                    for tenor in (["FX_SWAP near", "FX_SWAP far"] if d["terms"]["product"] == "FX_SWAP" else [d["terms"]["product"]])]
 
         def final_frame():
             frame = screen.frame()
             rows = [line for line in frame.split("\n") if line.startswith("SCR-")]
-            shown = {line.split()[0] for line in rows}
-            done = shown == {d["terms"]["dealId"] for d in newest} and all("Зачислено на счёт Клиента" in line for line in rows)
+            done = len(rows) == len(expected) and all("Зачислено на счёт Клиента" in line for line in rows)
             return frame if done else None
-        frame = wait_for(final_frame, timeout=10, interval=0.05, what="a frame with the 9 newest deals, all settled")
+        frame = wait_for(final_frame, timeout=10, interval=0.05, what="a frame with the newest deals that fit, all settled")
         lines = frame.split("\n")
-        assert len(lines) == 12 and not frame.endswith("\n"), lines  # a newline after the 12th would scroll the title away
+        rows = [line for line in lines if line.startswith("SCR-")]
+        assert [(row.split()[0], row[45:60].strip()) for row in rows] == expected, rows  # deal, product (and leg) columns
+        assert ("FX_SWAP far") in [tenor for _, tenor in expected], expected  # the simulator's seed books swaps among them
+        opposite = {"BUY": "SELL", "SELL": "BUY"}
+        sides = [(d["terms"]["side"], tenor) for d in newest for tenor in (["near", "far"] if d["terms"]["product"] == "FX_SWAP" else ["near"])]
+        assert [row[60:65].strip() for row in rows] == [side if tenor == "near" else opposite[side] for side, tenor in sides], rows
+        assert len(lines) == 3 + used and not frame.endswith("\n"), lines  # a newline after the last would scroll the title away
         assert all(len(line) <= 220 for line in lines), lines
         assert f"— {total} deals —" in lines[0], lines[0]
-        assert lines[-1].startswith(f"… and {total - 9} older deals"), lines[-1]
+        assert lines[-1].startswith(f"… and {total - len(newest)} older deals"), lines[-1]
         assert lines[1].split() == ["Deal", "Trade", "time", "Channel", "Product", "Side", "Pair", "Amount", "Rate", "Value",
                                     "date", "Confirmation", "Settlement"], lines[1]  # a wide window has room for all
 
@@ -286,7 +301,7 @@ def test_live_screen_fits_the_window_and_shows_the_last_change(nats_server, bin_
         def narrow_frame():
             frame = narrow.frame()
             rows = [line for line in frame.split("\n") if line.startswith("SCR-")]
-            done = len(rows) == 9 and all("Зачислено на счёт Клиента" in line for line in rows)
+            done = len(rows) == used and all("Зачислено на счёт Клиента" in line for line in rows)
             return frame if done else None
         lines = wait_for(narrow_frame, timeout=10, interval=0.05, what="the narrow screen to show every status").split("\n")
         assert lines[1].split() == ["Deal", "Side", "Pair", "Amount", "Confirmation", "Settlement"], lines[1]
