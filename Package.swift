@@ -116,7 +116,7 @@ let package = Package(
         .testTarget(name: "BusTests", dependencies: ["Bus", "TestSupport", "CNats"], path: "Tests/BusTests", swiftSettings: swiftSettings),
         .testTarget(
             name: "DealStatusTests",
-            dependencies: serviceDependencies + ["DealStatus", "TestSupport"],
+            dependencies: serviceDependencies + ["DealStatus", "Simulator", "TestSupport"],
             path: "Tests/DealStatusTests",
             swiftSettings: swiftSettings
         ),

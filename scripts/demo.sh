@@ -54,7 +54,7 @@ for i in 1 2; do
     --metrics-port "912$i" >".run/logs/netting-$i.log" 2>&1 &
   PIDS+=($!)
 done
-"$BIN/simulator" --nats-url nats://127.0.0.1:4222 --clients 3 --rate 20 >.run/logs/simulator.log 2>&1 &
+"$BIN/simulator" --nats-url nats://127.0.0.1:4222 --clients 3 --rate 20 --varied-lifecycles >.run/logs/simulator.log 2>&1 &
 PIDS+=($!)
 
 .venv/bin/python scripts/demo_client.py nats://127.0.0.1:4222
@@ -67,8 +67,10 @@ Svyaz demo is running. Where to look:
   service discovery   .venv/bin/python scripts/demo_client.py nats://127.0.0.1:4222   (\$SRV.PING/INFO/STATS + a call)
   deal-status metrics http://127.0.0.1:9111/metrics  http://127.0.0.1:9112/metrics   (netting: 9121, 9122)
   live deals          $BIN/terminal deals --client C1            (full screen; --json for one JSON line per update)
-  netting             $BIN/terminal netting preview --client C1 --value-date <a value date from the table>
-  simulator           3 clients (C1–C3), 20 deal events/s; its log: .run/logs/simulator.log
+  netting             $BIN/terminal netting preview --client C1 --value-date <a forward's or swap's value date from the table>
+                      (then: netting exclude|include --deal … --expected-version N, netting close --version N --by you)
+  simulator           3 clients (C1–C3), 20 deal events/s: spots settle; forwards and swaps stay confirmed until their
+                      value date (nettable); now and then a dispute, an amendment, a cancellation; log: .run/logs/simulator.log
   logs                .run/logs/
 Press Ctrl-C to stop (only the processes started here are stopped).
 INFO

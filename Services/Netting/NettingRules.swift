@@ -62,8 +62,13 @@ enum NettingRules {
             guard old.included else { return nil }
             let why: String?
             if let entry {
-                if entry.legs != old.legs {
+                let samePayments = entry.legs.count == old.legs.count && zip(entry.legs, old.legs).allSatisfy {
+                    $0.legId == $1.legId && $0.amount == $1.amount && $0.direction == $1.direction
+                }
+                if !samePayments {
                     why = "amended after close"
+                } else if entry.legs != old.legs {
+                    why = "settlement details changed after close"
                 } else if status.confirmation != .confirmed {
                     why = status.confirmation == .cancelled ? "cancelled after close" : "no longer confirmed (\(status.confirmation.rawValue))"
                 } else {
@@ -80,9 +85,18 @@ enum NettingRules {
             recompute(&next)  // paid gross now: out of the net, or it would be paid twice
         }
         if next.deals == set.deals && next.net == set.net { return nil }
+        stamp(&next, after: set, at: now)
+        return next
+    }
+
+    /// Makes `next` the version after `set`. `netVersion` moves only when what a client agrees to moved: which deals
+    /// are in the net, or the net (any change of a closed set's state too).
+    static func stamp(_ next: inout NettingSet, after set: NettingSet, at now: Date) {
         next.version = set.version + 1
         next.updatedAt = now
-        return next
+        let same = next.state == set.state && next.net == set.net
+            && next.deals.lazy.filter(\.included).map(\.dealId).elementsEqual(set.deals.lazy.filter(\.included).map(\.dealId))
+        next.netVersion = same ? set.netVersion ?? set.version : next.version
     }
 
     /// The set after several statuses, applied in order, as one new version; nil when none changes what the client sees.
@@ -99,7 +113,7 @@ enum NettingRules {
             }
         }
         guard changed else { return nil }
-        next.version = set.version + 1
+        stamp(&next, after: set, at: now)
         return next
     }
 
@@ -111,8 +125,7 @@ enum NettingRules {
         next.deals[index].excludedByClient = true
         next.deals[index].included = false
         recompute(&next)
-        next.version = set.version + 1
-        next.updatedAt = now
+        stamp(&next, after: set, at: now)
         return next
     }
 
@@ -128,8 +141,7 @@ enum NettingRules {
         next.deals[index].excludedByClient = false
         next.deals[index].included = true
         recompute(&next)
-        next.version = set.version + 1
-        next.updatedAt = now
+        stamp(&next, after: set, at: now)
         return next
     }
 
@@ -144,8 +156,7 @@ enum NettingRules {
         next.agreedNet = set.net
         next.closedAt = now
         next.closedBy = user
-        next.version = set.version + 1
-        next.updatedAt = now
+        stamp(&next, after: set, at: now)
         return next
     }
 
@@ -186,9 +197,18 @@ enum NettingRules {
         guard set.state == .open else {
             throw ErrorBody(code: ErrorBody.conflict, message: "the netting set for \(set.valueDate) is closed (version \(set.version))")
         }
-        if let expectedVersion, expectedVersion != set.version {
+        // A busy set moves on with every status of its deals, most of them outside the net; what the client agreed to
+        // is the net and the deals in it, so only a change of those since the version it saw refuses the command.
+        guard let expectedVersion else { return }
+        if expectedVersion > set.version {
             throw ErrorBody(code: ErrorBody.conflict,
                             message: "the netting set for \(set.valueDate) is at version \(set.version), not \(expectedVersion); preview again")
+        }
+        let netVersion = set.netVersion ?? set.version
+        if expectedVersion < netVersion {
+            throw ErrorBody(code: ErrorBody.conflict,
+                            message: "the netting set for \(set.valueDate) changed since version \(expectedVersion): its net or the deals in it "
+                                + "changed at version \(netVersion); preview again")
         }
     }
 }

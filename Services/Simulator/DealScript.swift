@@ -25,7 +25,11 @@ struct DealScript {
         ("CNY", "RUB", 11_2345), ("USD", "RUB", 81_4567), ("EUR", "RUB", 88_1234), ("EUR", "USD", 1_0842), ("USD", "JPY", 151_2300),
     ]
 
-    static func make(client: String, number: Int, tradeTime: Date, random: inout SeededRandom) -> DealScript {
+    /// `varied`: lifecycles as a trading day brings them, beyond the plain ones: a dispute now and then, an amendment
+    /// after confirmation, a cancellation before settlement, and forwards and swaps that stop at CONFIRMED, as until their
+    /// value date (they stay in their netting sets). Without it every deal settles, and the same seed gives the same
+    /// deals as before the option existed.
+    static func make(client: String, number: Int, tradeTime: Date, random: inout SeededRandom, varied: Bool = false) -> DealScript {
         let dealId = "D\(number)"
         let pair = pairs[Int(random.next() % UInt64(pairs.count))]
         let product: DealProduct = [.spot, .spot, .spot, .forward, .swap][Int(random.next() % 5)]
@@ -37,7 +41,9 @@ struct DealScript {
         let spread = Int64(random.next() % 200) - 100
         let rate = Rate(mantissa: pair.mid * 10 + spread, scale: 5)
         let day: TimeInterval = 86_400
-        let valueDate = Self.date(tradeTime.addingTimeInterval(product == .spot ? 2 * day : 30 * day))
+        // Varied: forwards and swaps spread over ten value dates, so that each netting set changes less often.
+        let weeks = product == .spot ? 2 * day : (30 + (varied ? Double(number % 10) : 0)) * day
+        let valueDate = Self.date(tradeTime.addingTimeInterval(weeks))
         let channel: DealChannel = [.web, .fixAPI, .phone][Int(random.next() % 3)]
         let requisites = [pair.base, pair.quote].map {
             SettlementRequisites(currency: $0, account: "40702\($0.rawValue)\(client)0001", bic: "SVYZRUMM")
@@ -45,7 +51,7 @@ struct DealScript {
         let terms = DealTerms(client: client, dealId: dealId, tradeTime: tradeTime, channel: channel, product: product, side: side,
                               baseCurrency: pair.base, quoteCurrency: pair.quote, amount: amount, rate: rate, valueDate: valueDate,
                               farRate: product == .swap ? Rate(mantissa: rate.mantissa + 150, scale: 5) : nil,
-                              farValueDate: product == .swap ? Self.date(tradeTime.addingTimeInterval(60 * day)) : nil,
+                              farValueDate: product == .swap ? Self.date(tradeTime.addingTimeInterval(weeks + 30 * day)) : nil,
                               requisites: requisites)
         var events: [DealEvent] = []
         func add(_ kind: DealEventKind, _ fill: (inout DealEvent) -> Void) {
@@ -60,7 +66,26 @@ struct DealScript {
             add(.confirmation) { $0.confirmation = .mismatched; $0.mismatchedFields = ["rate"] }
             add(.confirmation) { $0.confirmation = .awaiting; $0.reason = "corrected confirmation received" }
         }
+        if varied && random.next() % 25 == 0 {  // the client disputes the deal; it is settled between the desks
+            add(.confirmation) { $0.confirmation = .disputed; $0.reason = "client disputes the rate" }
+            add(.confirmation) { $0.confirmation = .awaiting; $0.reason = "dispute resolved, confirmation sent again" }
+        }
         add(.confirmation) { $0.confirmation = .confirmed }
+        if varied {
+            if random.next() % 20 == 0 {  // amended after confirmation (the rate corrected): confirmed again
+                var amended = terms
+                amended.rate = Rate(mantissa: rate.mantissa + 5, scale: rate.scale)
+                add(.amended) { $0.terms = amended }
+                add(.confirmation) { $0.confirmation = .confirmed }
+            }
+            if random.next() % 30 == 0 {  // cancelled before any payment is released
+                add(.cancelled) { $0.reason = "cancelled at the client's request" }
+                return DealScript(client: client, dealId: dealId, events: events.reversed())
+            }
+            if product != .spot {  // its payments go on its value date, weeks ahead: until then it is nettable
+                return DealScript(client: client, dealId: dealId, events: events.reversed())
+            }
+        }
         let tenors: [LegTenor] = product == .swap ? [.near, .far] : [.near]
         for tenor in tenors {
             for currency in [pair.base, pair.quote] {

@@ -19,9 +19,11 @@ struct SimulatorMain: AsyncParsableCommand {
     @Option(help: "Number of clients (C1…Cn).") var clients = 3
     @Option(help: "Events per second.") var rate = 20.0
     @Option(help: "Deals in flight at once.") var active = 40
-    @Option(help: "Stop after this many deals are fully settled; 0 = run until stopped.") var deals = 0
+    @Option(help: "Stop after this many deals have gone through their lifecycle; 0 = run until stopped.") var deals = 0
     @Option(help: "Random seed (same seed, same deals).") var seed: UInt64 = 42
     @Option(help: "Prefix of deal numbers; default: unique per run so reruns never collide.") var prefix: String?
+    @Flag(help: "Lifecycles as a trading day brings them: also disputes, amendments after confirmation and cancellations, and forwards and swaps that stop at CONFIRMED until their value date, so they stay nettable. Without it every deal settles.")
+    var variedLifecycles = false
 
     func validate() throws {
         guard rate > 0, rate <= 1_000_000 else { throw ValidationError("--rate must be in (0, 1000000]") }
@@ -60,7 +62,7 @@ struct SimulatorMain: AsyncParsableCommand {
             if inFlight.count < active && (deals == 0 || booked < deals) {
                 booked += 1
                 let client = "C\(Int(random.next() % UInt64(clients)) + 1)"
-                inFlight.append(DealScript.make(client: client, number: booked, tradeTime: Date(), random: &random))
+                inFlight.append(DealScript.make(client: client, number: booked, tradeTime: Date(), random: &random, varied: variedLifecycles))
                 inFlight[inFlight.count - 1] = renamed(inFlight[inFlight.count - 1], prefix: runPrefix)
             }
             guard !inFlight.isEmpty else { break }
@@ -78,7 +80,7 @@ struct SimulatorMain: AsyncParsableCommand {
                 let outcome = await batch.complete()
                 if !outcome.failures.isEmpty { logger.error("publishes failed", metadata: ["count": "\(outcome.failures.count)"]) }
                 batch = js.batch(maxPending: 256)
-                logger.info("progress", metadata: ["events": "\(published)", "deals": "\(booked)", "settled": "\(finished)"])
+                logger.info("progress", metadata: ["events": "\(published)", "deals": "\(booked)", "finished": "\(finished)"])
             }
             next = next.advanced(by: interval)
             if next > clock.now, (try? await Task.sleep(until: next, clock: clock)) == nil { break }  // stopping

@@ -505,12 +505,28 @@ struct NettingCommand: AsyncParsableCommand {
     }
 
     static func request<Body: WireMessage>(_ options: SetOptions, _ command: Subjects.Netting.Command, _ body: Body) async throws {
+        var connection: NatsConnection?
         do {
-            let connection = try await options.client.connect()
-            let set = try await connection.request(body, to: "netting.cmd.\(options.client.client).\(command.rawValue)", expecting: NettingSummary.self)
+            let connected = try await options.client.connect()
+            connection = connected
+            let set = try await connected.request(body, to: "netting.cmd.\(options.client.client).\(command.rawValue)", expecting: NettingSummary.self)
             show(set, json: options.json)
-            await connection.drain()
+            await connected.drain()
+        } catch let conflict as ErrorBody where conflict.code == ErrorBody.conflict && command != .preview {
+            // The set moved on since the version named: show it as it stands now, with the version to name instead.
+            let code = fail(conflict)
+            if let connection, !options.json,
+               let now = try? await connection.request(NettingPreview(valueDate: options.valueDate),
+                                                       to: "netting.cmd.\(options.client.client).\(Subjects.Netting.Command.preview.rawValue)",
+                                                       expecting: NettingSummary.self) {
+                print("The set as it stands now:")
+                show(now, json: false)
+                if now.state == .open { print("Run the command again with version \(now.version) to act on this set.") }
+            }
+            await connection?.drain()
+            throw code
         } catch {
+            await connection?.drain()
             throw fail(error)
         }
     }

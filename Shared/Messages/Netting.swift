@@ -93,6 +93,10 @@ public struct NettingSet: WireMessage, Equatable {
     public var valueDate: String
     /// One more on every change; `close` names the version it agrees to.
     public var version: Int64
+    /// The version at which the deals in the net or the net itself last changed (nil: `version`). A command naming a
+    /// version from this one on is taken: since then only deals outside the net changed (a busy set moves on with every
+    /// status of its deals). One naming an earlier version is refused.
+    public var netVersion: Int64?
     public var state: NettingState
     /// Every deal with a leg on this value date, sorted by deal id.
     public var deals: [NettingDeal]
@@ -156,6 +160,8 @@ public struct NettingSummary: WireMessage, Equatable {
     public var client: String
     public var valueDate: String
     public var version: Int64
+    /// See `NettingSet.netVersion`.
+    public var netVersion: Int64?
     public var state: NettingState
     public var net: [NetLine]
     public var grossPayments: Int
@@ -174,6 +180,7 @@ public struct NettingSummary: WireMessage, Equatable {
         client = set.client
         valueDate = set.valueDate
         version = set.version
+        netVersion = set.netVersion
         state = set.state
         net = set.net
         grossPayments = set.grossPayments

@@ -137,6 +137,30 @@ struct NettingRulesTests {
         #expect(NettingRules.apply(confirmed(example[0]), to: set, at: tradeTime) == nil)
     }
 
+    @Test("a busy set can be closed at the version the client saw while only deals outside the net changed; a change to the net or the deals in it refuses it")
+    func closeWhileBusy() throws {
+        let seen = build(example)
+        // Since then: a deal awaiting confirmation joins the set, outside the net.
+        var awaiting = confirmed(deal("D6", .buy, "10.00", "CNY", at: "11.0000"))
+        awaiting.confirmation = .awaiting
+        let busier = try #require(NettingRules.apply(awaiting, to: seen, at: tradeTime))
+        #expect(busier.version == seen.version + 1 && busier.netVersion == seen.netVersion)
+        let closed = try NettingRules.close(busier, expectedVersion: seen.version, by: "treasurer", at: tradeTime)
+        #expect(closed.state == .closed && closed.agreedNet == seen.net)
+        // Since then: that deal is confirmed and joins the net. The version seen no longer describes what is agreed.
+        var confirmedNow = confirmed(deal("D6", .buy, "10.00", "CNY", at: "11.0000"))
+        confirmedNow.version = awaiting.version + 1
+        let joined = try #require(NettingRules.apply(confirmedNow, to: busier, at: tradeTime))
+        #expect(joined.netVersion == joined.version && amount(joined, "CNY") == "850010.50")
+        #expect(throws: ErrorBody(code: 409, message: "the netting set for \(valueDate) changed since version \(seen.version): its net or the deals in it changed at version \(joined.version); preview again")) {
+            try NettingRules.close(joined, expectedVersion: seen.version, by: "treasurer", at: tradeTime)
+        }
+        #expect(throws: ErrorBody(code: 409, message: "the netting set for \(valueDate) is at version \(joined.version), not \(joined.version + 1); preview again")) {
+            try NettingRules.close(joined, expectedVersion: joined.version + 1, by: "treasurer", at: tradeTime)
+        }
+        #expect(try NettingRules.close(joined, expectedVersion: joined.version, by: "treasurer", at: tradeTime).state == .closed)
+    }
+
     @Test("a closed set keeps its agreed net; a deal amended after the close leaves the net, with the reason, and settles gross")
     func closedSet() throws {
         let set = build(example)
@@ -159,5 +183,11 @@ struct NettingRulesTests {
         released.version += 1
         released.legs[0].status = .sent  // the net payment going out is not a departure
         #expect(NettingRules.apply(released, to: after, at: tradeTime) == nil)
+        // New settlement details for D5's RUB: its payment no longer goes to the agreed line's account.
+        var moved = confirmed(example[4])
+        moved.version += 1
+        moved.terms.requisites = moved.terms.requisites.map { $0.currency == "RUB" ? SettlementRequisites(currency: "RUB", account: "ACC-NEW", bic: "BANKBIC1") : $0 }
+        let left = try #require(NettingRules.apply(moved, to: after, at: tradeTime))
+        #expect(left.leftAfterClose?.last?.dealId == "D5" && left.leftAfterClose?.last?.reason == "settlement details changed after close")
     }
 }

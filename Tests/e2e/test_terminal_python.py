@@ -463,3 +463,93 @@ def test_live_terminal_catches_up_after_its_connection_was_lost(nats_server, bin
             stop_pid(simulator)
         proxy.close()
         stop_pid(deal_status)
+
+
+def test_terminal_netting_and_requisites_commands(nats_server, bin_dir, tmp_dir):
+    """The terminal's commands against the running services, on the simulator's varied lifecycles (forwards and swaps
+    wait confirmed for their value date, so their sets have deals to net): preview, exclude, a stale exclude (a clear
+    409, and the set as it stands now with the version to name), include, close, a second close, and requisites on a
+    deal not yet released and on a settled one."""
+    deal_status = start_deal_status(bin_dir, tmp_dir, nats_server.url)
+    netting = start(bin_dir, tmp_dir, nats_server.url, "netting", "--data-dir", str(tmp_dir), "--instance-id", "nt1", name="netting")
+    simulator = None
+    try:
+        simulator = start(bin_dir, tmp_dir, nats_server.url, "simulator", "--clients", "1", "--deals", "40", "--rate", "500",
+                          "--active", "10", "--prefix", "NET-", "--varied-lifecycles", name="simulator")
+
+        def finished():
+            if simulator.poll() != 0:
+                return None
+            page = list_deals(nats_server.url)
+            done = page["total"] == 40 and all(
+                d["confirmation"] == "CANCELLED"
+                or (d["confirmation"] == "CONFIRMED" and (d["terms"]["product"] != "FX_SPOT" or d["settlement"] == "SETTLED"))
+                for d in page["deals"])
+            return page if done else None
+        page = wait_for(finished, timeout=60, interval=0.1, what="every simulated deal at the end of its lifecycle")
+        held = [d for d in page["deals"] if d["terms"]["product"] != "FX_SPOT" and d["confirmation"] == "CONFIRMED"]
+        by_date = {}
+        for d in held:
+            by_date.setdefault(d["terms"]["valueDate"], []).append(d["terms"]["dealId"])
+        value_date, expected_in = max(by_date.items(), key=lambda item: len(item[1]))
+        assert len(expected_in) >= 2, by_date
+
+        def preview():
+            code, out, err = run_terminal(bin_dir, nats_server.url, "netting", "preview", "--value-date", value_date, "--json")
+            assert code == 0, err
+            return json.loads(out)
+        seen = wait_for(lambda: (lambda p: p if sorted(p["dealsIn"]) == sorted(expected_in) else None)(preview()), timeout=20,
+                        interval=0.2, what=f"netting to hold the set of {value_date}")
+        deal = sorted(expected_in)[0]
+
+        code, out, err = run_terminal(bin_dir, nats_server.url, "netting", "exclude", "--value-date", value_date, "--deal", deal,
+                                      "--expected-version", str(seen["version"]), "--json")
+        assert code == 0, err
+        excluded = json.loads(out)
+        assert deal not in excluded["dealsIn"] and {"dealId": deal, "excludedByClient": True} in excluded["dealsOut"], excluded
+        assert excluded["netVersion"] == excluded["version"] == seen["version"] + 1, excluded
+
+        # Naming the version from before the exclusion: refused, and the set is shown as it stands now.
+        code, out, err = run_terminal(bin_dir, nats_server.url, "netting", "include", "--value-date", value_date, "--deal", deal,
+                                      "--expected-version", str(seen["version"]))
+        assert code == 1 and "error 409" in err and f"changed since version {seen['version']}" in err, (code, err)
+        assert "The set as it stands now:" in out and f"Run the command again with version {excluded['version']}" in out, out
+
+        code, out, err = run_terminal(bin_dir, nats_server.url, "netting", "include", "--value-date", value_date, "--deal", deal,
+                                      "--expected-version", str(excluded["version"]), "--json")
+        assert code == 0, err
+        included = json.loads(out)
+        assert sorted(included["dealsIn"]) == sorted(expected_in) and included["net"] == seen["net"], included
+
+        code, out, err = run_terminal(bin_dir, nats_server.url, "netting", "close", "--value-date", value_date,
+                                      "--version", str(included["version"]), "--by", "e2e")
+        assert code == 0 and f"Netting set C1 {value_date} — version {included['version'] + 1} — CLOSED by e2e" in out, (code, out, err)
+        closed = preview()
+        assert closed["state"] == "CLOSED" and closed["agreedNet"] == closed["net"] == seen["net"], closed
+        code, out, err = run_terminal(bin_dir, nats_server.url, "netting", "close", "--value-date", value_date,
+                                      "--version", str(closed["version"]), "--by", "e2e")
+        assert code == 1 and "error 409" in err and "is closed" in err, (code, err)
+
+        # Requisites: accepted for a deal whose payments are not released (one of another value date), refused for a
+        # settled one.
+        other = next((d for d in held if d["terms"]["valueDate"] != value_date), None)
+        assert other is not None, by_date  # the seeded simulator spreads forwards over several value dates
+        if other is not None:
+            currency = other["terms"]["quoteCurrency"]
+            code, out, err = run_terminal(bin_dir, nats_server.url, "requisites", "--deal", other["terms"]["dealId"], "--currency",
+                                          currency, "--account", "40702000000000000042", "--bic", "SVYZRUMM")
+            assert code == 0 and out.startswith("accepted (event "), (code, out, err)
+
+            def changed():
+                deal_now = next(d for d in list_deals(nats_server.url)["deals"] if d["terms"]["dealId"] == other["terms"]["dealId"])
+                return any(r["currency"] == currency and r["account"] == "40702000000000000042" for r in deal_now["terms"]["requisites"])
+            wait_for(changed, timeout=10, interval=0.1, what="the new settlement details on the deal")
+        settled = next(d for d in page["deals"] if d["settlement"] == "SETTLED")
+        code, out, err = run_terminal(bin_dir, nats_server.url, "requisites", "--deal", settled["terms"]["dealId"], "--currency",
+                                      settled["terms"]["baseCurrency"], "--account", "1", "--bic", "X")
+        assert code == 1 and "error 409" in err and "requisites are fixed" in err, (code, err)
+    finally:
+        if simulator is not None:
+            stop_pid(simulator)
+        stop_pid(netting)
+        stop_pid(deal_status)
