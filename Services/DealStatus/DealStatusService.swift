@@ -675,6 +675,10 @@ final class DealStatusService: Sendable {
         let store = self.store
         try micro.addEndpoint("list", subject: "deal.query.*.list", request: DealListQuery.self, maxConcurrency: 8) { [self] query, request in
             let client = try request.clientToken()
+            for (field, day) in [("valueDateFrom", query.valueDateFrom), ("valueDateTo", query.valueDateTo)] {
+                guard let day, !CalendarDay.isValid(day) else { continue }
+                throw ErrorBody(code: ErrorBody.badRequest, message: "\(field) must be YYYY-MM-DD and exist, got \"\(day)\"", field: field)
+            }
             await awaitProjection()
             return try await store.list(client: client, query)
         }

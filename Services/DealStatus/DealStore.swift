@@ -42,6 +42,17 @@ struct DealStore: Sendable {
             }
             try db.create(index: "handled_deal", on: "handledEvent", columns: ["client", "dealId"])
         }
+        // A swap's far value date, so that a value-date filter finds the swap by either leg (as the terminal does).
+        migrator.registerMigration("v2-far-value-date") { db in
+            try db.alter(table: "deal") { t in t.add(column: "farValueDate", .text) }
+            let decoder = MessagePackDecoder()
+            for row in try Row.fetchAll(db, sql: "SELECT client, dealId, snapshot FROM deal WHERE product = ?",
+                                        arguments: [DealProduct.swap.rawValue]) {
+                let status = try decoder.decode(DealStatus.self, from: row["snapshot"] as Data)
+                try db.execute(sql: "UPDATE deal SET farValueDate = ? WHERE client = ? AND dealId = ?",
+                               arguments: [status.terms.farValueDate, row["client"] as String, row["dealId"] as String])
+            }
+        }
         store = try Store(path: path, migrator: migrator)
     }
 
@@ -112,13 +123,13 @@ struct DealStore: Sendable {
 
     private static let upsertSQL = """
         INSERT INTO deal (client, dealId, version, statusSequence, tradeTime, valueDate, product, channel, side, pair,
-                          confirmation, settlement, amountMinor, updatedAt, snapshot)
-        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                          confirmation, settlement, amountMinor, updatedAt, snapshot, farValueDate)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
         ON CONFLICT (client, dealId) DO UPDATE SET version = excluded.version, statusSequence = excluded.statusSequence,
             tradeTime = excluded.tradeTime, valueDate = excluded.valueDate, product = excluded.product,
             channel = excluded.channel, side = excluded.side, pair = excluded.pair, confirmation = excluded.confirmation,
             settlement = excluded.settlement, amountMinor = excluded.amountMinor, updatedAt = excluded.updatedAt,
-            snapshot = excluded.snapshot
+            snapshot = excluded.snapshot, farValueDate = excluded.farValueDate
         WHERE excluded.version > deal.version
         """
 
@@ -154,6 +165,7 @@ struct DealStore: Sendable {
         check(sqlite3_bind_int64(statement, 13, terms.amount.minor))
         check(sqlite3_bind_double(statement, 14, status.updatedAt.timeIntervalSince1970))
         check(snapshot.withUnsafeBytes { sqlite3_bind_blob(statement, 15, $0.baseAddress, Int32($0.count), sqliteTransient) })
+        if let far = terms.farValueDate { text(16, far) } else { check(sqlite3_bind_null(statement, 16)) }
         if code == SQLITE_OK { code = sqlite3_step(statement) }
         sqlite3_reset(statement)
         guard code == SQLITE_DONE else {
@@ -212,24 +224,40 @@ struct DealStore: Sendable {
         }
         if let from = query.tradeFrom { clauses.append("tradeTime >= ?"); arguments.append(from.timeIntervalSince1970) }
         if let to = query.tradeTo { clauses.append("tradeTime <= ?"); arguments.append(to.timeIntervalSince1970) }
-        if let from = query.valueDateFrom { clauses.append("valueDate >= ?"); arguments.append(from) }
-        if let to = query.valueDateTo { clauses.append("valueDate <= ?"); arguments.append(to) }
+        // A swap matches by either leg's value date (the far one is NULL for other deals).
+        switch (query.valueDateFrom, query.valueDateTo) {
+        case (let from?, let to?):
+            clauses.append("((valueDate >= ? AND valueDate <= ?) OR (farValueDate >= ? AND farValueDate <= ?))")
+            arguments += [from, to, from, to]
+        case (let from?, nil):
+            clauses.append("(valueDate >= ? OR farValueDate >= ?)")
+            arguments += [from, from]
+        case (nil, let to?):
+            clauses.append("(valueDate <= ? OR farValueDate <= ?)")
+            arguments += [to, to]
+        case (nil, nil): break
+        }
         any("product", query.products)
         any("channel", query.channels)
         any("confirmation", query.confirmations)
         any("settlement", query.settlements)
         if let side = query.side { clauses.append("side = ?"); arguments.append(side.rawValue) }
         if let pair = query.pair { clauses.append("pair = ?"); arguments.append(pair.uppercased()) }
-        if let dealId = query.dealId { clauses.append("dealId LIKE ?"); arguments.append(dealId + "%") }
+        if let dealId = query.dealId {  // a prefix: LIKE's wildcards in it are taken literally
+            let escaped = dealId.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "%", with: "\\%")
+                .replacingOccurrences(of: "_", with: "\\_")
+            clauses.append("dealId LIKE ? ESCAPE '\\'")
+            arguments.append(escaped + "%")
+        }
+        let order = (query.descending ?? true) ? "DESC" : "ASC"
         let column: String
         switch query.sort ?? .tradeTime {
         case .tradeTime: column = "tradeTime"
         case .dealId: column = "dealId"
         case .valueDate: column = "valueDate"
-        case .amount: column = "amountMinor"
+        case .amount: column = "substr(pair, 1, 3) \(order), amountMinor"  // amounts compare within their currency
         case .updatedAt: column = "updatedAt"
         }
-        let order = (query.descending ?? true) ? "DESC" : "ASC"
         let limit = min(max(query.limit ?? 50, 1), 500)
         let offset = max(query.offset ?? 0, 0)
         let whereSQL = clauses.joined(separator: " AND ")

@@ -174,6 +174,38 @@ struct DealStatusServiceTests {
         await client.drain()
     }
 
+    @Test("the list: a swap is found by its far leg's value date, a deal-number prefix is literal, amounts sort within their currency, malformed days are refused")
+    func listFilters() async throws {
+        let server = try NatsServer()
+        let dir = try scratchDirectory("deals")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let replica = try await Replica.start(server, directory: dir)
+        let client = try await NatsConnection.connect(ConnectionOptions(servers: [server.url], name: "terminal"), logger: Logger(label: "t"))
+        let js = JetStream(connection: client)
+        // Spot CNY 1,000,000.00; a swap CNY 2,000.00 settling 2024-12-02 and 2025-01-09; spot JPY 5,000,000 (minor 5000000).
+        let deals = [terms("A-1"), terms("A_2", product: .swap, amount: "2000.00"), terms("B%3", amount: "5000000", base: "JPY", rate: "0.0650")]
+        for t in deals { try await publish(js, booked(t)) }
+        #expect(await eventually { (try? await client.request(DealListQuery(), to: "deal.query.C1.list", expecting: DealPage.self))?.total == 3 })
+        func ids(_ configure: (inout DealListQuery) -> Void) async throws -> [String] {
+            var query = DealListQuery()
+            configure(&query)
+            return try await client.request(query, to: "deal.query.C1.list", expecting: DealPage.self).deals.map(\.terms.dealId)
+        }
+        #expect(try await ids { $0.valueDateFrom = "2025-01-09"; $0.valueDateTo = "2025-01-09" } == ["A_2"])
+        #expect(try await ids { $0.valueDateFrom = "2025-01-01" } == ["A_2"])
+        #expect(try await ids { $0.valueDateTo = "2024-12-02"; $0.sort = .dealId; $0.descending = false } == ["A-1", "A_2", "B%3"])
+        // "A_" is the deal number's beginning, not "A and any one character"; "%" is no wildcard.
+        #expect(try await ids { $0.dealId = "A_" } == ["A_2"])
+        #expect(try await ids { $0.dealId = "%" } == [])
+        // By amount: CNY 2,000.00 < CNY 1,000,000.00, each in its currency, not JPY's 5,000,000 units beside CNY's cents.
+        #expect(try await ids { $0.sort = .amount; $0.descending = false } == ["A_2", "A-1", "B%3"])
+        await #expect(throws: ErrorBody(code: 400, message: "valueDateFrom must be YYYY-MM-DD and exist, got \"2024-02-30\"", field: "valueDateFrom")) {
+            _ = try await ids { $0.valueDateFrom = "2024-02-30" }
+        }
+        await client.drain()
+        await replica.stop()
+    }
+
     @Test("changing requisites is validated, recorded as an event and applied; released legs refuse it")
     func requisites() async throws {
         let server = try NatsServer()
