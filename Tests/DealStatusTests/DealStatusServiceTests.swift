@@ -206,6 +206,44 @@ struct DealStatusServiceTests {
         await replica.stop()
     }
 
+    @Test("bad requests get a typed error and change nothing: malformed bytes (400), oversize (413), an unknown field (400), a subject outside the contract (no responders)")
+    func badRequests() async throws {
+        let server = try NatsServer()
+        let dir = try scratchDirectory("deals")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let replica = try await Replica.start(server, directory: dir)
+        let client = try await NatsConnection.connect(ConnectionOptions(servers: [server.url], name: "terminal"), logger: Logger(label: "t"))
+        let js = JetStream(connection: client)
+        try await publish(js, booked())
+        #expect(await eventually { (try? await replica.service.store.current(client: "C1", dealId: "D1"))??.0.version == 1 })
+        let events = try await js.streamInfo(Subjects.Deal.eventsStream).state.messages
+        func code(_ payload: [UInt8], to subject: String) async -> Int? {
+            do {
+                _ = try await client.request(payload, to: subject, timeout: .seconds(2))
+                return nil
+            } catch BusError.serviceError(let code, _, let body) {
+                #expect((try? MessagePackDecoder().decode(ErrorBody.self, from: body))?.code == code)
+                return code
+            } catch {
+                return -1
+            }
+        }
+        for subject in ["deal.query.C1.list", "deal.query.C1.get", "deal.cmd.C1.requisites"] {
+            #expect(await code([0xC1, 0x00], to: subject) == 400, "\(subject): malformed")
+            #expect(await code([UInt8](repeating: 0x90, count: 70 * 1024), to: subject) == 413, "\(subject): oversize")
+        }
+        let typo = try MessagePackEncoder().encode(["requestId": "r1", "dealId": "D1", "requisite": "x"])
+        #expect(await code(typo, to: "deal.cmd.C1.requisites") == 400)
+        await #expect(throws: BusError.noResponders(subject: "deal.query.C1.list.all")) {
+            _ = try await client.request(try MessagePackEncoder().encode(DealListQuery()), to: "deal.query.C1.list.all", timeout: .seconds(2))
+        }
+        // Nothing was appended to the deals' log, and the deal is as it was.
+        #expect(try await js.streamInfo(Subjects.Deal.eventsStream).state.messages == events)
+        #expect(try await replica.service.store.current(client: "C1", dealId: "D1")?.0.version == 1)
+        await client.drain()
+        await replica.stop()
+    }
+
     @Test("changing requisites is validated, recorded as an event and applied; released legs refuse it")
     func requisites() async throws {
         let server = try NatsServer()
