@@ -70,10 +70,11 @@ enum DealRules {
 
     /// Confirmation moves the issue allows: NEW → AWAITING → CONFIRMED | MISMATCHED | DISPUTED, back to AWAITING
     /// after a mismatch or dispute is resolved. CONFIRMED → AWAITING only by amendment; CANCELLED only by cancellation.
-    /// The counterparty's answer may arrive before the back office's "sent for confirmation": NEW moves to it directly,
-    /// and the late AWAITING is absorbed (`lateConfirmation`).
+    /// The counterparty's confirmation may arrive before the back office's "sent for confirmation": NEW moves to
+    /// CONFIRMED directly, and the late AWAITING is absorbed (`lateConfirmation`). Not so for a mismatch or dispute:
+    /// from those, AWAITING is the way back, so a late one could not be told from a resolution and would wipe them.
     static let confirmationMoves: [ConfirmationStatus: Set<ConfirmationStatus>] = [
-        .new: [.awaiting, .confirmed, .mismatched, .disputed],
+        .new: [.awaiting, .confirmed],
         .awaiting: [.confirmed, .mismatched, .disputed],
         .mismatched: [.awaiting, .disputed, .confirmed],
         .disputed: [.awaiting],
@@ -138,8 +139,13 @@ enum DealRules {
         case .amended:
             guard let terms = event.terms else { return .rejected("amendment without terms") }
             if current.confirmation == .cancelled { return .rejected("deal is cancelled") }
-            // Sent again (a retry under a new event id, or after the dedupe window): nothing to re-confirm.
-            if terms == current.terms { return .ignored("amendment changes nothing") }
+            // Sent again (a retry under a new event id, or after the dedupe window): nothing to re-confirm. Settlement
+            // details change by their own event (audited); a retried amendment must not put the old ones back.
+            var sameDetails = terms
+            sameDetails.requisites = current.terms.requisites
+            if sameDetails == current.terms {
+                return .ignored(terms == current.terms ? "amendment changes nothing" : "amendment changes nothing but settlement details, which change by their own event")
+            }
             if let released = current.legs.first(where: { rank($0.status) >= 2 && $0.status != .cancelled }) {
                 return .rejected("leg \(released.id) is already \(released.status.rawValue); amounts are fixed after release")
             }

@@ -48,7 +48,8 @@ struct DealStore: Sendable {
             let decoder = MessagePackDecoder()
             for row in try Row.fetchAll(db, sql: "SELECT client, dealId, snapshot FROM deal WHERE product = ?",
                                         arguments: [DealProduct.swap.rawValue]) {
-                let status = try decoder.decode(DealStatus.self, from: row["snapshot"] as Data)
+                // A snapshot that cannot be read keeps no far date rather than keeping the service from starting.
+                guard let status = try? decoder.decode(DealStatus.self, from: row["snapshot"] as Data) else { continue }
                 try db.execute(sql: "UPDATE deal SET farValueDate = ? WHERE client = ? AND dealId = ?",
                                arguments: [status.terms.farValueDate, row["client"] as String, row["dealId"] as String])
             }
@@ -165,7 +166,7 @@ struct DealStore: Sendable {
         check(sqlite3_bind_int64(statement, 13, terms.amount.minor))
         check(sqlite3_bind_double(statement, 14, status.updatedAt.timeIntervalSince1970))
         check(snapshot.withUnsafeBytes { sqlite3_bind_blob(statement, 15, $0.baseAddress, Int32($0.count), sqliteTransient) })
-        if let far = terms.farValueDate { text(16, far) } else { check(sqlite3_bind_null(statement, 16)) }
+        if terms.product == .swap, let far = terms.farValueDate { text(16, far) } else { check(sqlite3_bind_null(statement, 16)) }
         if code == SQLITE_OK { code = sqlite3_step(statement) }
         sqlite3_reset(statement)
         guard code == SQLITE_DONE else {

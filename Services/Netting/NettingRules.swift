@@ -82,6 +82,8 @@ enum NettingRules {
             next.deals[index].dealVersion = status.version
             next.deals[index].reason = "left after close (\(why)); settles gross"
             next.leftAfterClose = (next.leftAfterClose ?? []) + [NettingDeparture(dealId: dealId, reason: why, at: now)]
+            // A set closed before `agreedNet` existed kept its net unchanged after the close: that is what was agreed.
+            if next.agreedNet == nil { next.agreedNet = set.net }
             recompute(&next)  // paid gross now: out of the net, or it would be paid twice
         }
         if next.deals == set.deals && next.net == set.net { return nil }
@@ -94,8 +96,10 @@ enum NettingRules {
     static func stamp(_ next: inout NettingSet, after set: NettingSet, at now: Date) {
         next.version = set.version + 1
         next.updatedAt = now
+        func agreed(_ set: NettingSet) -> [[NettingLeg]] { set.deals.filter(\.included).map { $0.legs } }
         let same = next.state == set.state && next.net == set.net
             && next.deals.lazy.filter(\.included).map(\.dealId).elementsEqual(set.deals.lazy.filter(\.included).map(\.dealId))
+            && agreed(next) == agreed(set)
         next.netVersion = same ? set.netVersion ?? set.version : next.version
     }
 

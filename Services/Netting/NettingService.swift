@@ -122,9 +122,20 @@ final class NettingService: Sendable {
     @discardableResult
     func update(client: String, valueDate: String, _ change: (NettingSet) throws -> NettingSet?) async throws -> NettingSet {
         var current = try await known(client: client, valueDate: valueDate)
+        var reread = false
         for _ in 0..<16 {
             let set = current?.0 ?? NettingSet(client: client, valueDate: valueDate, updatedAt: Date())
-            guard let next = try change(set) else { return set }
+            let changed: NettingSet?
+            do {
+                changed = try change(set)
+            } catch let refusal as ErrorBody where refusal.code == ErrorBody.conflict && !reread {
+                // This replica's copy may lag the version the client previewed through the other replica: refuse only
+                // what the stream's latest version refuses.
+                reread = true
+                current = try await latest(client: client, valueDate: valueDate)
+                continue
+            }
+            guard let next = changed else { return set }
             guard let sequence = try await latestKnown.publishNext(next, key: Self.key(client: client, valueDate: valueDate),
                                                                    to: Subjects.Netting.storedStatus(client: client, set: valueDate),
                                                                    expected: current?.1 ?? 0, on: jetStream)

@@ -343,7 +343,7 @@ struct DealFilter: Sendable {
         let terms = deal.terms
         return (confirmation.map { deal.confirmation == $0 } ?? true) && (settlement.map { deal.settlement == $0 } ?? true)
             && (pair.map { terms.pair == $0 } ?? true) && (product.map { terms.product == $0 } ?? true)
-            && (valueDate.map { terms.valueDate == $0 || terms.farValueDate == $0 } ?? true)
+            && (valueDate.map { terms.valueDate == $0 || (terms.product == .swap && terms.farValueDate == $0) } ?? true)
             && (channel.map { terms.channel == $0 } ?? true) && (side.map { terms.side == $0 } ?? true)
             && (tradedFrom.map { terms.tradeTime >= $0 } ?? true) && (tradedBefore.map { terms.tradeTime < $0 } ?? true)
             && (self.deal.map { terms.dealId.range(of: $0, options: .caseInsensitive) != nil } ?? true)
@@ -582,19 +582,22 @@ struct Requisites: AsyncParsableCommand {
     @Option(help: "Request id (repeat it to retry safely); default: new.") var requestId = UUID().uuidString
 
     func run() async throws {
+        var connection: NatsConnection?
         do {
             let code = try CurrencyCode(validating: currency.uppercased())
-            let connection = try await client.connect()
+            let connected = try await client.connect()
+            connection = connected
             let command = ChangeRequisites(requestId: requestId, dealId: deal,
                                            requisites: SettlementRequisites(currency: code, account: account, bic: bic),
                                            requestedBy: "terminal-\(client.client)")
-            let accepted = try await connection.request(command, to: "deal.cmd.\(client.client).requisites", expecting: CommandAccepted.self)
+            let accepted = try await connected.request(command, to: "deal.cmd.\(client.client).requisites", expecting: CommandAccepted.self)
             print(accepted.duplicate
                   ? "already accepted (event \(accepted.eventSequence)); nothing sent again"
-                  : "accepted (event \(accepted.eventSequence)): the deal's next version carries the new \(code) details, and a \(code) "
-                    + "payment already instructed is re-instructed with them")
-            await connection.drain()
+                  : "accepted (event \(accepted.eventSequence)): recorded in the deal's log and applied in order; a \(code) payment "
+                    + "already instructed is re-instructed with the new details (one released meanwhile refuses them)")
+            await connected.drain()
         } catch {
+            await connection?.drain()
             throw fail(error)
         }
     }

@@ -211,7 +211,8 @@ public struct NettingDealChange: WireMessage, Equatable {
     public static let schema = "NettingDealChange/1"
     public var valueDate: String
     public var dealId: String
-    /// When given, the change applies only to this version of the set (else 409).
+    /// When given, the version the client saw: the change applies only if the deals in the net and the net are as then
+    /// (else 409; see `NettingSet.netVersion`).
     public var expectedVersion: Int64?
 
     public init(valueDate: String, dealId: String, expectedVersion: Int64? = nil) {
@@ -221,7 +222,8 @@ public struct NettingDealChange: WireMessage, Equatable {
     }
 }
 
-/// `netting.cmd.<client>.close`: agree the net of exactly the version the client saw.
+/// `netting.cmd.<client>.close`: agree the net the client saw at `expectedVersion` (409 if the deals in the net or the net
+/// changed since; see `NettingSet.netVersion`).
 public struct NettingClose: WireMessage, Equatable {
     public static let schema = "NettingClose/1"
     public var valueDate: String

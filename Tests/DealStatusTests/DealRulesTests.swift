@@ -94,9 +94,8 @@ struct DealRulesTests {
         ([.awaiting, .mismatched, .awaiting, .confirmed], .confirmed, "Подтверждено"),
         ([.awaiting, .disputed], .disputed, "Без подтверждения"),
         ([.awaiting, .disputed, .awaiting], .awaiting, "Без подтверждения"),
-        // The counterparty's answer before the back office's "sent for confirmation" (a phone deal confirmed at once).
+        // The counterparty's confirmation before the back office's "sent for confirmation" (a phone deal confirmed at once).
         ([.confirmed], .confirmed, "Подтверждено"),
-        ([.disputed], .disputed, "Без подтверждения"),
     ])
     func confirmationMoves(steps: [ConfirmationStatus], final: ConfirmationStatus, label: String) {
         let (state, outcomes) = run([booked()] + steps.enumerated().map { confirm($1, $0 + 1) })
@@ -108,6 +107,8 @@ struct DealRulesTests {
     @Test("invalid confirmation moves are rejected with the reason and change nothing", arguments: [
         [ConfirmationStatus.awaiting, .confirmed, .mismatched], [.awaiting, .confirmed, .disputed], [.awaiting, .cancelled],
         [.awaiting, .disputed, .confirmed],
+        // Before AWAITING, a mismatch or dispute is refused: the AWAITING after it would read as its resolution.
+        [.disputed], [.mismatched],
     ])
     func invalidConfirmation(steps: [ConfirmationStatus]) {
         let (state, outcomes) = run([booked()] + steps.enumerated().map { confirm($1, $0 + 1) })
@@ -211,6 +212,12 @@ struct DealRulesTests {
         let (again, repeated) = run([amended, confirm(.confirmed, 3), amended], from: state)
         #expect(repeated.map(isApplied) == [false, true, false] && isIgnored(repeated[0]) && isIgnored(repeated[2]))
         #expect(again?.confirmation == .confirmed && again?.version == (state?.version ?? 0) + 1)
+        // …also after the client changed a currency's settlement details: the retry does not put the old ones back.
+        let cny = SettlementRequisites(currency: "CNY", account: "40807156700000009999", bic: "ICBKCNBJ")
+        let change = DealEvent(eventId: "r", client: "C1", dealId: "D1", kind: .requisitesChanged, occurredAt: t0, requisites: [cny])
+        let (changed, retried) = run([change, amended], from: again)
+        #expect(isApplied(retried[0]) && isIgnored(retried[1]))
+        #expect(changed?.terms.requisites.contains(cny) == true && changed?.confirmation == .confirmed)
     }
 
     @Test("requisites change before release re-instructs; after release it is refused")

@@ -179,6 +179,10 @@ struct NettingRulesTests {
         #expect(amount(after, "CNY") == "-149999.50" && amount(after, "USD") == "-70000.00" && amount(after, "RUB") == "7446663.38")
         #expect(after.grossPayments == 8 && after.netPayments == 3)
         #expect(after.agreedNet == set.net)
+        // A set closed before the agreed net was recorded apart: its net then was the agreed one, and stays on record.
+        var older = closed
+        older.agreedNet = nil
+        #expect(try #require(NettingRules.apply(amended, to: older, at: tradeTime)).agreedNet == set.net)
         var released = confirmed(example[1])
         released.version += 1
         released.legs[0].status = .sent  // the net payment going out is not a departure
