@@ -182,6 +182,13 @@ final class DeliveryQueue: @unchecked Sendable {  // all mutable state is guarde
         return buffer.count
     }
 
+    /// How many of the messages waiting to be taken satisfy `predicate`.
+    func count(where predicate: (BusMessage) -> Bool) -> Int {
+        pthread_mutex_lock(mutex)
+        defer { pthread_mutex_unlock(mutex) }
+        return buffer.count(where: predicate)
+    }
+
     /// What is buffered now, without waiting (nil when nothing is).
     func takeNow() -> Take? {
         pthread_mutex_lock(mutex)

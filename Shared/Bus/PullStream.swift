@@ -199,8 +199,9 @@ public final class PullStream: Sendable {
         for waiter in waiters { waiter.resume() }
     }
 
-    /// Messages that have reached this stream (past cnats' own queue) and that `next()` has not taken yet.
-    public var buffered: Int { subscription.handle.context.queue?.count ?? 0 }
+    /// The consumer's messages that have reached this stream (past cnats' own queue) and that `next()` has not taken
+    /// yet (status messages, such as a request's 408, are not counted).
+    public var buffered: Int { subscription.handle.context.queue?.count { $0.status == nil } ?? 0 }
 
     /// Stops pulling; `next()` ends. The subscription drains: the server is told, and what it already sent still
     /// arrives. Every message that reached the stream and was not taken, and every one still on its way (in the
