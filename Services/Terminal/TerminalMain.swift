@@ -408,10 +408,11 @@ struct DealTable {
         Column(heading: "Amount", width: 24, dropOrder: 1) { $0.amount.formatted() },
         Column(heading: "Rate", width: 11, dropOrder: 5) { $0.rate.description },
         Column(heading: "Value date", width: 11, dropOrder: 2) { $0.valueDate },
-        Column(heading: "Confirmation", width: 36, dropOrder: 0) { line in
-            line.deal.confirmation == .confirmed
-                ? line.deal.confirmation.dashboardLabel
-                : "\(line.deal.confirmation.dashboardLabel) (\(line.deal.confirmationReason ?? line.deal.confirmation.rawValue))"
+        Column(heading: "Confirmation", width: 40, dropOrder: 0) { line in
+            let deal = line.deal
+            guard let detail = deal.confirmation.dashboardDetail else { return deal.confirmation.dashboardLabel }
+            let fields = deal.mismatchedFields.map { $0.isEmpty ? "" : ": " + $0.joined(separator: ", ") } ?? ""
+            return "\(deal.confirmation.dashboardLabel) (\(detail)\(fields))"
         },
     ]
 

@@ -33,6 +33,19 @@ public enum ConfirmationStatus: String, Codable, Sendable, CaseIterable {
 
     /// The dashboard's words: "Подтверждено" only for CONFIRMED, "Без подтверждения" for the rest.
     public var dashboardLabel: String { self == .confirmed ? "Подтверждено" : "Без подтверждения" }
+
+    /// Why a deal is "Без подтверждения", in the dashboard's language: from the status, as `confirmationReason` is
+    /// free text from the back office (and English by default). Nil for CONFIRMED.
+    public var dashboardDetail: String? {
+        switch self {
+        case .confirmed: nil
+        case .new: "не отправлено"
+        case .awaiting: "ждём контрагента"
+        case .mismatched: "расхождение"
+        case .disputed: "оспорено клиентом"
+        case .cancelled: "сделка отменена"
+        }
+    }
 }
 
 /// Settlement state of one payment leg (one currency flow).

@@ -488,6 +488,15 @@ def test_terminal_netting_and_requisites_commands(nats_server, bin_dir, tmp_dir)
             return page if done else None
         page = wait_for(finished, timeout=60, interval=0.1, what="every simulated deal at the end of its lifecycle")
         held = [d for d in page["deals"] if d["terms"]["product"] != "FX_SPOT" and d["confirmation"] == "CONFIRMED"]
+        # The table says why a deal is not confirmed in the dashboard's words, whatever the back office's text.
+        cancelled = [d["terms"]["dealId"] for d in page["deals"] if d["confirmation"] == "CANCELLED"]
+        assert cancelled, "the seeded simulator cancels one deal in thirty"
+        code, out, err = run_terminal(bin_dir, nats_server.url, "deals", "--once")
+        assert code == 0, err
+        lines = [line for line in out.splitlines() if line.split()[:1] == [cancelled[0]]]
+        assert lines, out
+        for line in lines:
+            assert "Без подтверждения (сделка отменена)" in line and line.rstrip().endswith("Отменено"), line
         by_date = {}
         for d in held:
             by_date.setdefault(d["terms"]["valueDate"], []).append(d["terms"]["dealId"])
