@@ -411,7 +411,8 @@ struct DealTable {
         Column(heading: "Confirmation", width: 40, dropOrder: 0) { line in
             let deal = line.deal
             guard let detail = deal.confirmation.dashboardDetail else { return deal.confirmation.dashboardLabel }
-            let fields = deal.mismatchedFields.map { $0.isEmpty ? "" : ": " + $0.joined(separator: ", ") } ?? ""
+            let fields = deal.confirmation == .mismatched && !(deal.mismatchedFields ?? []).isEmpty
+                ? ": " + (deal.mismatchedFields ?? []).map(ConfirmationStatus.dashboardFieldName).joined(separator: ", ") : ""
             return "\(deal.confirmation.dashboardLabel) (\(detail)\(fields))"
         },
     ]

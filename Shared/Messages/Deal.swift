@@ -34,15 +34,29 @@ public enum ConfirmationStatus: String, Codable, Sendable, CaseIterable {
     /// The dashboard's words: "Подтверждено" only for CONFIRMED, "Без подтверждения" for the rest.
     public var dashboardLabel: String { self == .confirmed ? "Подтверждено" : "Без подтверждения" }
 
+    /// The dashboard's name of a deal field a confirmation can differ in (`mismatchedFields`); others as they are.
+    public static func dashboardFieldName(_ field: String) -> String {
+        switch field {
+        case "rate": "курс"
+        case "amount": "сумма"
+        case "valueDate": "дата валютирования"
+        case "farRate": "курс второй части"
+        case "farValueDate": "дата второй части"
+        case "side": "направление"
+        case "requisites": "реквизиты"
+        default: field
+        }
+    }
+
     /// Why a deal is "Без подтверждения", in the dashboard's language: from the status, as `confirmationReason` is
     /// free text from the back office (and English by default). Nil for CONFIRMED.
     public var dashboardDetail: String? {
         switch self {
         case .confirmed: nil
         case .new: "не отправлено"
-        case .awaiting: "ждём контрагента"
+        case .awaiting: "ожидает ответа"
         case .mismatched: "расхождение"
-        case .disputed: "оспорено клиентом"
+        case .disputed: "оспорена клиентом"
         case .cancelled: "сделка отменена"
         }
     }

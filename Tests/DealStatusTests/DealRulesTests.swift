@@ -129,6 +129,9 @@ struct DealRulesTests {
         let (state, _) = run([booked(), confirm(.awaiting, 1), confirm(.mismatched, 2, fields: ["rate", "valueDate"])])
         #expect(state?.mismatchedFields == ["rate", "valueDate"])
         #expect(state?.confirmationReason == "confirmation details differ")
+        // The dashboard's words for it (the terminal's Confirmation column).
+        #expect(state?.confirmation.dashboardDetail == "расхождение")
+        #expect(state?.mismatchedFields?.map(ConfirmationStatus.dashboardFieldName) == ["курс", "дата валютирования"])
     }
 
     @Test("settlement moves forward only; late and duplicate updates are absorbed")

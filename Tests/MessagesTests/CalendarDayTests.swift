@@ -23,7 +23,7 @@ struct CalendarDayTests {
 
     @Test("anything but an existing day as YYYY-MM-DD is refused",
           arguments: ["2024-02-30", "2023-02-29", "1900-02-29", "2024-13-01", "2024-00-10", "2024-04-31", "2024-12-00", "2024.12.02",
-                      "2024-12-2", "24-12-02", "2024-12-02 ", " 2024-12-02", "2024-12-0x", "２０２４-12-02", "", "2024-12-02T00"])
+                      "2024-12-2", "24-12-02", "+024-12-02", "-024-12-02", "2024-12-02 ", " 2024-12-02", "2024-12-0x", "２０２４-12-02", "", "2024-12-02T00"])
     func refused(text: String) {
         #expect(CalendarDay.parse(text) == nil && CalendarDay.utcStart(text) == nil && !CalendarDay.isValid(text))
     }
