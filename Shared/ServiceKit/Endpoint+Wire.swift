@@ -77,6 +77,10 @@ extension MicroService {
                 throw ErrorBody(code: ErrorBody.payloadTooLarge,
                                 message: "request of \(incoming.payload.count) bytes exceeds \(limits.maxPayload)").serviceError(encoder)
             }
+            // A request that names its schema must name this endpoint's: another version would be misread.
+            if let named = incoming.headers[Header.schema], let expected = (Request.self as? any WireMessage.Type)?.schema, named != expected {
+                throw ErrorBody(code: ErrorBody.badRequest, message: "this endpoint takes \(expected), not \(named)").serviceError(encoder)
+            }
             let decoded: Request
             do {
                 decoded = try decoder.decode(Request.self, from: incoming.payload)

@@ -234,6 +234,17 @@ struct DealStatusServiceTests {
         }
         let typo = try MessagePackEncoder().encode(["requestId": "r1", "dealId": "D1", "requisite": "x"])
         #expect(await code(typo, to: "deal.cmd.C1.requisites") == 400)
+        // A request naming another version of its schema is refused, not misread; naming its own is fine.
+        let query = try MessagePackEncoder().encode(DealListQuery())
+        await #expect(throws: BusError.self) {
+            do {
+                _ = try await client.request(query, to: "deal.query.C1.list", headers: [Header.schema: "DealListQuery/2"], timeout: .seconds(2))
+            } catch BusError.serviceError(let code, let message, _) {
+                #expect(code == 400 && message.contains("this endpoint takes DealListQuery/1, not DealListQuery/2"))
+                throw BusError.serviceError(code: code, message: message, body: [])
+            }
+        }
+        _ = try await client.request(query, to: "deal.query.C1.list", headers: [Header.schema: DealListQuery.schema], timeout: .seconds(2))
         await #expect(throws: BusError.noResponders(subject: "deal.query.C1.list.all")) {
             _ = try await client.request(try MessagePackEncoder().encode(DealListQuery()), to: "deal.query.C1.list.all", timeout: .seconds(2))
         }
