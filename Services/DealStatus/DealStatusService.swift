@@ -725,6 +725,21 @@ final class DealStatusService: Sendable {
         let ack = try await jetStream.publish(try MessagePackEncoder().encode(event), to: "deal.event.\(client).\(command.dealId)",
                                               headers: [Header.contentType: ContentType.msgpack, Header.schema: DealEvent.schema],
                                               msgId: event.eventId)
+        // The details were in effect already (a retry of an applied request, or the same details again): that version.
+        if status.terms.requisites.contains(details) {
+            return CommandAccepted(eventSequence: ack.sequence, duplicate: ack.duplicate, appliedInVersion: status.version)
+        }
+        // Else answer with the outcome when it comes soon: the version that carries the new details (any replica may
+        // fold the event; every replica's memory follows DEAL_STATUS).
+        let deadline = ContinuousClock.now + .seconds(2)
+        while true {
+            if let (now, _) = try await known(client: client, dealId: command.dealId), now.lastEventSequence >= ack.sequence,
+               now.terms.requisites.contains(details) {
+                return CommandAccepted(eventSequence: ack.sequence, duplicate: ack.duplicate, appliedInVersion: now.version)
+            }
+            guard ContinuousClock.now < deadline else { break }
+            try await Task.sleep(for: .milliseconds(2))
+        }
         return CommandAccepted(eventSequence: ack.sequence, duplicate: ack.duplicate)
     }
 }

@@ -593,10 +593,13 @@ struct Requisites: AsyncParsableCommand {
                                            requisites: SettlementRequisites(currency: code, account: account, bic: bic),
                                            requestedBy: "terminal-\(client.client)")
             let accepted = try await connected.request(command, to: "deal.cmd.\(client.client).requisites", expecting: CommandAccepted.self)
-            print(accepted.duplicate
-                  ? "already accepted (event \(accepted.eventSequence)); nothing sent again"
-                  : "accepted (event \(accepted.eventSequence)): recorded in the deal's log and applied in order; a \(code) payment "
-                    + "already instructed is re-instructed with the new details (one released meanwhile refuses them)")
+            let what = accepted.duplicate ? "already accepted (event \(accepted.eventSequence)); nothing sent again" : "accepted (event \(accepted.eventSequence))"
+            if let version = accepted.appliedInVersion {
+                print("\(what): applied, version \(version) of the deal settles \(code) with the new details; a \(code) payment already "
+                      + "instructed is re-instructed with them")
+            } else {
+                print("\(what): recorded in the deal's log, not applied yet; it is applied in order (a payment released meanwhile refuses it)")
+            }
             await connected.drain()
         } catch {
             await connection?.drain()

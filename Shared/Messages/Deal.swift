@@ -352,9 +352,13 @@ public struct CommandAccepted: WireMessage, Equatable {
     public static let schema = "CommandAccepted/1"
     public var eventSequence: UInt64
     public var duplicate: Bool
+    /// The deal's version that carries the change, when it was applied before the answer (within about 2 s); nil:
+    /// recorded and applied in order later (or refused then, if a payment was released meanwhile).
+    public var appliedInVersion: Int64?
 
-    public init(eventSequence: UInt64, duplicate: Bool) {
+    public init(eventSequence: UInt64, duplicate: Bool, appliedInVersion: Int64? = nil) {
         self.eventSequence = eventSequence
         self.duplicate = duplicate
+        self.appliedInVersion = appliedInVersion
     }
 }

@@ -272,8 +272,10 @@ struct DealStatusServiceTests {
         let command = ChangeRequisites(requestId: "req-1", dealId: "D1", requisites: cny, requestedBy: "treasurer")
         let accepted = try await client.request(command, to: "deal.cmd.C1.requisites", expecting: CommandAccepted.self)
         #expect(!accepted.duplicate)
+        // Answered once applied: the version that carries the new details (booked, SENT, then this).
+        #expect(accepted.appliedInVersion == 3)
         let again = try await client.request(command, to: "deal.cmd.C1.requisites", expecting: CommandAccepted.self)
-        #expect(again.duplicate && again.eventSequence == accepted.eventSequence)
+        #expect(again.duplicate && again.eventSequence == accepted.eventSequence && again.appliedInVersion == 3)
         let applied = await eventually {
             (try? await replica.service.store.current(client: "C1", dealId: "D1"))??.0.terms.requisites.contains(cny) == true
         }

@@ -547,7 +547,7 @@ def test_terminal_netting_and_requisites_commands(nats_server, bin_dir, tmp_dir)
             currency = other["terms"]["quoteCurrency"]
             code, out, err = run_terminal(bin_dir, nats_server.url, "requisites", "--deal", other["terms"]["dealId"], "--currency",
                                           currency, "--account", "40702000000000000042", "--bic", "SVYZRUMM")
-            assert code == 0 and out.startswith("accepted (event "), (code, out, err)
+            assert code == 0 and out.startswith("accepted (event ") and f"of the deal settles {currency} with the new details" in out, (code, out, err)
 
             def changed():
                 deal_now = next(d for d in list_deals(nats_server.url)["deals"] if d["terms"]["dealId"] == other["terms"]["dealId"])
