@@ -688,7 +688,8 @@ final class DealStatusService: Sendable {
             }
             return status
         }
-        try micro.addEndpoint("requisites", subject: "deal.cmd.*.requisites", request: ChangeRequisites.self) { [self] command, request in
+        // Several at once: each waits for its outcome (up to about 2 s), which must not hold up the next.
+        try micro.addEndpoint("requisites", subject: "deal.cmd.*.requisites", request: ChangeRequisites.self, maxConcurrency: 8) { [self] command, request in
             try await changeRequisites(command, client: try request.clientToken())
         }
     }
