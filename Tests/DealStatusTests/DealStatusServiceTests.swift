@@ -42,6 +42,25 @@ struct Replica {
     }
 }
 
+/// One replica against a fresh server, and a terminal's connection beside it: what most tests start from.
+struct OneReplica {
+    let server: NatsServer
+    let directory: URL
+    let replica: Replica
+    let client: NatsConnection
+    let js: JetStream
+
+    static func start() async throws -> OneReplica {
+        let server = try NatsServer()
+        let directory = try scratchDirectory("deals")
+        let replica = try await Replica.start(server, directory: directory)
+        let client = try await NatsConnection.connect(ConnectionOptions(servers: [server.url], name: "terminal"), logger: Logger(label: "t"))
+        return OneReplica(server: server, directory: directory, replica: replica, client: client, js: JetStream(connection: client))
+    }
+
+    func removeFiles() { try? FileManager.default.removeItem(at: directory) }
+}
+
 func publish(_ js: JetStream, _ event: DealEvent) async throws {
     _ = try await js.publish(try MessagePackEncoder().encode(event), to: "deal.event.\(event.client).\(event.dealId)", msgId: event.eventId)
 }
@@ -50,12 +69,9 @@ func publish(_ js: JetStream, _ event: DealEvent) async throws {
 struct DealStatusServiceTests {
     @Test("events become versioned snapshots on deal.status.<client>.<deal>, queries see them, rejects are audited")
     func eventsToSnapshots() async throws {
-        let server = try NatsServer()
-        let dir = try scratchDirectory("deals")
-        defer { try? FileManager.default.removeItem(at: dir) }
-        let replica = try await Replica.start(server, directory: dir)
-        let client = try await NatsConnection.connect(ConnectionOptions(servers: [server.url], name: "terminal"), logger: Logger(label: "t"))
-        let js = JetStream(connection: client)
+        let running = try await OneReplica.start()
+        defer { running.removeFiles() }
+        let (replica, client, js) = (running.replica, running.client, running.js)
         let live = try client.subscribe(to: "deal.status.C1.>")
         try client.flush()
 
@@ -176,12 +192,9 @@ struct DealStatusServiceTests {
 
     @Test("the list: a swap is found by its far leg's value date, a deal-number prefix is literal, amounts sort within their currency, malformed days are refused")
     func listFilters() async throws {
-        let server = try NatsServer()
-        let dir = try scratchDirectory("deals")
-        defer { try? FileManager.default.removeItem(at: dir) }
-        let replica = try await Replica.start(server, directory: dir)
-        let client = try await NatsConnection.connect(ConnectionOptions(servers: [server.url], name: "terminal"), logger: Logger(label: "t"))
-        let js = JetStream(connection: client)
+        let running = try await OneReplica.start()
+        defer { running.removeFiles() }
+        let (replica, client, js) = (running.replica, running.client, running.js)
         // Spot CNY 1,000,000.00; a swap CNY 2,000.00 settling 2024-12-02 and 2025-01-09; spot JPY 5,000,000 (minor 5000000).
         let deals = [terms("A-1"), terms("A_2", product: .swap, amount: "2000.00"), terms("B%3", amount: "5000000", base: "JPY", rate: "0.0650")]
         for t in deals { try await publish(js, booked(t)) }
@@ -208,12 +221,9 @@ struct DealStatusServiceTests {
 
     @Test("bad requests get a typed error and change nothing: malformed bytes (400), oversize (413), an unknown field (400), a subject outside the contract (no responders)")
     func badRequests() async throws {
-        let server = try NatsServer()
-        let dir = try scratchDirectory("deals")
-        defer { try? FileManager.default.removeItem(at: dir) }
-        let replica = try await Replica.start(server, directory: dir)
-        let client = try await NatsConnection.connect(ConnectionOptions(servers: [server.url], name: "terminal"), logger: Logger(label: "t"))
-        let js = JetStream(connection: client)
+        let running = try await OneReplica.start()
+        defer { running.removeFiles() }
+        let (replica, client, js) = (running.replica, running.client, running.js)
         try await publish(js, booked())
         #expect(await eventually { (try? await replica.service.store.current(client: "C1", dealId: "D1"))??.0.version == 1 })
         let events = try await js.streamInfo(Subjects.Deal.eventsStream).state.messages
@@ -257,12 +267,9 @@ struct DealStatusServiceTests {
 
     @Test("changing requisites is validated, recorded as an event and applied; released legs refuse it")
     func requisites() async throws {
-        let server = try NatsServer()
-        let dir = try scratchDirectory("deals")
-        defer { try? FileManager.default.removeItem(at: dir) }
-        let replica = try await Replica.start(server, directory: dir)
-        let client = try await NatsConnection.connect(ConnectionOptions(servers: [server.url], name: "terminal"), logger: Logger(label: "t"))
-        let js = JetStream(connection: client)
+        let running = try await OneReplica.start()
+        defer { running.removeFiles() }
+        let (replica, client, js) = (running.replica, running.client, running.js)
         try await publish(js, booked())
         try await publish(js, settle("NEAR-RUB", .sent, 1))
         let ready = await eventually { (try? await replica.service.store.current(client: "C1", dealId: "D1"))??.0.version == 2 }
