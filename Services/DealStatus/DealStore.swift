@@ -54,6 +54,17 @@ struct DealStore: Sendable {
                                arguments: [status.terms.farValueDate, row["client"] as String, row["dealId"] as String])
             }
         }
+        // When the money arrived, for the list's settlement-time filter and sort.
+        migrator.registerMigration("v3-settled-at") { db in
+            try db.alter(table: "deal") { t in t.add(column: "settledAt", .double) }
+            let decoder = MessagePackDecoder()
+            for row in try Row.fetchAll(db, sql: "SELECT client, dealId, snapshot FROM deal WHERE settlement = ?",
+                                        arguments: [DealSettlementStatus.settled.rawValue]) {
+                guard let status = try? decoder.decode(DealStatus.self, from: row["snapshot"] as Data) else { continue }
+                try db.execute(sql: "UPDATE deal SET settledAt = ? WHERE client = ? AND dealId = ?",
+                               arguments: [status.settledAt?.timeIntervalSince1970, row["client"] as String, row["dealId"] as String])
+            }
+        }
         store = try Store(path: path, migrator: migrator)
     }
 
@@ -124,13 +135,13 @@ struct DealStore: Sendable {
 
     private static let upsertSQL = """
         INSERT INTO deal (client, dealId, version, statusSequence, tradeTime, valueDate, product, channel, side, pair,
-                          confirmation, settlement, amountMinor, updatedAt, snapshot, farValueDate)
-        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                          confirmation, settlement, amountMinor, updatedAt, snapshot, farValueDate, settledAt)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
         ON CONFLICT (client, dealId) DO UPDATE SET version = excluded.version, statusSequence = excluded.statusSequence,
             tradeTime = excluded.tradeTime, valueDate = excluded.valueDate, product = excluded.product,
             channel = excluded.channel, side = excluded.side, pair = excluded.pair, confirmation = excluded.confirmation,
             settlement = excluded.settlement, amountMinor = excluded.amountMinor, updatedAt = excluded.updatedAt,
-            snapshot = excluded.snapshot, farValueDate = excluded.farValueDate
+            snapshot = excluded.snapshot, farValueDate = excluded.farValueDate, settledAt = excluded.settledAt
         WHERE excluded.version > deal.version
         """
 
@@ -167,6 +178,11 @@ struct DealStore: Sendable {
         check(sqlite3_bind_double(statement, 14, status.updatedAt.timeIntervalSince1970))
         check(snapshot.withUnsafeBytes { sqlite3_bind_blob(statement, 15, $0.baseAddress, Int32($0.count), sqliteTransient) })
         if terms.product == .swap, let far = terms.farValueDate { text(16, far) } else { check(sqlite3_bind_null(statement, 16)) }
+        if let settledAt = status.settledAt {
+            check(sqlite3_bind_double(statement, 17, settledAt.timeIntervalSince1970))
+        } else {
+            check(sqlite3_bind_null(statement, 17))
+        }
         if code == SQLITE_OK { code = sqlite3_step(statement) }
         sqlite3_reset(statement)
         guard code == SQLITE_DONE else {
@@ -244,6 +260,12 @@ struct DealStore: Sendable {
         any("settlement", query.settlements)
         if let side = query.side { clauses.append("side = ?"); arguments.append(side.rawValue) }
         if let pair = query.pair { clauses.append("pair = ?"); arguments.append(pair.uppercased()) }
+        if let currency = query.currency {  // either side of the pair
+            clauses.append("(substr(pair, 1, 3) = ? OR substr(pair, 4) = ?)")
+            arguments += [currency.uppercased(), currency.uppercased()]
+        }
+        if let from = query.settledFrom { clauses.append("settledAt >= ?"); arguments.append(from.timeIntervalSince1970) }
+        if let to = query.settledTo { clauses.append("settledAt <= ?"); arguments.append(to.timeIntervalSince1970) }
         if let dealId = query.dealId {  // a prefix: LIKE's wildcards in it are taken literally
             let escaped = dealId.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "%", with: "\\%")
                 .replacingOccurrences(of: "_", with: "\\_")
@@ -258,6 +280,7 @@ struct DealStore: Sendable {
         case .valueDate: column = "valueDate"
         case .amount: column = "substr(pair, 1, 3) \(order), amountMinor"  // amounts compare within their currency
         case .updatedAt: column = "updatedAt"
+        case .settledAt: column = "settledAt"
         }
         let limit = min(max(query.limit ?? 50, 1), 500)
         let offset = max(query.offset ?? 0, 0)

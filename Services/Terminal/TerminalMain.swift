@@ -75,6 +75,7 @@ struct Deals: AsyncParsableCommand {
     @Option(help: "Only deals with this confirmation status (CONFIRMED, AWAITING, …).") var confirmation: ConfirmationStatus?
     @Option(help: "Only deals with this settlement status (SETTLED, FAILED, …).") var settlement: DealSettlementStatus?
     @Option(help: "Only this currency pair, e.g. CNYRUB.") var pair: String?
+    @Option(help: "Only deals with this currency on either side, e.g. USD.") var currency: String?
     @Option(help: "Only this product (FX_SPOT, FX_FORWARD, FX_SWAP).") var product: DealProduct?
     @Option(help: "Only deals settling on this value date (YYYY-MM-DD).") var valueDate: String?
     @Option(help: "Only deals made through this channel (WEB, FIX_API, PHONE).") var channel: DealChannel?
@@ -317,6 +318,7 @@ struct DealFilter: Sendable {
     let confirmation: ConfirmationStatus?
     let settlement: DealSettlementStatus?
     let pair: String?
+    let currency: String?
     let product: DealProduct?
     let valueDate: String?
     let channel: DealChannel?
@@ -330,6 +332,7 @@ struct DealFilter: Sendable {
         confirmation = command.confirmation
         settlement = command.settlement
         pair = command.pair?.uppercased()
+        currency = command.currency?.uppercased()
         product = command.product
         valueDate = command.valueDate
         channel = command.channel
@@ -343,6 +346,7 @@ struct DealFilter: Sendable {
         let terms = deal.terms
         return (confirmation.map { deal.confirmation == $0 } ?? true) && (settlement.map { deal.settlement == $0 } ?? true)
             && (pair.map { terms.pair == $0 } ?? true) && (product.map { terms.product == $0 } ?? true)
+            && (currency.map { terms.baseCurrency.rawValue == $0 || terms.quoteCurrency.rawValue == $0 } ?? true)
             && (valueDate.map { terms.valueDate == $0 || (terms.product == .swap && terms.farValueDate == $0) } ?? true)
             && (channel.map { terms.channel == $0 } ?? true) && (side.map { terms.side == $0 } ?? true)
             && (tradedFrom.map { terms.tradeTime >= $0 } ?? true) && (tradedBefore.map { terms.tradeTime < $0 } ?? true)

@@ -288,7 +288,7 @@ public struct DealStatus: WireMessage, Equatable {
 /// `deal.query.<client>.list`: every filter optional; dates are "yyyy-MM-dd", times inclusive.
 public struct DealListQuery: WireMessage, Equatable {
     public static let schema = "DealListQuery/1"
-    public enum SortField: String, Codable, Sendable { case tradeTime, dealId, valueDate, amount, updatedAt }
+    public enum SortField: String, Codable, Sendable { case tradeTime, dealId, valueDate, amount, updatedAt, settledAt }
 
     public var tradeFrom: Date?
     public var tradeTo: Date?
@@ -298,8 +298,13 @@ public struct DealListQuery: WireMessage, Equatable {
     public var channels: [DealChannel]?
     public var side: DealSide?
     public var pair: String?
+    /// Deals with this currency on either side ("USD": USDRUB, EURUSD…).
+    public var currency: String?
     public var confirmations: [ConfirmationStatus]?
     public var settlements: [DealSettlementStatus]?
+    /// Deals whose money arrived (`settledAt`) in this window, inclusive.
+    public var settledFrom: Date?
+    public var settledTo: Date?
     public var dealId: String?
     public var sort: SortField?
     public var descending: Bool?

@@ -190,7 +190,7 @@ struct DealStatusServiceTests {
         await client.drain()
     }
 
-    @Test("the list: a swap is found by its far leg's value date, a deal-number prefix is literal, amounts sort within their currency, malformed days are refused")
+    @Test("the list: a swap is found by its far leg's value date, by currency on either side, by when the money arrived; a deal-number prefix is literal, amounts sort within their currency, malformed days are refused")
     func listFilters() async throws {
         let running = try await OneReplica.start()
         defer { running.removeFiles() }
@@ -198,7 +198,15 @@ struct DealStatusServiceTests {
         // Spot CNY 1,000,000.00; a swap CNY 2,000.00 settling 2024-12-02 and 2025-01-09; spot JPY 5,000,000 (minor 5000000).
         let deals = [terms("A-1"), terms("A_2", product: .swap, amount: "2000.00"), terms("B%3", amount: "5000000", base: "JPY", rate: "0.0650")]
         for t in deals { try await publish(js, booked(t)) }
-        #expect(await eventually { (try? await client.request(DealListQuery(), to: "deal.query.C1.list", expecting: DealPage.self))?.total == 3 })
+        // A-1's money arrives at t0 + 1 h (both legs).
+        let arrival = t0.addingTimeInterval(3_600)
+        for leg in ["NEAR-CNY", "NEAR-RUB"] {
+            try await publish(js, DealEvent(eventId: "A-1-\(leg)", client: "C1", dealId: "A-1", kind: .settlement, occurredAt: arrival, legId: leg,
+                                            settlement: .settled))
+        }
+        #expect(await eventually {
+            (try? await client.request(DealListQuery(), to: "deal.query.C1.list", expecting: DealPage.self))?.deals.map(\.version).sorted() == [1, 1, 3]
+        })
         func ids(_ configure: (inout DealListQuery) -> Void) async throws -> [String] {
             var query = DealListQuery()
             configure(&query)
@@ -207,6 +215,12 @@ struct DealStatusServiceTests {
         #expect(try await ids { $0.valueDateFrom = "2025-01-09"; $0.valueDateTo = "2025-01-09" } == ["A_2"])
         #expect(try await ids { $0.valueDateFrom = "2025-01-01" } == ["A_2"])
         #expect(try await ids { $0.valueDateTo = "2024-12-02"; $0.sort = .dealId; $0.descending = false } == ["A-1", "A_2", "B%3"])
+        // By currency, either side; by when the money arrived.
+        #expect(try await ids { $0.currency = "jpy" } == ["B%3"])
+        #expect(try await ids { $0.currency = "CNY"; $0.sort = .dealId; $0.descending = false } == ["A-1", "A_2"])
+        #expect(try await ids { $0.currency = "RUB" }.count == 3)
+        #expect(try await ids { $0.settledFrom = arrival; $0.settledTo = arrival } == ["A-1"])
+        #expect(try await ids { $0.settledTo = arrival.addingTimeInterval(-1) } == [])
         // "A_" is the deal number's beginning, not "A and any one character"; "%" is no wildcard.
         #expect(try await ids { $0.dealId = "A_" } == ["A_2"])
         #expect(try await ids { $0.dealId = "%" } == [])

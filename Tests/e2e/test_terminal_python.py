@@ -88,6 +88,7 @@ def test_python_terminal_follows_deal_status(nats_server, bin_dir, tmp_dir):
         next_day = (first_day + datetime.timedelta(days=1)).isoformat()
         cases = [  # arguments, what they keep, whether both kept and dropped deals must exist (the filter tells apart)
             (["--side", "BUY"], lambda s: s["terms"]["side"] == "BUY", True),
+            (["--currency", "rub"], lambda s: "RUB" in (s["terms"]["baseCurrency"], s["terms"]["quoteCurrency"]), True),
             (["--channel", some_channel], lambda s: s["terms"]["channel"] == some_channel, False),
             (["--deal", some_deal.lower()], lambda s: some_deal in s["terms"]["dealId"], False),
             (["--traded-to", first_day.isoformat()], lambda s: day(s) == first_day, False),  # the whole last day
