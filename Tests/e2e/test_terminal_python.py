@@ -86,7 +86,18 @@ def test_python_terminal_follows_deal_status(nats_server, bin_dir, tmp_dir):
         some_deal = sorted(latest)[0]
         some_channel = latest[some_deal]["terms"]["channel"]
         next_day = (first_day + datetime.timedelta(days=1)).isoformat()
+        some_pair = latest[some_deal]["terms"]["baseCurrency"] + latest[some_deal]["terms"]["quoteCurrency"]
+        some_value_date = latest[some_deal]["terms"]["valueDate"]
+
+        def on_date(s, date):
+            t = s["terms"]
+            return t["valueDate"] == date or (t["product"] == "FX_SWAP" and t.get("farValueDate") == date)
         cases = [  # arguments, what they keep, whether both kept and dropped deals must exist (the filter tells apart)
+            (["--pair", some_pair.lower()], lambda s: s["terms"]["baseCurrency"] + s["terms"]["quoteCurrency"] == some_pair, False),
+            (["--product", "FX_SPOT"], lambda s: s["terms"]["product"] == "FX_SPOT", True),
+            (["--value-date", some_value_date], lambda s: on_date(s, some_value_date), False),
+            (["--confirmation", "CONFIRMED"], lambda s: s["confirmation"] == "CONFIRMED", False),
+            (["--settlement", "FAILED"], lambda s: s["settlement"] == "FAILED", False),
             (["--side", "BUY"], lambda s: s["terms"]["side"] == "BUY", True),
             (["--currency", "rub"], lambda s: "RUB" in (s["terms"]["baseCurrency"], s["terms"]["quoteCurrency"]), True),
             (["--channel", some_channel], lambda s: s["terms"]["channel"] == some_channel, False),
