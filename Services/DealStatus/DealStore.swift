@@ -44,28 +44,28 @@ struct DealStore: Sendable {
         }
         // A swap's far value date, so that a value-date filter finds the swap by either leg (as the terminal does).
         migrator.registerMigration("v2-far-value-date") { db in
-            try db.alter(table: "deal") { t in t.add(column: "farValueDate", .text) }
-            let decoder = MessagePackDecoder()
-            for row in try Row.fetchAll(db, sql: "SELECT client, dealId, snapshot FROM deal WHERE product = ?",
-                                        arguments: [DealProduct.swap.rawValue]) {
-                // A snapshot that cannot be read keeps no far date rather than keeping the service from starting.
-                guard let status = try? decoder.decode(DealStatus.self, from: row["snapshot"] as Data) else { continue }
-                try db.execute(sql: "UPDATE deal SET farValueDate = ? WHERE client = ? AND dealId = ?",
-                               arguments: [status.terms.farValueDate, row["client"] as String, row["dealId"] as String])
-            }
+            try Self.addColumn("farValueDate", .text, in: db, filling: "product = ?", DealProduct.swap.rawValue) { $0.terms.farValueDate }
         }
         // When the money arrived, for the list's settlement-time filter and sort.
         migrator.registerMigration("v3-settled-at") { db in
-            try db.alter(table: "deal") { t in t.add(column: "settledAt", .double) }
-            let decoder = MessagePackDecoder()
-            for row in try Row.fetchAll(db, sql: "SELECT client, dealId, snapshot FROM deal WHERE settlement = ?",
-                                        arguments: [DealSettlementStatus.settled.rawValue]) {
-                guard let status = try? decoder.decode(DealStatus.self, from: row["snapshot"] as Data) else { continue }
-                try db.execute(sql: "UPDATE deal SET settledAt = ? WHERE client = ? AND dealId = ?",
-                               arguments: [status.settledAt?.timeIntervalSince1970, row["client"] as String, row["dealId"] as String])
+            try Self.addColumn("settledAt", .double, in: db, filling: "settlement = ?", DealSettlementStatus.settled.rawValue) {
+                $0.settledAt?.timeIntervalSince1970
             }
         }
         store = try Store(path: path, migrator: migrator)
+    }
+
+    /// Adds a column to `deal` and fills it, for the rows matching `filter`, from each row's snapshot. A snapshot that
+    /// cannot be read leaves it NULL rather than keeping the service from starting.
+    private static func addColumn(_ name: String, _ type: Database.ColumnType, in db: Database, filling filter: String, _ argument: String,
+                                  value: (DealStatus) -> (any DatabaseValueConvertible)?) throws {
+        try db.alter(table: "deal") { t in t.add(column: name, type) }
+        let decoder = MessagePackDecoder()
+        for row in try Row.fetchAll(db, sql: "SELECT client, dealId, snapshot FROM deal WHERE \(filter)", arguments: [argument]) {
+            guard let status = try? decoder.decode(DealStatus.self, from: row["snapshot"] as Data) else { continue }
+            try db.execute(sql: "UPDATE deal SET \(name) = ? WHERE client = ? AND dealId = ?",
+                           arguments: [value(status), row["client"] as String, row["dealId"] as String])
+        }
     }
 
     /// The stored snapshot and its DEAL_STATUS sequence.

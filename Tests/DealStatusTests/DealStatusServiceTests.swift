@@ -1,5 +1,6 @@
 import Bus
 import Foundation
+import GRDB
 import Logging
 import Messages
 import ServiceKit
@@ -576,5 +577,41 @@ func fullState(_ store: DealStore, settled events: [DealEvent]) async throws -> 
         let page = try await store.list(client: "C1", query)
         deals += page.deals
         if page.deals.isEmpty || deals.count >= page.total { return deals }
+    }
+}
+
+@Suite("deal-status's SQLite store")
+struct DealStoreMigrationTests {
+    @Test("a store made before the far value date and settlement time columns gets them filled from its snapshots")
+    func backfill() async throws {
+        let dir = try scratchDirectory("deals")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let path = dir.appendingPathComponent("old.sqlite").path
+        // A swap, and a spot whose money arrived at t0 + 1 h, stored by today's code…
+        var swap = try #require(run([booked(terms("S1", product: .swap))]).0)
+        swap.version = 1
+        var spot = try #require(run([booked(terms("P1")), settle("NEAR-CNY", .settled, 60), settle("NEAR-RUB", .settled, 60)]).0)
+        spot.terms.dealId = "P1"
+        #expect(spot.settledAt == t0.addingTimeInterval(3_600))
+        do {
+            let store = try DealStore(path: path)
+            #expect(try await store.upsert(swap, statusSequence: 1))
+            #expect(try await store.upsert(spot, statusSequence: 2))
+            // …then taken back to the layout before those columns (as a file from an older release would be).
+            try await store.store.write { db in
+                try db.execute(sql: "ALTER TABLE deal DROP COLUMN farValueDate; ALTER TABLE deal DROP COLUMN settledAt")
+                try db.execute(sql: "DELETE FROM grdb_migrations WHERE identifier IN ('v2-far-value-date', 'v3-settled-at')")
+            }
+        }
+        let reopened = try DealStore(path: path)
+        let filled = try await reopened.store.read { db in
+            try Row.fetchAll(db, sql: "SELECT dealId, farValueDate, settledAt FROM deal ORDER BY dealId").map {
+                [$0["dealId"] as String, ($0["farValueDate"] as String?) ?? "-", ($0["settledAt"] as Double?).map { "\($0)" } ?? "-"]
+            }
+        }
+        #expect(filled == [["P1", "-", "\(t0.addingTimeInterval(3_600).timeIntervalSince1970)"], ["S1", "2025-01-09", "-"]])
+        var settled = DealListQuery()
+        settled.settledFrom = t0
+        #expect(try await reopened.list(client: "C1", settled).deals.map(\.terms.dealId) == ["P1"])
     }
 }
