@@ -501,7 +501,8 @@ struct NettingCommand: AsyncParsableCommand {
         print("  \(set.grossPayments) gross payments → \(set.netPayments) net")
         if !set.dealsIn.isEmpty { print("  in:  \(set.dealsIn.joined(separator: ", "))") }
         for deal in set.dealsOut {
-            print("  out: \(DealTable.pad(deal.dealId, 16)) \(deal.excludedByClient ? "excluded by the client" : (deal.reason ?? ""))")
+            let gross = deal.grossPayments.map { "; settles gross: " + $0.map { $0.signed.formatted() }.joined(separator: ", ") } ?? ""
+            print("  out: \(DealTable.pad(deal.dealId, 16)) \(deal.excludedByClient ? "excluded by the client" : (deal.reason ?? ""))\(gross)")
         }
         for departure in set.leftAfterClose ?? [] { print("  left after close: \(departure.dealId) — \(departure.reason); settles gross") }
         if let agreed = set.agreedNet, agreed != set.net {

@@ -142,11 +142,15 @@ public struct NettingDealOut: Codable, Sendable, Hashable {
     public var excludedByClient: Bool
     /// Why it cannot be netted (nil when only the client's exclusion keeps it out).
     public var reason: String?
+    /// Its payments on this value date, paid gross: for a deal the client excluded or that left after the close (the
+    /// ones a treasurer must fund beside the net). Nil for deals that are out for other reasons.
+    public var grossPayments: [NettingLeg]?
 
-    public init(dealId: String, excludedByClient: Bool, reason: String?) {
+    public init(dealId: String, excludedByClient: Bool, reason: String?, grossPayments: [NettingLeg]? = nil) {
         self.dealId = dealId
         self.excludedByClient = excludedByClient
         self.reason = reason
+        self.grossPayments = grossPayments
     }
 }
 
@@ -186,7 +190,11 @@ public struct NettingSummary: WireMessage, Equatable {
         grossPayments = set.grossPayments
         netPayments = set.netPayments
         dealsIn = set.deals.lazy.filter(\.included).map(\.dealId)
-        dealsOut = set.deals.lazy.filter { !$0.included }.map { NettingDealOut(dealId: $0.dealId, excludedByClient: $0.excludedByClient, reason: $0.reason) }
+        let departed = Set((set.leftAfterClose ?? []).map(\.dealId))
+        dealsOut = set.deals.lazy.filter { !$0.included }.map {
+            NettingDealOut(dealId: $0.dealId, excludedByClient: $0.excludedByClient, reason: $0.reason,
+                           grossPayments: $0.excludedByClient || departed.contains($0.dealId) ? $0.legs : nil)
+        }
         updatedAt = set.updatedAt
         closedAt = set.closedAt
         closedBy = set.closedBy

@@ -103,6 +103,9 @@ struct NettingServiceTests {
         let excluded = try await client.request(NettingDealChange(valueDate: valueDate, dealId: "D3", expectedVersion: preview.version),
                                                 to: "netting.cmd.C1.exclude", expecting: NettingSummary.self)
         #expect(amount(excluded, "USD") == "-120000.00" && amount(excluded, "RUB") == "284998.38")
+        // D3 settles gross beside the net: USD 50,000.00 to the client, RUB 4,072,835.00 from the client.
+        let d3 = try #require(excluded.dealsOut.first { $0.dealId == "D3" })
+        #expect(d3.grossPayments?.map(\.signed.decimalString) == ["50000.00", "-4072835.00"])
         #expect(excluded.net(in: "RUB")?.direction == .bankPays)
         #expect(excluded.version == preview.version + 1)
 

@@ -527,7 +527,10 @@ def test_terminal_netting_and_requisites_commands(nats_server, bin_dir, tmp_dir)
                                       "--expected-version", str(seen["version"]), "--json")
         assert code == 0, err
         excluded = json.loads(out)
-        assert deal not in excluded["dealsIn"] and {"dealId": deal, "excludedByClient": True} in excluded["dealsOut"], excluded
+        out_entry = next(d for d in excluded["dealsOut"] if d["dealId"] == deal)
+        assert deal not in excluded["dealsIn"] and out_entry["excludedByClient"], excluded
+        assert {leg["legId"].split("-")[1] for leg in out_entry["grossPayments"]} == {
+            next(d for d in held if d["terms"]["dealId"] == deal)["terms"][side] for side in ("baseCurrency", "quoteCurrency")}, out_entry
         assert excluded["netVersion"] == excluded["version"] == seen["version"] + 1, excluded
 
         # Naming the version from before the exclusion: refused, and the set is shown as it stands now.
