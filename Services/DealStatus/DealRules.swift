@@ -65,9 +65,6 @@ enum DealRules {
         ]
     }
 
-    /// Deal-level settlement from its legs.
-    static func settlement(of legs: [PaymentLeg]) -> DealSettlementStatus { DealSettlementStatus(legs: legs) }
-
     /// Confirmation moves the issue allows: NEW → AWAITING → CONFIRMED | MISMATCHED | DISPUTED, back to AWAITING
     /// after a mismatch or dispute is resolved. CONFIRMED → AWAITING only by amendment; CANCELLED only by cancellation.
     /// The counterparty's confirmation may arrive before the back office's "sent for confirmation": NEW moves to
@@ -190,7 +187,7 @@ enum DealRules {
         }
         next.version = current.version + 1
         next.updatedAt = event.occurredAt
-        next.settlement = settlement(of: next.legs)
+        next.settlement = DealSettlementStatus(legs: next.legs)
         next.settledAt = next.settlement == .settled ? next.legs.compactMap(\.statusAt).max() : nil
         return .applied(next)
     }

@@ -242,17 +242,11 @@ struct DealStore: Sendable {
         if let from = query.tradeFrom { clauses.append("tradeTime >= ?"); arguments.append(from.timeIntervalSince1970) }
         if let to = query.tradeTo { clauses.append("tradeTime <= ?"); arguments.append(to.timeIntervalSince1970) }
         // A swap matches by either leg's value date (the far one is NULL for other deals).
-        switch (query.valueDateFrom, query.valueDateTo) {
-        case (let from?, let to?):
-            clauses.append("((valueDate >= ? AND valueDate <= ?) OR (farValueDate >= ? AND farValueDate <= ?))")
-            arguments += [from, to, from, to]
-        case (let from?, nil):
-            clauses.append("(valueDate >= ? OR farValueDate >= ?)")
-            arguments += [from, from]
-        case (nil, let to?):
-            clauses.append("(valueDate <= ? OR farValueDate <= ?)")
-            arguments += [to, to]
-        case (nil, nil): break
+        let bounds = [(">=", query.valueDateFrom), ("<=", query.valueDateTo)].compactMap { bound, day in day.map { (bound, $0) } }
+        if !bounds.isEmpty {
+            func within(_ column: String) -> String { bounds.map { "\(column) \($0.0) ?" }.joined(separator: " AND ") }
+            clauses.append("((\(within("valueDate"))) OR (\(within("farValueDate"))))")
+            arguments += bounds.map(\.1) + bounds.map(\.1)
         }
         any("product", query.products)
         any("channel", query.channels)

@@ -96,10 +96,9 @@ enum NettingRules {
     static func stamp(_ next: inout NettingSet, after set: NettingSet, at now: Date) {
         next.version = set.version + 1
         next.updatedAt = now
-        func agreed(_ set: NettingSet) -> [[NettingLeg]] { set.deals.filter(\.included).map { $0.legs } }
+        let (before, after) = (set.deals.filter(\.included), next.deals.filter(\.included))
         let same = next.state == set.state && next.net == set.net
-            && next.deals.lazy.filter(\.included).map(\.dealId).elementsEqual(set.deals.lazy.filter(\.included).map(\.dealId))
-            && agreed(next) == agreed(set)
+            && after.map(\.dealId) == before.map(\.dealId) && after.map(\.legs) == before.map(\.legs)
         next.netVersion = same ? set.netVersion ?? set.version : next.version
     }
 

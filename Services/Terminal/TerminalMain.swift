@@ -87,7 +87,7 @@ struct Deals: AsyncParsableCommand {
     func validate() throws {
         for (flag, day) in [("--traded-from", tradedFrom), ("--traded-to", tradedTo), ("--value-date", valueDate)] {
             guard let day else { continue }
-            guard DealFilter.utcDay(day) != nil else { throw ValidationError("\(flag) must be a day as YYYY-MM-DD, got \"\(day)\"") }
+            guard CalendarDay.isValid(day) else { throw ValidationError("\(flag) must be a day as YYYY-MM-DD, got \"\(day)\"") }
         }
         if deal?.isEmpty == true { throw ValidationError("--deal needs some text of a deal number") }
     }
@@ -337,8 +337,8 @@ struct DealFilter: Sendable {
         valueDate = command.valueDate
         channel = command.channel
         side = command.side
-        tradedFrom = command.tradedFrom.flatMap(Self.utcDay)
-        tradedBefore = command.tradedTo.flatMap(Self.utcDay)?.addingTimeInterval(86_400)  // the whole last day
+        tradedFrom = command.tradedFrom.flatMap(CalendarDay.utcStart)
+        tradedBefore = command.tradedTo.flatMap(CalendarDay.utcStart)?.addingTimeInterval(86_400)  // the whole last day
         deal = command.deal
     }
 
@@ -353,8 +353,6 @@ struct DealFilter: Sendable {
             && (self.deal.map { terms.dealId.range(of: $0, options: .caseInsensitive) != nil } ?? true)
     }
 
-    /// The start of `day`, exactly YYYY-MM-DD, in UTC; nil for anything else or a day that does not exist.
-    static func utcDay(_ day: String) -> Date? { CalendarDay.utcStart(day) }
 }
 
 /// The client's deals by id, newest version of each.
