@@ -222,12 +222,12 @@ public final class PullStream: Sendable {
             state.watchdog?.cancel()
             guard !state.stopped else { return nil }
             state.stopped = true
-            return state.lastRequest + expires + Self.expiryMargin
+            return self.requestsGone(after: state.lastRequest)
         }
         guard let requestsGone, let queue = subscription.handle.context.queue else { return }
         let connection = consumer.jetStream.connection
         queue.divert { messages in
-            Self.handBack(messages, connection: connection, after: max(.zero, requestsGone - .now))
+            Self.handBack(messages, connection: connection, after: Self.wait(until: requestsGone))
         }
         // An inline batch may still be at work when the drain's time is up; then what cnats holds is dropped.
         subscription.beginDrain(timeout: expires * 2)
@@ -236,11 +236,15 @@ public final class PullStream: Sendable {
     /// The server measures a request's life from when it got it, a little after it was sent.
     static let expiryMargin = Duration.milliseconds(250)
 
-    /// How long until this stream's pull requests have expired on the server (final once stopped).
-    private func afterRequestsExpire() -> Duration {
-        let last = state.withLock { $0.lastRequest }
-        return max(.zero, last + expires + Self.expiryMargin - .now)
+    /// When the pull requests sent up to `lastRequest` have expired on the server.
+    private func requestsGone(after lastRequest: ContinuousClock.Instant) -> ContinuousClock.Instant {
+        lastRequest + expires + Self.expiryMargin
     }
+
+    private static func wait(until instant: ContinuousClock.Instant) -> Duration { max(.zero, instant - .now) }
+
+    /// How long until this stream's pull requests have expired on the server (final once stopped).
+    private func afterRequestsExpire() -> Duration { Self.wait(until: requestsGone(after: state.withLock { $0.lastRequest })) }
 
     /// `stop()`, then waits until the drain has ended (what was on its way is handed back) and the inline handler has
     /// finished the batch it may have been working on (its acks are sent). Without the server (disconnected), the
