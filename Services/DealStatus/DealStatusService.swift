@@ -679,6 +679,7 @@ final class DealStatusService: Sendable {
                 guard let day, !CalendarDay.isValid(day) else { continue }
                 throw ErrorBody(code: ErrorBody.badRequest, message: "\(field) must be YYYY-MM-DD and exist, got \"\(day)\"", field: field)
             }
+            try Self.checkRanges(of: query)
             await awaitProjection()
             return try await store.list(client: client, query)
         }
@@ -691,6 +692,26 @@ final class DealStatusService: Sendable {
         // Several at once: each waits for its outcome (up to about 2 s), which must not hold up the next.
         try micro.addEndpoint("requisites", subject: "deal.cmd.*.requisites", request: ChangeRequisites.self, maxConcurrency: 8) { [self] command, request in
             try await changeRequisites(command, client: try request.clientToken())
+        }
+    }
+
+    /// The list's amount and rate bounds: amounts in a known currency, both in the same one (amounts compare only within
+    /// a currency); rates positive, with at most 18 decimals.
+    static func checkRanges(of query: DealListQuery) throws {
+        for (field, amount) in [("amountFrom", query.amountFrom), ("amountTo", query.amountTo)] {
+            guard let amount, !amount.currency.isKnown else { continue }
+            throw ErrorBody(code: ErrorBody.badRequest, message: "\(field) names an unknown currency \"\(amount.currency.rawValue)\"",
+                            field: "\(field).currency")
+        }
+        if let from = query.amountFrom, let to = query.amountTo, from.currency != to.currency {
+            throw ErrorBody(code: ErrorBody.badRequest, message: """
+                amountFrom and amountTo must name one currency, got \(from.currency.rawValue) and \(to.currency.rawValue)
+                """, field: "amountTo.currency")
+        }
+        for (field, rate) in [("rateFrom", query.rateFrom), ("rateTo", query.rateTo)] {
+            guard let rate, rate.orderKey == nil else { continue }
+            throw ErrorBody(code: ErrorBody.badRequest, message: "\(field) must be a positive rate with at most 18 decimals, got \(rate)",
+                            field: field)
         }
     }
 

@@ -44,24 +44,29 @@ struct DealStore: Sendable {
         }
         // A swap's far value date, so that a value-date filter finds the swap by either leg (as the terminal does).
         migrator.registerMigration("v2-far-value-date") { db in
-            try Self.addColumn("farValueDate", .text, in: db, filling: "product = ?", DealProduct.swap.rawValue) { $0.terms.farValueDate }
+            try Self.addColumn("farValueDate", .text, in: db, filling: "product = ?", [DealProduct.swap.rawValue]) { $0.terms.farValueDate }
         }
         // When the money arrived, for the list's settlement-time filter and sort.
         migrator.registerMigration("v3-settled-at") { db in
-            try Self.addColumn("settledAt", .double, in: db, filling: "settlement = ?", DealSettlementStatus.settled.rawValue) {
+            try Self.addColumn("settledAt", .double, in: db, filling: "settlement = ?", [DealSettlementStatus.settled.rawValue]) {
                 $0.settledAt?.timeIntervalSince1970
             }
+        }
+        // Each leg's rate as a text that sorts numerically (`Rate.orderKey`), for the list's rate-range filter.
+        migrator.registerMigration("v4-rate-keys") { db in
+            try Self.addColumn("rateKey", .text, in: db) { $0.terms.rate.orderKey }
+            try Self.addColumn("farRateKey", .text, in: db, filling: "product = ?", [DealProduct.swap.rawValue]) { $0.terms.farRate?.orderKey }
         }
         store = try Store(path: path, migrator: migrator)
     }
 
-    /// Adds a column to `deal` and fills it, for the rows matching `filter`, from each row's snapshot. A snapshot that
-    /// cannot be read leaves it NULL rather than keeping the service from starting.
-    private static func addColumn(_ name: String, _ type: Database.ColumnType, in db: Database, filling filter: String, _ argument: String,
-                                  value: (DealStatus) -> (any DatabaseValueConvertible)?) throws {
+    /// Adds a column to `deal` and fills it, for the rows matching `filter` (every row by default), from each row's
+    /// snapshot. A snapshot that cannot be read leaves it NULL rather than keeping the service from starting.
+    private static func addColumn(_ name: String, _ type: Database.ColumnType, in db: Database, filling filter: String = "1",
+                                  _ arguments: StatementArguments = [], value: (DealStatus) -> (any DatabaseValueConvertible)?) throws {
         try db.alter(table: "deal") { t in t.add(column: name, type) }
         let decoder = MessagePackDecoder()
-        for row in try Row.fetchAll(db, sql: "SELECT client, dealId, snapshot FROM deal WHERE \(filter)", arguments: [argument]) {
+        for row in try Row.fetchAll(db, sql: "SELECT client, dealId, snapshot FROM deal WHERE \(filter)", arguments: arguments) {
             guard let status = try? decoder.decode(DealStatus.self, from: row["snapshot"] as Data) else { continue }
             try db.execute(sql: "UPDATE deal SET \(name) = ? WHERE client = ? AND dealId = ?",
                            arguments: [value(status), row["client"] as String, row["dealId"] as String])
@@ -135,13 +140,14 @@ struct DealStore: Sendable {
 
     private static let upsertSQL = """
         INSERT INTO deal (client, dealId, version, statusSequence, tradeTime, valueDate, product, channel, side, pair,
-                          confirmation, settlement, amountMinor, updatedAt, snapshot, farValueDate, settledAt)
-        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                          confirmation, settlement, amountMinor, updatedAt, snapshot, farValueDate, settledAt, rateKey, farRateKey)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
         ON CONFLICT (client, dealId) DO UPDATE SET version = excluded.version, statusSequence = excluded.statusSequence,
             tradeTime = excluded.tradeTime, valueDate = excluded.valueDate, product = excluded.product,
             channel = excluded.channel, side = excluded.side, pair = excluded.pair, confirmation = excluded.confirmation,
             settlement = excluded.settlement, amountMinor = excluded.amountMinor, updatedAt = excluded.updatedAt,
-            snapshot = excluded.snapshot, farValueDate = excluded.farValueDate, settledAt = excluded.settledAt
+            snapshot = excluded.snapshot, farValueDate = excluded.farValueDate, settledAt = excluded.settledAt,
+            rateKey = excluded.rateKey, farRateKey = excluded.farRateKey
         WHERE excluded.version > deal.version
         """
 
@@ -162,6 +168,9 @@ struct DealStore: Sendable {
             var value = value
             check(value.withUTF8 { sqlite3_bind_text(statement, index, $0.baseAddress, Int32($0.count), sqliteTransient) })
         }
+        func optionalText(_ index: Int32, _ value: String?) {
+            if let value { text(index, value) } else { check(sqlite3_bind_null(statement, index)) }
+        }
         text(1, terms.client)
         text(2, terms.dealId)
         check(sqlite3_bind_int64(statement, 3, status.version))
@@ -177,12 +186,14 @@ struct DealStore: Sendable {
         check(sqlite3_bind_int64(statement, 13, terms.amount.minor))
         check(sqlite3_bind_double(statement, 14, status.updatedAt.timeIntervalSince1970))
         check(snapshot.withUnsafeBytes { sqlite3_bind_blob(statement, 15, $0.baseAddress, Int32($0.count), sqliteTransient) })
-        if terms.product == .swap, let far = terms.farValueDate { text(16, far) } else { check(sqlite3_bind_null(statement, 16)) }
+        optionalText(16, terms.product == .swap ? terms.farValueDate : nil)
         if let settledAt = status.settledAt {
             check(sqlite3_bind_double(statement, 17, settledAt.timeIntervalSince1970))
         } else {
             check(sqlite3_bind_null(statement, 17))
         }
+        optionalText(18, terms.rate.orderKey)
+        optionalText(19, terms.product == .swap ? terms.farRate?.orderKey : nil)
         if code == SQLITE_OK { code = sqlite3_step(statement) }
         sqlite3_reset(statement)
         guard code == SQLITE_DONE else {
@@ -241,13 +252,17 @@ struct DealStore: Sendable {
         }
         if let from = query.tradeFrom { clauses.append("tradeTime >= ?"); arguments.append(from.timeIntervalSince1970) }
         if let to = query.tradeTo { clauses.append("tradeTime <= ?"); arguments.append(to.timeIntervalSince1970) }
-        // A swap matches by either leg's value date (the far one is NULL for other deals).
-        let bounds = [(">=", query.valueDateFrom), ("<=", query.valueDateTo)].compactMap { bound, day in day.map { (bound, $0) } }
-        if !bounds.isEmpty {
+        /// A range on a column a swap has for each leg: the deal matches by either (the far one is NULL for others).
+        func eitherLeg(_ near: String, _ far: String, from: String?, to: String?) {
+            let bounds = [(">=", from), ("<=", to)].compactMap { bound, value in value.map { (bound, $0) } }
+            guard !bounds.isEmpty else { return }
             func within(_ column: String) -> String { bounds.map { "\(column) \($0.0) ?" }.joined(separator: " AND ") }
-            clauses.append("((\(within("valueDate"))) OR (\(within("farValueDate"))))")
+            clauses.append("((\(within(near))) OR (\(within(far))))")
             arguments += bounds.map(\.1) + bounds.map(\.1)
         }
+        eitherLeg("valueDate", "farValueDate", from: query.valueDateFrom, to: query.valueDateTo)
+        // Rate keys compare as the rates do (the endpoint refuses a rate that has none).
+        eitherLeg("rateKey", "farRateKey", from: query.rateFrom?.orderKey, to: query.rateTo?.orderKey)
         any("product", query.products)
         any("channel", query.channels)
         any("confirmation", query.confirmations)
@@ -258,6 +273,13 @@ struct DealStore: Sendable {
             clauses.append("(substr(pair, 1, 3) = ? OR substr(pair, 4) = ?)")
             arguments += [currency.uppercased(), currency.uppercased()]
         }
+        // An amount in the base currency, within the bounds' currency (the endpoint checks they name the same one).
+        if let currency = (query.amountFrom ?? query.amountTo)?.currency {
+            clauses.append("substr(pair, 1, 3) = ?")
+            arguments.append(currency.rawValue)
+        }
+        if let from = query.amountFrom { clauses.append("amountMinor >= ?"); arguments.append(from.minor) }
+        if let to = query.amountTo { clauses.append("amountMinor <= ?"); arguments.append(to.minor) }
         if let from = query.settledFrom { clauses.append("settledAt >= ?"); arguments.append(from.timeIntervalSince1970) }
         if let to = query.settledTo { clauses.append("settledAt <= ?"); arguments.append(to.timeIntervalSince1970) }
         if let dealId = query.dealId {  // a prefix: LIKE's wildcards in it are taken literally

@@ -83,6 +83,10 @@ struct Deals: AsyncParsableCommand {
     @Option(help: "Only deals traded on or after this day (YYYY-MM-DD, UTC, as the table shows trade times).") var tradedFrom: String?
     @Option(help: "Only deals traded on or before this day (YYYY-MM-DD, UTC).") var tradedTo: String?
     @Option(help: "Only deals whose number contains this text.") var deal: String?
+    @Option(help: "Only deals of at least this amount in its currency, e.g. \"50000.00 USD\" (the Amount column).") var amountFrom: String?
+    @Option(help: "Only deals of at most this amount in its currency, e.g. \"1,000,000 CNY\".") var amountTo: String?
+    @Option(help: "Only deals with a rate of at least this (a swap by either leg), e.g. 11.2.") var rateFrom: String?
+    @Option(help: "Only deals with a rate of at most this (a swap by either leg).") var rateTo: String?
 
     func validate() throws {
         for (flag, day) in [("--traded-from", tradedFrom), ("--traded-to", tradedTo), ("--value-date", valueDate)] {
@@ -90,6 +94,35 @@ struct Deals: AsyncParsableCommand {
             guard CalendarDay.isValid(day) else { throw ValidationError("\(flag) must be a day as YYYY-MM-DD, got \"\(day)\"") }
         }
         if deal?.isEmpty == true { throw ValidationError("--deal needs some text of a deal number") }
+        let amounts = try [("--amount-from", amountFrom), ("--amount-to", amountTo)].compactMap { flag, text in
+            try text.map { try Self.amount($0, flag: flag) }
+        }
+        if amounts.count == 2, amounts[0].currency != amounts[1].currency {
+            throw ValidationError("--amount-from and --amount-to must name one currency (amounts compare within a currency)")
+        }
+        for (flag, text) in [("--rate-from", rateFrom), ("--rate-to", rateTo)] {
+            guard let text else { continue }
+            _ = try Self.rate(text, flag: flag)
+        }
+    }
+
+    /// "50000.00 USD" or "1,000,000 CNY": an amount in a known currency, with at most its minor digits.
+    static func amount(_ text: String, flag: String) throws -> Money {
+        let parts = text.split(separator: " ", omittingEmptySubsequences: true)
+        guard parts.count == 2, let currency = CurrencyCode(rawValue: parts[1].uppercased()), currency.isKnown,
+              let money = try? Money(parsing: parts[0].replacingOccurrences(of: ",", with: ""), currency: currency).validated()
+        else {
+            throw ValidationError("\(flag) must be an amount and a known currency, e.g. \"50000.00 USD\", got \"\(text)\"")
+        }
+        return money
+    }
+
+    /// "11.2345": a positive rate with at most 18 decimals.
+    static func rate(_ text: String, flag: String) throws -> Rate {
+        guard let rate = try? Rate(parsing: text), rate.orderKey != nil else {
+            throw ValidationError("\(flag) must be a positive rate such as 11.2345, got \"\(text)\"")
+        }
+        return rate
     }
 
     func run() async throws {
@@ -327,6 +360,12 @@ struct DealFilter: Sendable {
     let tradedFrom: Date?
     let tradedBefore: Date?
     let deal: String?
+    /// Bounds on the amount, in one currency; deals in others do not match.
+    let amountFrom: Money?
+    let amountTo: Money?
+    /// Bounds on either leg's rate, as `Rate.orderKey`s.
+    let rateFrom: String?
+    let rateTo: String?
 
     init(_ command: Deals) {
         confirmation = command.confirmation
@@ -340,6 +379,25 @@ struct DealFilter: Sendable {
         tradedFrom = command.tradedFrom.flatMap(CalendarDay.utcStart)
         tradedBefore = command.tradedTo.flatMap(CalendarDay.utcStart)?.addingTimeInterval(86_400)  // the whole last day
         deal = command.deal
+        // Checked by `validate()` already.
+        amountFrom = command.amountFrom.flatMap { try? Deals.amount($0, flag: "--amount-from") }
+        amountTo = command.amountTo.flatMap { try? Deals.amount($0, flag: "--amount-to") }
+        rateFrom = command.rateFrom.flatMap { try? Deals.rate($0, flag: "--rate-from").orderKey }
+        rateTo = command.rateTo.flatMap { try? Deals.rate($0, flag: "--rate-to").orderKey }
+    }
+
+    /// Whether the amount is within the bounds, in their currency.
+    private func amountMatches(_ amount: Money) -> Bool {
+        if let from = amountFrom, amount.currency != from.currency || amount.minor < from.minor { return false }
+        if let to = amountTo, amount.currency != to.currency || amount.minor > to.minor { return false }
+        return true
+    }
+
+    /// Whether the rate of one leg is within the bounds.
+    private func rateMatches(_ rate: Rate?) -> Bool {
+        guard rateFrom != nil || rateTo != nil else { return true }
+        guard let key = rate?.orderKey else { return false }
+        return (rateFrom.map { key >= $0 } ?? true) && (rateTo.map { key <= $0 } ?? true)
     }
 
     func matches(_ deal: DealStatus) -> Bool {
@@ -351,6 +409,8 @@ struct DealFilter: Sendable {
             && (channel.map { terms.channel == $0 } ?? true) && (side.map { terms.side == $0 } ?? true)
             && (tradedFrom.map { terms.tradeTime >= $0 } ?? true) && (tradedBefore.map { terms.tradeTime < $0 } ?? true)
             && (self.deal.map { terms.dealId.range(of: $0, options: .caseInsensitive) != nil } ?? true)
+            && amountMatches(terms.amount)
+            && (rateMatches(terms.rate) || (terms.product == .swap && rateMatches(terms.farRate)))
     }
 
 }

@@ -305,6 +305,14 @@ public struct DealListQuery: WireMessage, Equatable {
     /// Deals whose money arrived (`settledAt`) in this window, inclusive.
     public var settledFrom: Date?
     public var settledTo: Date?
+    /// The "Сумма" column: deals whose amount, in its base currency, lies in this range, inclusive. The bounds name
+    /// that currency (both the same one), so only deals in it match: amounts compare within a currency.
+    public var amountFrom: Money?
+    public var amountTo: Money?
+    /// Deals with a rate in this range, inclusive, compared as numbers (11.25 = 11.2500). A swap matches by either
+    /// leg's rate, as by either value date.
+    public var rateFrom: Rate?
+    public var rateTo: Rate?
     public var dealId: String?
     public var sort: SortField?
     public var descending: Bool?

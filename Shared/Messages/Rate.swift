@@ -37,6 +37,20 @@ public struct Rate: Codable, Hashable, Sendable, CustomStringConvertible {
         return self
     }
 
+    /// A text that sorts as the rate does numerically, whatever scale each rate was quoted with: 11.25 and 11.2500
+    /// have the same key, and 9.5 sorts before 11.25. Nineteen integer digits, a point, eighteen fraction digits
+    /// ("0000000000000000011.250000000000000000"). Exact, with no floating point; for positive rates of a valid scale
+    /// (`validated()`), nil otherwise. The deal list stores it to filter on rate ranges.
+    public var orderKey: String? {
+        guard mantissa > 0, Self.scaleRange.contains(scale) else { return nil }
+        var unit: Int64 = 1
+        for _ in 0..<scale { unit *= 10 }
+        let integer = String(mantissa / unit)
+        let fraction = scale == 0 ? "" : String(mantissa % unit)
+        return String(repeating: "0", count: 19 - integer.count) + integer + "."
+            + String(repeating: "0", count: scale - fraction.count) + fraction + String(repeating: "0", count: 18 - scale)
+    }
+
     /// "11.23456"; an out-of-range scale (only ever decoded, never valid) is shown raw rather than expanded.
     public var description: String {
         Self.scaleRange.contains(scale) ? DecimalText.format(Int128(mantissa), scale: scale) : "{mantissa \(mantissa), scale \(scale)}"

@@ -191,13 +191,14 @@ struct DealStatusServiceTests {
         await client.drain()
     }
 
-    @Test("the list: a swap is found by its far leg's value date, by currency on either side, by when the money arrived; a deal-number prefix is literal, amounts sort within their currency, malformed days are refused")
+    @Test("the list: a swap is found by its far leg's value date, by currency on either side, by when the money arrived; by amount and rate ranges (amounts within their currency, rates as numbers); a deal-number prefix is literal, amounts sort within their currency, malformed days and mixed-currency bounds are refused")
     func listFilters() async throws {
         let running = try await OneReplica.start()
         defer { running.removeFiles() }
         let (replica, client, js) = (running.replica, running.client, running.js)
         // Spot CNY 1,000,000.00; a swap CNY 2,000.00 settling 2024-12-02 and 2025-01-09; spot JPY 5,000,000 (minor 5000000).
-        let deals = [terms("A-1"), terms("A_2", product: .swap, amount: "2000.00"), terms("B%3", amount: "5000000", base: "JPY", rate: "0.0650")]
+        // Rates: A-1 11.2345; A_2 near 11.20, far 11.3000; B%3 0.0650.
+        let deals = [terms("A-1"), terms("A_2", product: .swap, amount: "2000.00", rate: "11.20"), terms("B%3", amount: "5000000", base: "JPY", rate: "0.0650")]
         for t in deals { try await publish(js, booked(t)) }
         // A-1's money arrives at t0 + 1 h (both legs).
         let arrival = t0.addingTimeInterval(3_600)
@@ -208,9 +209,9 @@ struct DealStatusServiceTests {
         #expect(await eventually {
             (try? await client.request(DealListQuery(), to: "deal.query.C1.list", expecting: DealPage.self))?.deals.map(\.version).sorted() == [1, 1, 3]
         })
-        func ids(_ configure: (inout DealListQuery) -> Void) async throws -> [String] {
+        func ids(_ configure: (inout DealListQuery) throws -> Void) async throws -> [String] {
             var query = DealListQuery()
-            configure(&query)
+            try configure(&query)
             return try await client.request(query, to: "deal.query.C1.list", expecting: DealPage.self).deals.map(\.terms.dealId)
         }
         #expect(try await ids { $0.valueDateFrom = "2025-01-09"; $0.valueDateTo = "2025-01-09" } == ["A_2"])
@@ -227,6 +228,27 @@ struct DealStatusServiceTests {
         #expect(try await ids { $0.dealId = "%" } == [])
         // By amount: CNY 2,000.00 < CNY 1,000,000.00, each in its currency, not JPY's 5,000,000 units beside CNY's cents.
         #expect(try await ids { $0.sort = .amount; $0.descending = false } == ["A_2", "A-1", "B%3"])
+        // By amount range: in the bounds' currency only. JPY 5,000,000 is 5,000,000 minor units, inside CNY 0–60,000.00
+        // as a bare number, and must not match.
+        let cny = { (text: String) in try Money(parsing: text, currency: "CNY") }
+        #expect(try await ids { $0.amountFrom = try cny("0"); $0.amountTo = try cny("60000.00") } == ["A_2"])
+        #expect(try await ids { $0.amountFrom = try cny("2000.01") } == ["A-1"])
+        #expect(try await ids { $0.amountTo = try Money(parsing: "5000000", currency: "JPY") } == ["B%3"])
+        // By rate range, as numbers (11.3 finds the far leg quoted 11.3000), a swap by either leg.
+        let rate = { (text: String) in try Rate(parsing: text) }
+        #expect(try await ids { $0.rateFrom = try rate("11.3"); $0.rateTo = try rate("11.3") } == ["A_2"])
+        #expect(try await ids { $0.rateFrom = try rate("11.21"); $0.rateTo = try rate("11.25") } == ["A-1"])
+        #expect(try await ids { $0.rateFrom = try rate("11.2"); $0.rateTo = try rate("11.2") } == ["A_2"])
+        #expect(try await ids { $0.rateTo = try rate("1") } == ["B%3"])
+        await #expect(throws: ErrorBody(code: 400, message: "amountFrom and amountTo must name one currency, got CNY and USD", field: "amountTo.currency")) {
+            _ = try await ids { $0.amountFrom = try cny("1"); $0.amountTo = try Money(parsing: "5", currency: "USD") }
+        }
+        await #expect(throws: ErrorBody(code: 400, message: "amountTo names an unknown currency \"QQQ\"", field: "amountTo.currency")) {
+            _ = try await ids { $0.amountTo = Money(minor: 5, currency: CurrencyCode(stringLiteral: "QQQ")) }
+        }
+        await #expect(throws: ErrorBody(code: 400, message: "rateFrom must be a positive rate with at most 18 decimals, got 0.00", field: "rateFrom")) {
+            _ = try await ids { $0.rateFrom = Rate(mantissa: 0, scale: 2) }
+        }
         await #expect(throws: ErrorBody(code: 400, message: "valueDateFrom must be YYYY-MM-DD and exist, got \"2024-02-30\"", field: "valueDateFrom")) {
             _ = try await ids { $0.valueDateFrom = "2024-02-30" }
         }
@@ -582,7 +604,7 @@ func fullState(_ store: DealStore, settled events: [DealEvent]) async throws -> 
 
 @Suite("deal-status's SQLite store")
 struct DealStoreMigrationTests {
-    @Test("a store made before the far value date and settlement time columns gets them filled from its snapshots")
+    @Test("a store made before the far value date, settlement time and rate columns gets them filled from its snapshots")
     func backfill() async throws {
         let dir = try scratchDirectory("deals")
         defer { try? FileManager.default.removeItem(at: dir) }
@@ -599,8 +621,8 @@ struct DealStoreMigrationTests {
             #expect(try await store.upsert(spot, statusSequence: 2))
             // …then taken back to the layout before those columns (as a file from an older release would be).
             try await store.store.write { db in
-                try db.execute(sql: "ALTER TABLE deal DROP COLUMN farValueDate; ALTER TABLE deal DROP COLUMN settledAt")
-                try db.execute(sql: "DELETE FROM grdb_migrations WHERE identifier IN ('v2-far-value-date', 'v3-settled-at')")
+                for column in ["farValueDate", "settledAt", "rateKey", "farRateKey"] { try db.execute(sql: "ALTER TABLE deal DROP COLUMN \(column)") }
+                try db.execute(sql: "DELETE FROM grdb_migrations WHERE identifier IN ('v2-far-value-date', 'v3-settled-at', 'v4-rate-keys')")
             }
         }
         let reopened = try DealStore(path: path)
@@ -613,5 +635,14 @@ struct DealStoreMigrationTests {
         var settled = DealListQuery()
         settled.settledFrom = t0
         #expect(try await reopened.list(client: "C1", settled).deals.map(\.terms.dealId) == ["P1"])
+        // Both are booked at 11.2345; the swap's far leg is at 11.3000, so a range around it finds the swap alone.
+        var far = DealListQuery()
+        far.rateFrom = try Rate(parsing: "11.3")
+        far.rateTo = try Rate(parsing: "11.3")
+        #expect(try await reopened.list(client: "C1", far).deals.map(\.terms.dealId) == ["S1"])
+        var near = DealListQuery()
+        near.rateTo = try Rate(parsing: "11.2345")
+        near.sort = .dealId
+        #expect(try await reopened.list(client: "C1", near).deals.map(\.terms.dealId) == ["S1", "P1"])
     }
 }

@@ -181,4 +181,23 @@ struct RateTests {
             #expect(throws: MoneyError.invalidRate(rate.description)) { try rate.validated() }
         }
     }
+
+    @Test("a rate's order key sorts as the rate does, whatever its scale; equal numbers get equal keys")
+    func orderKey() throws {
+        let texts = ["0.000000000000000001", "0.0650", "0.30712", "9.5", "11.2345", "11.23450001", "11.25", "81", "81.4567",
+                     "151.237", "9223372036854775807", "9.223372036854775807"]
+        let rates = try texts.map { try Rate(parsing: $0) }
+        // Exact order, worked out apart from the keys: mantissa × 10^(18 − scale) in 128 bits.
+        func exact(_ rate: Rate) -> Int128 {
+            var value = Int128(rate.mantissa)
+            for _ in rate.scale..<18 { value *= 10 }
+            return value
+        }
+        let byKey = rates.sorted { $0.orderKey! < $1.orderKey! }
+        #expect(byKey.map(exact) == rates.map(exact).sorted())
+        #expect(try Rate(parsing: "11.25").orderKey == Rate(parsing: "11.2500").orderKey)
+        #expect(try Rate(parsing: "11.25").orderKey == "0000000000000000011.250000000000000000")
+        #expect(Set(rates.map(\.orderKey)).count == rates.count)
+        #expect(Rate(mantissa: 0, scale: 2).orderKey == nil && Rate(mantissa: 5, scale: 19).orderKey == nil)
+    }
 }

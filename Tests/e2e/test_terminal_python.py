@@ -1,6 +1,7 @@
 """A terminal written outside Swift (nats-py + msgpack) follows one client's deals live and decodes the snapshots."""
 import asyncio
 import datetime
+import decimal
 import json
 import subprocess
 
@@ -89,6 +90,21 @@ def test_python_terminal_follows_deal_status(nats_server, bin_dir, tmp_dir):
         some_pair = latest[some_deal]["terms"]["baseCurrency"] + latest[some_deal]["terms"]["quoteCurrency"]
         some_value_date = latest[some_deal]["terms"]["valueDate"]
 
+        # Amounts (base currencies CNY, USD, EUR: two decimals) and rates, as exact decimals.
+        def amount(s):
+            assert s["terms"]["amount"]["currency"] in ("CNY", "USD", "EUR"), s["terms"]["amount"]
+            return decimal.Decimal(s["terms"]["amount"]["minor"]).scaleb(-2)
+
+        def rates(s):
+            t = s["terms"]
+            near = [t["rate"]] + ([t["farRate"]] if t["product"] == "FX_SWAP" and t.get("farRate") else [])
+            return [decimal.Decimal(r["mantissa"]).scaleb(-r["scale"]) for r in near]
+        some_currency = latest[some_deal]["terms"]["amount"]["currency"]
+        in_currency = sorted(amount(s) for s in latest.values() if s["terms"]["amount"]["currency"] == some_currency)
+        low_amount, high_amount = in_currency[len(in_currency) // 4], in_currency[(3 * len(in_currency)) // 4]
+        all_rates = sorted(r for s in latest.values() for r in rates(s))
+        low_rate, high_rate = all_rates[len(all_rates) // 3], all_rates[(2 * len(all_rates)) // 3]
+
         def on_date(s, date):
             t = s["terms"]
             return t["valueDate"] == date or (t["product"] == "FX_SWAP" and t.get("farValueDate") == date)
@@ -105,6 +121,13 @@ def test_python_terminal_follows_deal_status(nats_server, bin_dir, tmp_dir):
             (["--traded-to", first_day.isoformat()], lambda s: day(s) == first_day, False),  # the whole last day
             (["--traded-from", next_day], lambda s: day(s) > first_day, False),
             (["--traded-to", (first_day - datetime.timedelta(days=1)).isoformat()], lambda s: False, False),
+            # An amount range keeps deals in its currency only; the text may group thousands as the table does.
+            (["--amount-from", f"{low_amount:,} {some_currency.lower()}"],
+             lambda s: s["terms"]["amount"]["currency"] == some_currency and amount(s) >= low_amount, False),
+            (["--amount-from", f"{low_amount} {some_currency}", "--amount-to", f"{high_amount} {some_currency}"],
+             lambda s: s["terms"]["amount"]["currency"] == some_currency and low_amount <= amount(s) <= high_amount, False),
+            # A rate range, compared as numbers (a trailing zero changes nothing), a swap by either leg.
+            (["--rate-from", f"{low_rate}0", "--rate-to", str(high_rate)], lambda s: any(low_rate <= r <= high_rate for r in rates(s)), True),
         ]
         for args, keep, mixed in cases:
             code, out, err = run_terminal(bin_dir, nats_server.url, "deals", "--once", "--json", *args)
@@ -116,6 +139,12 @@ def test_python_terminal_follows_deal_status(nats_server, bin_dir, tmp_dir):
         for bad in ["2024-13-01", "2024-02-30", "+2024-1-01", "2024-1-001"]:
             code, out, err = run_terminal(bin_dir, nats_server.url, "deals", "--once", "--traded-from", bad)
             assert code != 0 and "--traded-from must be a day as YYYY-MM-DD" in err, (bad, code, err)
+        for args, message in [(["--amount-from", "5 USD", "--amount-to", "9 EUR"], "must name one currency"),
+                              (["--amount-to", "5.001 USD"], "--amount-to must be an amount and a known currency"),
+                              (["--amount-to", "5"], "--amount-to must be an amount and a known currency"),
+                              (["--rate-from", "0"], "--rate-from must be a positive rate")]:
+            code, out, err = run_terminal(bin_dir, nats_server.url, "deals", "--once", *args)
+            assert code != 0 and message in err, (args, code, err)
         # Every deal is paid out, so nothing is left to net; preview says so and a stale close is a clear conflict.
         value_date = next(iter(latest.values()))["terms"]["valueDate"]
         code, out, err = run_terminal(bin_dir, nats_server.url, "netting", "preview", "--value-date", value_date, "--json")
