@@ -42,8 +42,10 @@ final class DealStatusService: Sendable {
     /// Which projection subscription may mark memory complete: one being replaced may still be delivering.
     private let projectionGeneration = Mutex(0)
     /// The highest DEAL_STATUS sequence whose version (and every earlier one) is in SQLite: the projection receives
-    /// versions in stream order, and writes them in that order.
-    private let writtenUpTo = Atomic<UInt64>(0)
+    /// versions in stream order, and writes them in that order. `list` waits on it.
+    private let writtenUpTo = Watermark()
+    /// The highest DEAL_STATUS sequence in memory: the requisites command waits on it for its outcome.
+    private let projectedUpTo = Watermark()
     /// Which events the delivery thread leaves to the event task (see `inline`).
     private let routing = Mutex(Routing())
     /// Where `inline` takes its publish acks itself (made on first use); out while in use, so a second thread makes
@@ -608,9 +610,10 @@ final class DealStatusService: Sendable {
                 }
             }
         }
-        guard !received.isEmpty else { return }
+        guard let last = received.last else { return }
         pendingWrites.withLock { $0 += received }
         writeSignal.continuation.yield()
+        projectedUpTo.advance(to: last.sequence)
     }
 
     /// Writes what `followStatuses` received, all that has gathered since the last write in one transaction, at most
@@ -635,7 +638,7 @@ final class DealStatusService: Sendable {
         guard !batch.isEmpty else { return }
         do {
             try await store.upsertAll(batch)
-            writtenUpTo.max(batch.map(\.sequence).max() ?? 0, ordering: .releasing)
+            writtenUpTo.advance(to: batch.map(\.sequence).max() ?? 0)
         } catch is CancellationError {
             // Stopping: the projection is rebuilt from DEAL_STATUS on the next start.
             logger.debug("projection write skipped at stop", metadata: ["versions": "\(batch.count)"])
@@ -650,14 +653,12 @@ final class DealStatusService: Sendable {
     func awaitProjection(limit: Duration = .seconds(2)) async {
         guard let target = try? await jetStream.streamInfo(Subjects.Deal.statusStream).state.lastSeq, target > 0 else { return }
         let deadline = ContinuousClock.now + limit
-        while !latestKnown.isComplete || writtenUpTo.load(ordering: .acquiring) < target {
-            guard ContinuousClock.now < deadline else {
-                logger.warning("list answered from a projection behind the stream",
-                               metadata: ["written": "\(writtenUpTo.load(ordering: .relaxed))", "stored": "\(target)"])
-                return
-            }
+        // Memory is incomplete only while the projection loads (at start, after a lost consumer): a short poll then.
+        while !latestKnown.isComplete, ContinuousClock.now < deadline {
             try? await Task.sleep(for: .milliseconds(2))
         }
+        if latestKnown.isComplete, await writtenUpTo.wait(for: target, until: deadline) { return }
+        logger.warning("list answered from a projection behind the stream", metadata: ["written": "\(writtenUpTo.value)", "stored": "\(target)"])
     }
 
     /// Event processing, the projection and its writer, until cancelled.
@@ -753,14 +754,15 @@ final class DealStatusService: Sendable {
         }
         // Else answer with the outcome when it comes soon: the version that carries the new details (any replica may
         // fold the event; every replica's memory follows DEAL_STATUS).
+        // Looked at again whenever memory takes a newer version of any deal.
         let deadline = ContinuousClock.now + .seconds(2)
         while true {
+            let seen = projectedUpTo.value
             if let (now, _) = try await known(client: client, dealId: command.dealId), now.lastEventSequence >= ack.sequence,
                now.terms.requisites.contains(details) {
                 return CommandAccepted(eventSequence: ack.sequence, duplicate: ack.duplicate, appliedInVersion: now.version)
             }
-            guard ContinuousClock.now < deadline else { break }
-            try await Task.sleep(for: .milliseconds(2))
+            guard await projectedUpTo.wait(for: seen + 1, until: deadline) else { break }
         }
         return CommandAccepted(eventSequence: ack.sequence, duplicate: ack.duplicate)
     }
