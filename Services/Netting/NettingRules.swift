@@ -5,11 +5,12 @@ import Messages
 ///
 /// Counter amounts arrive already rounded once per leg (DealRules); netting only adds them, so it never rounds.
 enum NettingRules {
-    /// The deal as the set for `valueDate` sees it; nil when none of its legs settles on that date.
+    /// The deal as the set for `valueDate` sees it; nil when none of its legs settles on that date. A cancelled deal
+    /// stays listed, with its reason, but pays nothing.
     static func entry(for status: DealStatus, valueDate: String, excludedByClient: Bool) -> NettingDeal? {
         let legs = status.legs.filter { $0.valueDate == valueDate }
         guard !legs.isEmpty else { return nil }
-        let nettingLegs = legs.map { leg in
+        let nettingLegs = status.confirmation == .cancelled ? [] : legs.map { leg in
             NettingLeg(legId: leg.id, amount: leg.amount, direction: leg.direction,
                        account: status.terms.requisites.first { $0.currency == leg.amount.currency }?.account)
         }
@@ -27,68 +28,79 @@ enum NettingRules {
         return nil
     }
 
+    /// The reason given to a deal outside the net of a closed set that has none of its own.
+    static let outsideAgreedNet = "not in the net agreed at the close; settles gross"
+
     /// The set after a new status of one of its deals; nil when nothing the client sees changes.
+    ///
+    /// A deal that no longer pays on the set's date is kept as `movedAway` at that version, never removed: a status
+    /// older than it (a redelivery, or one another replica is still applying) is then recognised as stale, rather than
+    /// bringing the deal back with its old payments while it is netted on its new date too.
     static func apply(_ status: DealStatus, to set: NettingSet, at now: Date) -> NettingSet? {
         let dealId = status.terms.dealId
         let index = set.deals.firstIndex { $0.dealId == dealId }
-        if let index, set.deals[index].dealVersion >= status.version { return nil }  // a stale or repeated status
-        let excluded = index.map { set.deals[$0].excludedByClient } ?? false
-        let entry = entry(for: status, valueDate: set.valueDate, excludedByClient: excluded)
+        let old = index.map { set.deals[$0] }
+        if let old, old.dealVersion >= status.version { return nil }  // a stale or repeated status
+        let excluded = old?.excludedByClient ?? false
+        let found = entry(for: status, valueDate: set.valueDate, excludedByClient: excluded)
+        if old?.movedAway == true && found == nil { return nil }  // still on another date
+        guard var entry = found ?? old.map({ _ in NettingDeal.movedAway(dealId, dealVersion: status.version, excludedByClient: excluded) })
+        else { return nil }  // never on this date
         var next = set
-        switch set.state {
-        case .open:
-            switch (index, entry) {
-            case (let index?, let entry?): next.deals[index] = entry
-            case (let index?, nil): next.deals.remove(at: index)  // amended to another value date
-            case (nil, let entry?): next.deals.append(entry)
-            case (nil, nil): return nil
+        switch (set.state, old) {
+        case (.open, _), (.closed, nil):
+            if set.state == .closed {
+                entry.reason = "booked after the set was closed; settles gross"
+                entry.included = false
             }
-            next.deals.sort { $0.dealId < $1.dealId }
-            recompute(&next)
-        case .closed:
+            if let index { next.deals[index] = entry } else { insert(entry, into: &next) }
+        case (.closed, let old?) where old.included:
             // The agreed net is not changed silently (DOMAIN.md §3): a netted deal that changes (amended, cancelled,
             // no longer confirmed) is taken out of the net, with the reason recorded, and settles gross; `agreedNet`
             // keeps what was agreed. Released legs of netted deals are the net payment going out (deal-status refuses
             // to amend or cancel a deal once a leg is released, so no leaver has one).
-            guard let index else {
-                guard var entry else { return nil }
-                entry.reason = "booked after the set was closed; settles gross"
-                entry.included = false
-                next.deals.append(entry)
-                next.deals.sort { $0.dealId < $1.dealId }
-                break
-            }
-            let old = set.deals[index]
-            guard old.included else { return nil }
-            let why: String?
-            if let entry {
-                let samePayments = entry.legs.count == old.legs.count && zip(entry.legs, old.legs).allSatisfy {
-                    $0.legId == $1.legId && $0.amount == $1.amount && $0.direction == $1.direction
-                }
-                if !samePayments {
-                    why = "amended after close"
-                } else if entry.legs != old.legs {
-                    why = "settlement details changed after close"
-                } else if status.confirmation != .confirmed {
-                    why = status.confirmation == .cancelled ? "cancelled after close" : "no longer confirmed (\(status.confirmation.rawValue))"
-                } else {
-                    why = nil
-                }
-            } else {
-                why = "value date changed after close"
-            }
-            guard let why else { return nil }
-            next.deals[index].included = false
-            next.deals[index].dealVersion = status.version
-            next.deals[index].reason = "left after close (\(why)); settles gross"
+            guard let why = departure(from: old, to: entry, status) else { return nil }
+            entry.included = false
+            entry.reason = "left after close (\(why)); settles gross"
+            next.deals[index!] = entry
             next.leftAfterClose = (next.leftAfterClose ?? []) + [NettingDeparture(dealId: dealId, reason: why, at: now)]
             // A set closed before `agreedNet` existed kept its net unchanged after the close: that is what was agreed.
             if next.agreedNet == nil { next.agreedNet = set.net }
-            recompute(&next)  // paid gross now: out of the net, or it would be paid twice
+        case (.closed, let old?):
+            // Outside the agreed net: it follows the deal (its gross payments are what the treasurer funds) and stays
+            // out. A deal that left keeps why; one only the client's exclusion kept out needs none.
+            let departed = (set.leftAfterClose ?? []).contains { $0.dealId == dealId }
+            entry.included = false
+            if departed {
+                entry.reason = old.reason
+            } else if entry.reason == nil && !entry.excludedByClient {
+                entry.reason = old.reason?.hasSuffix("settles gross") == true ? old.reason : outsideAgreedNet
+            }
+            next.deals[index!] = entry
         }
+        recompute(&next)  // a closed set: a leaver is paid gross now, out of the net, or it would be paid twice
         if next.deals == set.deals && next.net == set.net { return nil }
         stamp(&next, after: set, at: now)
         return next
+    }
+
+    /// Why a deal in the agreed net leaves it, given its new entry; nil when nothing that matters to the net changed.
+    private static func departure(from old: NettingDeal, to entry: NettingDeal, _ status: DealStatus) -> String? {
+        if entry.movedAway == true { return "value date changed after close" }
+        if status.confirmation == .cancelled { return "cancelled after close" }
+        let samePayments = entry.legs.count == old.legs.count && zip(entry.legs, old.legs).allSatisfy {
+            $0.legId == $1.legId && $0.amount == $1.amount && $0.direction == $1.direction
+        }
+        if !samePayments { return "amended after close" }
+        if entry.legs != old.legs { return "settlement details changed after close" }
+        if status.confirmation != .confirmed { return "no longer confirmed (\(status.confirmation.rawValue))" }
+        return nil
+    }
+
+    /// Adds a deal to the set, keeping the deals sorted by id.
+    private static func insert(_ deal: NettingDeal, into set: inout NettingSet) {
+        let at = set.deals.firstIndex { $0.dealId > deal.dealId } ?? set.deals.endIndex
+        set.deals.insert(deal, at: at)
     }
 
     /// Makes `next` the version after `set`. `netVersion` moves only when what a client agrees to moved: which deals
@@ -190,7 +202,7 @@ enum NettingRules {
 
     private static func dealIndex(_ dealId: String, in set: NettingSet, expectedVersion: Int64?) throws -> Int {
         try requireOpen(set, expectedVersion: expectedVersion)
-        guard let index = set.deals.firstIndex(where: { $0.dealId == dealId }) else {
+        guard let index = set.deals.firstIndex(where: { $0.dealId == dealId && $0.movedAway != true }) else {
             throw ErrorBody(code: ErrorBody.notFound, message: "deal \(dealId) has no payment on \(set.valueDate)", field: "dealId")
         }
         return index

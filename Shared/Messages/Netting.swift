@@ -40,8 +40,13 @@ public struct NettingDeal: Codable, Sendable, Hashable {
     public var excludedByClient: Bool
     /// Why the deal cannot be netted: "not confirmed (AWAITING)", "leg NEAR-USD is SENT", "left after close: …".
     public var reason: String?
-    /// Only the legs on the set's value date (a swap's far leg may be in another set).
+    /// Only the legs on the set's value date (a swap's far leg may be in another set); none for a cancelled deal,
+    /// which pays nothing.
     public var legs: [NettingLeg]
+    /// The deal has no payment on this date any more (amended to another value date). It is kept, out of the net and
+    /// without legs, so that an older status of it arriving late is known to be stale and cannot bring it back, and so
+    /// that the client's exclusion holds if it comes back. Summaries leave it out unless it left a closed set.
+    public var movedAway: Bool?
 
     public init(dealId: String, dealVersion: Int64, excludedByClient: Bool = false, reason: String? = nil, legs: [NettingLeg]) {
         self.dealId = dealId
@@ -50,6 +55,14 @@ public struct NettingDeal: Codable, Sendable, Hashable {
         self.excludedByClient = excludedByClient
         self.reason = reason
         self.legs = legs
+    }
+
+    /// A deal at `dealVersion` that no longer pays on the set's date.
+    public static func movedAway(_ dealId: String, dealVersion: Int64, excludedByClient: Bool) -> NettingDeal {
+        var deal = NettingDeal(dealId: dealId, dealVersion: dealVersion, excludedByClient: excludedByClient,
+                               reason: "no payment on this date any more (value date changed)", legs: [])
+        deal.movedAway = true
+        return deal
     }
 }
 
@@ -98,7 +111,7 @@ public struct NettingSet: WireMessage, Equatable {
     /// status of its deals). One naming an earlier version is refused.
     public var netVersion: Int64?
     public var state: NettingState
-    /// Every deal with a leg on this value date, sorted by deal id.
+    /// Every deal with a leg on this value date (and those that had one, `movedAway`), sorted by deal id.
     public var deals: [NettingDeal]
     /// Net per currency and account over the deals in the set: what is to be paid. Once the set is closed, only a deal
     /// leaving it (amended, cancelled or no longer confirmed after the close; it settles gross) changes it.
@@ -142,8 +155,9 @@ public struct NettingDealOut: Codable, Sendable, Hashable {
     public var excludedByClient: Bool
     /// Why it cannot be netted (nil when only the client's exclusion keeps it out).
     public var reason: String?
-    /// Its payments on this value date, paid gross: for a deal the client excluded or that left after the close (the
-    /// ones a treasurer must fund beside the net). Nil for deals that are out for other reasons.
+    /// Its payments on this value date, paid gross: for a deal the client excluded, and for every deal outside the net
+    /// of a closed set (the ones a treasurer must fund beside the net). Empty for a cancelled deal or one that moved to
+    /// another date. Nil for deals of an open set that are out for other reasons.
     public var grossPayments: [NettingLeg]?
 
     public init(dealId: String, excludedByClient: Bool, reason: String?, grossPayments: [NettingLeg]? = nil) {
@@ -191,9 +205,10 @@ public struct NettingSummary: WireMessage, Equatable {
         netPayments = set.netPayments
         dealsIn = set.deals.lazy.filter(\.included).map(\.dealId)
         let departed = Set((set.leftAfterClose ?? []).map(\.dealId))
-        dealsOut = set.deals.lazy.filter { !$0.included }.map {
+        let closed = set.state == .closed
+        dealsOut = set.deals.lazy.filter { !$0.included && ($0.movedAway != true || departed.contains($0.dealId)) }.map {
             NettingDealOut(dealId: $0.dealId, excludedByClient: $0.excludedByClient, reason: $0.reason,
-                           grossPayments: $0.excludedByClient || departed.contains($0.dealId) ? $0.legs : nil)
+                           grossPayments: $0.excludedByClient || closed ? $0.legs : nil)
         }
         updatedAt = set.updatedAt
         closedAt = set.closedAt

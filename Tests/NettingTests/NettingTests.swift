@@ -194,4 +194,88 @@ struct NettingRulesTests {
         let left = try #require(NettingRules.apply(moved, to: after, at: tradeTime))
         #expect(left.leftAfterClose?.last?.dealId == "D5" && left.leftAfterClose?.last?.reason == "settlement details changed after close")
     }
+
+    /// `status` one version on, amended to settle on `date` (rebuilt by deal-status's rules, so its legs move too).
+    func amended(_ status: DealStatus, to date: String, rate: String? = nil) throws -> DealStatus {
+        var terms = status.terms
+        terms.valueDate = date
+        if let rate { terms.rate = try Rate(parsing: rate) }
+        guard case .applied(let next) = DealRules.apply(DealEvent(eventId: "amend-\(date)-\(rate ?? "")", client: "C1", dealId: terms.dealId,
+                                                                  kind: .amended, occurredAt: tradeTime, terms: terms),
+                                                        sequence: status.lastEventSequence + 1, to: status)
+        else { throw ErrorBody(code: 500, message: "amendment refused") }
+        return next
+    }
+
+    @Test("a deal amended to another date leaves the set, and an older status of it arriving late does not bring it back")
+    func movedDealStaysOut() throws {
+        let set = build(example)
+        let d3 = confirmed(example[2])
+        let moved = try amended(d3, to: "2024-12-05")
+        let after = try #require(NettingRules.apply(moved, to: set, at: tradeTime))
+        #expect(!NettingSummary(after).dealsIn.contains("D3") && !NettingSummary(after).dealsOut.map(\.dealId).contains("D3"))
+        #expect(amount(after, "USD") == "-120000.00" && amount(after, "RUB") == "284998.38")  // the exclusion's figures: D3 is gone
+        // The confirmed version from before the move, redelivered (or applied late by another replica), changes nothing.
+        #expect(NettingRules.apply(d3, to: after, at: tradeTime) == nil)
+        // Include and exclude do not see it either.
+        #expect(throws: ErrorBody(code: ErrorBody.notFound, message: "deal D3 has no payment on \(valueDate)", field: "dealId")) {
+            try NettingRules.exclude("D3", from: after, expectedVersion: nil, at: tradeTime)
+        }
+        // Statuses of it on its new date do not touch this set.
+        var settledElsewhere = moved
+        settledElsewhere.version += 1
+        #expect(NettingRules.apply(settledElsewhere, to: after, at: tradeTime) == nil)
+    }
+
+    @Test("the client's exclusion holds when a deal moves to another date and comes back")
+    func exclusionSurvivesMove() throws {
+        let set = build(example)
+        let excluded = try #require(try NettingRules.exclude("D3", from: set, expectedVersion: nil, at: tradeTime))
+        let away = try amended(confirmed(example[2]), to: "2024-12-05")
+        let gone = try #require(NettingRules.apply(away, to: excluded, at: tradeTime))
+        var back = try amended(away, to: valueDate)
+        back.confirmation = .confirmed  // reconfirmed on its old date
+        back.version += 1
+        let returned = try #require(NettingRules.apply(back, to: gone, at: tradeTime))
+        let d3 = try #require(returned.deals.first { $0.dealId == "D3" })
+        #expect(d3.excludedByClient && !d3.included && d3.movedAway != true)
+        #expect(amount(returned, "USD") == "-120000.00")
+    }
+
+    @Test("after the close, deals outside the net follow their deal: an excluded deal amended shows its new gross payments, one confirmed late or booked late shows its payments, a cancelled one none")
+    func closedSetFollowsDealsOutside() throws {
+        // D3 excluded by the client; D2 still awaiting at the close.
+        var awaitingD2 = confirmed(example[1])
+        awaitingD2.confirmation = .awaiting
+        var set = NettingSet(client: "C1", valueDate: valueDate, updatedAt: tradeTime)
+        for status in [confirmed(example[0]), awaitingD2, confirmed(example[2]), confirmed(example[3]), confirmed(example[4])] {
+            set = NettingRules.apply(status, to: set, at: tradeTime) ?? set
+        }
+        set = try #require(try NettingRules.exclude("D3", from: set, expectedVersion: nil, at: tradeTime))
+        let closed = try NettingRules.close(set, expectedVersion: set.version, by: "treasurer", at: tradeTime)
+        // D3 amended to 82.0000 after the close: its gross RUB payment is 50,000.00 × 82 = 4,100,000.00 (was 4,072,835.00).
+        let d3 = try amended(confirmed(example[2]), to: valueDate, rate: "82.0000")
+        var after = try #require(NettingRules.apply(d3, to: closed, at: tradeTime))
+        let out = { (id: String) in NettingSummary(after).dealsOut.first { $0.dealId == id } }
+        #expect(out("D3")?.grossPayments?.map(\.amount.decimalString).sorted() == ["4100000.00", "50000.00"])
+        #expect(out("D3")?.excludedByClient == true && out("D3")?.reason == "not confirmed (AWAITING)")  // an amendment awaits confirmation
+        #expect(after.net == closed.net && after.leftAfterClose == nil)  // the agreed net is untouched
+        // D2 confirmed after the close: not netted, its payments listed as gross, with why.
+        var lateD2 = confirmed(example[1])
+        lateD2.version = awaitingD2.version + 1
+        after = try #require(NettingRules.apply(lateD2, to: after, at: tradeTime))
+        #expect(out("D2")?.reason == NettingRules.outsideAgreedNet && out("D2")?.grossPayments?.count == 2)
+        #expect(after.net == closed.net && !NettingSummary(after).dealsIn.contains("D2"))
+        // D6 booked after the close.
+        let d6 = confirmed(deal("D6", .buy, "1000.00", "USD", at: "81.0000"))
+        after = try #require(NettingRules.apply(d6, to: after, at: tradeTime))
+        #expect(out("D6")?.reason == "booked after the set was closed; settles gross" && out("D6")?.grossPayments?.count == 2)
+        // D2 cancelled: it pays nothing.
+        var cancelledD2 = lateD2
+        cancelledD2.version += 1
+        cancelledD2.confirmation = .cancelled
+        after = try #require(NettingRules.apply(cancelledD2, to: after, at: tradeTime))
+        #expect(out("D2")?.reason == "cancelled" && out("D2")?.grossPayments == [])
+        #expect(after.net == closed.net)
+    }
 }
