@@ -28,6 +28,8 @@ final class NettingService: Sendable {
     let micro: MicroService
     /// The newest version of each set this replica knows, with its NETTING_STATUS sequence (spares SQLite reads and decodes).
     private let latestKnown = LatestVersions<NettingSet>(limit: 10_000) { $0.version }
+    /// The highest NETTING_STATUS sequence in this replica's copy (memory and SQLite), every earlier one with it.
+    private let projectedUpTo = Watermark()
     /// The encoded preview of each set's newest version asked for here.
     private let previews = Mutex<[String: (version: Int64, reply: EncodedReply<NettingSummary>)]>([:])
 
@@ -91,28 +93,71 @@ final class NettingService: Sendable {
     }
 
     /// Applies one client's statuses from a batch: each set they touch moves by one version (not one per status).
+    ///
+    /// Replicas share the consumer, so two versions of one deal can be applied at once by two replicas. Which sets a
+    /// deal is in is read from this replica's copy, so that copy first catches up with NETTING_STATUS; and after the
+    /// batch, a deal of which DEAL_STATUS already holds a newer version than the one applied here gets that one applied
+    /// too. Between them, a deal amended to another date while another replica applies its older status leaves no set
+    /// with its old payments (`NettingRules.apply` keeps it there as `movedAway`).
     func process(client: String, _ messages: [JetStreamMessage]) async throws {
         var statuses: [DealStatus] = []
         var applied: [JetStreamMessage] = []
-        var dates = Set<String>()
         for message in messages {
             do {
-                let status = try MessagePackDecoder().decode(DealStatus.self, from: message.payload)
-                statuses.append(status)
+                statuses.append(try MessagePackDecoder().decode(DealStatus.self, from: message.payload))
                 applied.append(message)
-                dates.formUnion(status.legs.map(\.valueDate))
-                // A deal amended to another date leaves the sets it was in.
-                dates.formUnion(try await store.valueDates(client: client, dealId: status.terms.dealId))
-            } catch let error as WireError {
+            } catch {
                 logger.error("undecodable deal status skipped", metadata: ["subject": "\(message.subject)", "error": "\(error)"])
                 try message.term()
             }
         }
-        let now = Date()
-        for valueDate in dates.sorted() {
-            _ = try await update(client: client, valueDate: valueDate) { set in NettingRules.apply(statuses, to: set, at: now) }
+        try await awaitSets()
+        var touched = Set<String>()
+        for _ in 0..<4 where !statuses.isEmpty {
+            var dates = Set<String>()
+            for status in statuses {
+                dates.formUnion(status.legs.map(\.valueDate))
+                // A deal amended to another date leaves the sets it was in.
+                dates.formUnion(try await store.valueDates(client: client, dealId: status.terms.dealId))
+            }
+            let now = Date()
+            for valueDate in dates.union(touched).sorted() {
+                _ = try await update(client: client, valueDate: valueDate) { set in NettingRules.apply(statuses, to: set, at: now) }
+            }
+            touched.formUnion(dates)
+            statuses = try await newerStatuses(than: statuses, client: client)
         }
         for message in applied { try message.ack() }
+    }
+
+    /// Waits until this replica's copy holds every set version NETTING_STATUS had stored when called. Statuses
+    /// applied to a copy behind the stream could leave a deal in a set it has left, so they wait (unacknowledged: past
+    /// the ack wait another replica gets them) rather than go ahead; a warning every 5 s says so.
+    private func awaitSets() async throws {
+        let target = try await jetStream.streamInfo(Subjects.Netting.statusStream).state.lastSeq
+        while await !projectedUpTo.wait(for: target, until: .now + .seconds(5)) {
+            try Task.checkCancellation()
+            logger.warning("deal statuses wait for this replica's copy of the sets to catch up",
+                           metadata: ["copy": "\(projectedUpTo.value)", "stream": "\(target)"])
+        }
+    }
+
+    /// The newest stored version of each deal in `statuses`, where it is newer than the newest of them here.
+    private func newerStatuses(than statuses: [DealStatus], client: String) async throws -> [DealStatus] {
+        var newest: [String: Int64] = [:]
+        for status in statuses { newest[status.terms.dealId] = max(newest[status.terms.dealId] ?? 0, status.version) }
+        return try await withThrowingTaskGroup(of: DealStatus?.self) { group in
+            for (dealId, version) in newest {
+                group.addTask {
+                    guard let stored = try await self.jetStream.lastMessage(stream: Subjects.Deal.statusStream,
+                                                                            subject: Subjects.Deal.storedStatus(client: client, deal: dealId)),
+                          let status = try? MessagePackDecoder().decode(DealStatus.self, from: stored.payload), status.version > version
+                    else { return nil }
+                    return status
+                }
+            }
+            return try await group.reduce(into: []) { found, status in if let status { found.append(status) } }
+        }
     }
 
     // MARK: Set updates
@@ -187,6 +232,7 @@ final class NettingService: Sendable {
                                             sequence: message.streamSequence) {
                         try await store.upsert(set, statusSequence: message.streamSequence)
                     }
+                    projectedUpTo.advance(to: message.streamSequence)
                 }
             } catch {
                 if Task.isCancelled { return }
@@ -200,7 +246,10 @@ final class NettingService: Sendable {
 
     /// The summary of the set as it stands, encoded once per version: previews of an unchanged set send the same bytes.
     func preview(client: String, valueDate: String) async throws -> EncodedReply<NettingSummary> {
-        guard let set = try await known(client: client, valueDate: valueDate)?.0 else {
+        // A set this replica has not seen (yet: it may be rebuilding its copy) is looked up in the stream.
+        var found = try await known(client: client, valueDate: valueDate)
+        if found == nil { found = try await latest(client: client, valueDate: valueDate) }
+        guard let set = found?.0 else {
             return try EncodedReply(NettingSummary(NettingSet(client: client, valueDate: valueDate, updatedAt: Date())))
         }
         let key = Self.key(client: client, valueDate: valueDate)

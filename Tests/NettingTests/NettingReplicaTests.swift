@@ -60,7 +60,7 @@ struct Instance {
 }
 
 /// Deals of `clients` clients over three value dates: most confirmed (nettable), some paid out, some amended after
-/// confirmation, some cancelled. About 3.6 events a deal.
+/// confirmation (some of them to another value date), some cancelled. About 3.7 events a deal.
 func nettingLifecycle(deals: Int, clients: Int = 1) -> [DealEvent] {
     let dates = ["2024-12-02", "2024-12-03", "2024-12-04"]
     var perDeal: [[DealEvent]] = []
@@ -90,6 +90,11 @@ func nettingLifecycle(deals: Int, clients: Int = 1) -> [DealEvent] {
             events.append(event("s", .settlement) { $0.legId = "NEAR-\(base.rawValue)"; $0.settlement = .sent })
         } else if n % 11 == 0 {
             events.append(event("x", .cancelled))
+        } else if n % 13 == 0 {  // moved to the next value date after confirmation, and confirmed there
+            terms.valueDate = dates[(n + 1) % 3]
+            let moved = terms
+            events.append(event("v", .amended) { $0.terms = moved })
+            events.append(event("c3", .confirmation) { $0.confirmation = .confirmed })
         }
         perDeal.append(events)
     }
@@ -196,6 +201,8 @@ struct NettingReplicaTests {
         let (reference, _) = try await run(dealStatus: 1, netting: 1, kill: false, expecting: nil)
         #expect(reference.count == 3 * clients)
         #expect(reference.values.allSatisfy { $0.netPayments > 0 && $0.deals.contains { !$0.included } })
+        // Deals moved to another date are out of their old set and netted on the new one.
+        #expect(reference.values.contains { $0.deals.contains { $0.movedAway == true } })
         let (replicated, versions) = try await run(dealStatus: 3, netting: 2, kill: true, expecting: reference)
         #expect(replicated == reference)
         #expect(versions.count == 3 * clients)
@@ -214,7 +221,7 @@ func publishBatch(_ js: JetStream, _ events: [DealEvent]) async throws {
 
 @Suite("netting rebuild")
 struct NettingRebuildTests {
-    @Test("a netting instance restarted with its SQLite file deleted serves the same sets, taken from NETTING_STATUS")
+    @Test("a netting instance restarted with its SQLite file deleted serves the same sets, taken from NETTING_STATUS; it previews them before its copy is rebuilt, and a deal moved to another date meanwhile leaves its old set")
     func rebuild() async throws {
         let server = try NatsServer()
         let dir = try scratchDirectory("netting-rebuild")
@@ -228,16 +235,86 @@ struct NettingRebuildTests {
         #expect(await consumerDrained(feed, stream: Subjects.Deal.statusStream, consumer: NettingService.consumerName))
         let before = await sets(try #require(first.netting))
         #expect(before.count == 3)
+        let (oldDate, newDate) = ("2024-12-02", "2024-12-03")
+        let previewed = try #require(try await first.netting?.known(client: "C1", valueDate: oldDate)?.0)
         await first.stop()
         for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: dir.appendingPathComponent("nt.sqlite\(suffix)").path) }
 
+        // A replica whose copy is empty (its projection not run at all) previews the set as the stream holds it.
+        let cold = try NettingService(connection: try await Instance.connectFast(server.url, "cold"),
+                                      store: try NettingStore(path: dir.appendingPathComponent("cold.sqlite").path), logger: Logger(label: "cold"))
+        let summary = try MessagePackDecoder().decode(NettingSummary.self, from: try await cold.preview(client: "C1", valueDate: oldDate).bytes)
+        #expect(summary == NettingSummary(previewed) && summary.version > 0)
+        await cold.connection.drain()
+
+        // While no netting instance runs, a deal netted on the old date is amended to the next one and confirmed there.
+        let movedId = try #require(previewed.deals.first { $0.included }?.dealId)
+        let booked = try #require(nettingLifecycle(deals: 60).first { $0.dealId == movedId && $0.kind == .booked }?.terms)
+        var moved = booked
+        moved.valueDate = newDate
+        try await publishBatch(feed, [DealEvent(eventId: "\(movedId)-moved", client: "C1", dealId: movedId, kind: .amended, occurredAt: tradeTime, terms: moved),
+                                      DealEvent(eventId: "\(movedId)-reconfirmed", client: "C1", dealId: movedId, kind: .confirmation, occurredAt: tradeTime,
+                                                confirmation: .confirmed)])
         let second = try await Instance.netting(server.url, dir, "nt")
         let service = try #require(second.netting)
-        #expect(await eventually { await sets(service) == before })
+        #expect(await consumerDrained(feed, stream: Subjects.Deal.statusStream, consumer: NettingService.consumerName))
+        // Which sets the deal was in is read from the rebuilt copy: the old set lets it go, the new one nets it.
+        #expect(await eventually {
+            let old = try? await service.known(client: "C1", valueDate: oldDate)?.0.deals.first { $0.dealId == movedId }
+            let new = try? await service.known(client: "C1", valueDate: newDate)?.0.deals.first { $0.dealId == movedId }
+            return old?.movedAway == true && old?.included == false && new?.included == true
+        })
+        var expected = before
+        expected.removeValue(forKey: "C1.\(oldDate)")
+        expected.removeValue(forKey: "C1.\(newDate)")
+        #expect(await eventually { await sets(service).filter { expected[$0.key] != nil } == expected })
         // The rebuilt copy is in SQLite too, not only in memory.
         let stored = try await service.store.current(client: "C1", valueDate: "2024-12-02")
-        #expect(stored.map { SetContent($0.0) } == before["C1.2024-12-02"])
+        #expect(stored.map { SetContent($0.0) } == (await sets(service))["C1.2024-12-02"])
         await second.stop()
+        await dealStatus.stop()
+        await feed.connection.drain()
+    }
+
+    @Test("deal statuses wait for a rebuilding replica's copy of the sets: a deal moved to another date while it was down leaves its old set")
+    func statusesWaitForTheCopy() async throws {
+        let server = try NatsServer()
+        let dir = try scratchDirectory("netting-wait")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let dealStatus = try await Instance.dealStatus(server.url, dir, "ds")
+        let first = try await Instance.netting(server.url, dir, "nt")
+        let feed = JetStream(connection: try await Instance.connectFast(server.url, "feed"))
+        let events = nettingLifecycle(deals: 30)
+        try await publishBatch(feed, events)
+        #expect(await consumerDrained(feed, stream: Subjects.Deal.eventsStream, consumer: DealStatusService.consumerName))
+        #expect(await consumerDrained(feed, stream: Subjects.Deal.statusStream, consumer: NettingService.consumerName))
+        let oldDate = "2024-12-02"
+        let movedId = try #require(try await first.netting?.known(client: "C1", valueDate: oldDate)?.0.deals.first { $0.included }?.dealId)
+        await first.stop()
+        var moved = try #require(events.first { $0.dealId == movedId && $0.kind == .booked }?.terms)
+        moved.valueDate = "2024-12-03"
+        try await publishBatch(feed, [DealEvent(eventId: "moved", client: "C1", dealId: movedId, kind: .amended, occurredAt: tradeTime, terms: moved)])
+        #expect(await consumerDrained(feed, stream: Subjects.Deal.eventsStream, consumer: DealStatusService.consumerName))
+
+        // A new replica with an empty file whose copy of the sets is not loaded yet: its status processing runs first
+        // and takes the deal's new status from the consumer…
+        let connection = try await Instance.connectFast(server.url, "nt2")
+        let service = try NettingService(connection: connection, store: try NettingStore(path: dir.appendingPathComponent("nt2.sqlite").path),
+                                         logger: Logger(label: "nt2"))
+        let processing = Task { await service.processStatuses() }
+        #expect(await eventually {
+            (try? await feed.consumerInfo(stream: Subjects.Deal.statusStream, consumer: NettingService.consumerName))?.numPending == 0
+        })
+        // …and only then does the copy load. Applied at once, the status would have found the deal in no set.
+        let projection = Task { await service.followSets() }
+        #expect(await eventually {
+            let old = try? await service.known(client: "C1", valueDate: oldDate)?.0.deals.first { $0.dealId == movedId }
+            return old?.movedAway == true && old?.included == false
+        })
+        processing.cancel()
+        projection.cancel()
+        _ = await (processing.value, projection.value)
+        await connection.drain()
         await dealStatus.stop()
         await feed.connection.drain()
     }
