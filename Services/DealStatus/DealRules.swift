@@ -19,9 +19,11 @@ enum DealTransition: Equatable {
 enum DealTermsError: Error, Equatable, CustomStringConvertible {
     case invalidValueDate(String)
     case farLegNotAfterNear(near: String, far: String)
+    case amountTooLarge(String)
 
     var description: String {
         switch self {
+        case .amountTooLarge(let amount): "amount \(amount) is beyond any FX deal (at most \(DealRules.maximumMinorUnits) minor units a payment)"
         case .invalidValueDate(let text): "value date must be YYYY-MM-DD and exist, got \(text.debugDescription)"
         case .farLegNotAfterNear(let near, let far): "the far leg (\(far)) must settle after the near leg (\(near))"
         }
@@ -30,6 +32,11 @@ enum DealTermsError: Error, Equatable, CustomStringConvertible {
 
 /// The deal lifecycle: confirmation per deal, settlement per payment leg (see docs/DEALS.md).
 enum DealRules {
+    /// The largest payment a deal may have, in minor units (10 trillion in a currency with cents): larger is an
+    /// impossible amount, refused. It also keeps a netting set's net within `Int64` for up to 9,223 such payments a
+    /// currency.
+    static let maximumMinorUnits: Int64 = 1_000_000_000_000_000
+
     /// The payment legs of a deal: base and quote flow per tenor, counter amounts rounded once, half-up.
     static func legs(for terms: DealTerms) throws -> [PaymentLeg] {
         guard terms.amount.currency == terms.baseCurrency else {
@@ -57,6 +64,9 @@ enum DealRules {
         // The client buys base: the bank pays base currency and the client pays the counter amount.
         let baseDirection: PaymentDirection = side == .buy ? .bankPays : .clientPays
         let quoteDirection: PaymentDirection = side == .buy ? .clientPays : .bankPays
+        for amount in [terms.amount, counter] where amount.minor > maximumMinorUnits {
+            throw DealTermsError.amountTooLarge(amount.formatted())
+        }
         return [
             PaymentLeg(id: "\(tenor.rawValue)-\(terms.baseCurrency)", tenor: tenor, amount: terms.amount, direction: baseDirection,
                        valueDate: valueDate),

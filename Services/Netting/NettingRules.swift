@@ -182,7 +182,8 @@ enum NettingRules {
             var account: String
             static func < (a: Key, b: Key) -> Bool { (a.currency.rawValue, a.account) < (b.currency.rawValue, b.account) }
         }
-        // Int128 so no sum of Int64 amounts can overflow; a net beyond Int64 cannot come from amounts deal-status accepts.
+        // Int128 so no sum of Int64 amounts can overflow. deal-status refuses a payment above 10^15 minor units
+        // (`DealRules.maximumMinorUnits`), so a net leaves Int64 only past 9,223 such payments in one currency.
         var totals: [Key: (net: Int128, count: Int)] = [:]
         for deal in set.deals where deal.included {
             for leg in deal.legs {

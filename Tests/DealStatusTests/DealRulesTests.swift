@@ -61,7 +61,7 @@ struct DealRulesTests {
         #expect(swap?.legs[3].amount == Money(minor: 926_148_000, currency: "RUB"))  // 819,600.00 × 11.3000
     }
 
-    @Test("impossible bookings are rejected: zero amount, zero rate, swap without far leg, events before booking")
+    @Test("impossible bookings are rejected: zero amount, zero rate, swap without far leg, events before booking, amounts beyond any FX deal")
     func badBookings() {
         #expect(rejection(run([booked(terms(amount: "0.00"))]).1[0]) != nil)
         #expect(rejection(run([booked(terms(rate: "0"))]).1[0]) != nil)
@@ -69,6 +69,11 @@ struct DealRulesTests {
         swap.farRate = nil
         #expect(rejection(run([booked(swap)]).1[0]) != nil)
         #expect(rejection(run([confirm(.awaiting)]).1[0]) == "deal D1 is not booked")
+        // Beyond any FX deal: 10 trillion CNY and a cent, or a counter amount that large (1 trillion CNY at 11.2345).
+        #expect(rejection(run([booked(terms(amount: "10000000000000.01"))]).1[0])
+            == "invalid terms: amount 10,000,000,000,000.01 CNY is beyond any FX deal (at most 1000000000000000 minor units a payment)")
+        #expect(rejection(run([booked(terms(amount: "1000000000000.00"))]).1[0])?.contains("11,234,500,000,000.00 RUB is beyond any FX deal") == true)
+        #expect(rejection(run([booked(terms(amount: "10000000000000.00", rate: "1"))]).1[0]) == nil)  // exactly the limit
     }
 
     @Test("a value date must be a real day as YYYY-MM-DD (it names a netting set and is a subject token); a swap's far leg settles after its near leg",
