@@ -106,6 +106,15 @@ enum DealRules {
         }
     }
 
+    /// The leg that keeps the settlement details of `currency` from changing now, nil when they may: a payment in it is
+    /// on its way (SENT), or none is left to make (all settled or cancelled). A FAILED payment came back, and new
+    /// details are how it is put right; a swap's far leg may get new details after its near leg settled.
+    static func requisitesFixed(in currency: CurrencyCode, of legs: [PaymentLeg]) -> PaymentLeg? {
+        let inCurrency = legs.filter { $0.amount.currency == currency }
+        if let sent = inCurrency.first(where: { $0.status == .sent }) { return sent }
+        return inCurrency.allSatisfy { $0.status == .settled || $0.status == .cancelled } ? inCurrency.last : nil
+    }
+
     /// Applies `event` (stored at stream `sequence`) to `current` (nil before booking).
     static func apply(_ event: DealEvent, sequence: UInt64, to current: DealStatus?) -> DealTransition {
         if let current, sequence <= current.lastEventSequence { return .ignored("event \(sequence) already applied") }
@@ -164,7 +173,12 @@ enum DealRules {
             } catch {
                 return .rejected("invalid amended terms: \(error)")
             }
+            // Settlement details change by their own, audited event. The back office's amendment repeats the details the
+            // deal was booked with: the deal keeps its own for the currencies it has, and takes the amendment's only
+            // for a currency new to it.
+            let held = Set(current.terms.requisites.map(\.currency))
             next.terms = terms
+            next.terms.requisites = current.terms.requisites + terms.requisites.filter { !held.contains($0.currency) }
             next.confirmation = .awaiting  // re-confirmation required after an amendment
             next.confirmationReason = "re-confirmation after amendment"
             next.mismatchedFields = nil
@@ -182,16 +196,19 @@ enum DealRules {
         case .requisitesChanged:
             guard let requisites = event.requisites, !requisites.isEmpty else { return .rejected("requisites change without requisites") }
             let currencies = Set(requisites.map(\.currency))
-            if let released = current.legs.first(where: { currencies.contains($0.amount.currency) && rank($0.status) >= 2 }) {
-                return .rejected("leg \(released.id) is already \(released.status.rawValue); requisites are fixed after release")
+            if let fixed = currencies.sorted().lazy.compactMap({ requisitesFixed(in: $0, of: current.legs) }).first {
+                return .rejected("leg \(fixed.id) is already \(fixed.status.rawValue); requisites are fixed after release")
             }
             var merged = current.terms.requisites.filter { !currencies.contains($0.currency) }
             merged += requisites
             merged.sort { $0.currency.rawValue < $1.currency.rawValue }
             if merged == current.terms.requisites { return .ignored("requisites unchanged") }
             next.terms.requisites = merged
-            for i in next.legs.indices where currencies.contains(next.legs[i].amount.currency) && next.legs[i].status == .instructed {
-                next.legs[i].statusAt = event.occurredAt  // re-instructed with the new details
+            // Instructed and failed payments are instructed again, with the new details.
+            for i in next.legs.indices where currencies.contains(next.legs[i].amount.currency)
+                && (next.legs[i].status == .instructed || next.legs[i].status == .failed) {
+                next.legs[i].status = .instructed
+                next.legs[i].statusAt = event.occurredAt
                 next.legs[i].reason = "re-instructed after requisites change"
             }
         }

@@ -722,12 +722,11 @@ final class DealStatusService: Sendable {
             throw ErrorBody(code: ErrorBody.badRequest, message: "invalid deal id", field: "dealId")
         }
         guard !command.requestId.isEmpty else { throw ErrorBody(code: ErrorBody.badRequest, message: "requestId is required", field: "requestId") }
-        let details = command.requisites
-        guard !details.account.trimmingCharacters(in: .whitespaces).isEmpty else {
-            throw ErrorBody(code: ErrorBody.unprocessable, message: "account is required", field: "requisites.account")
-        }
-        guard !details.bic.trimmingCharacters(in: .whitespaces).isEmpty else {
-            throw ErrorBody(code: ErrorBody.unprocessable, message: "BIC is required", field: "requisites.bic")
+        let details: SettlementRequisites
+        do {
+            details = try command.requisites.validated()
+        } catch let error as RequisitesError {
+            throw ErrorBody(code: ErrorBody.unprocessable, message: error.description, field: error.field)
         }
         guard let (status, _) = try await known(client: client, dealId: command.dealId) else {
             throw ErrorBody(code: ErrorBody.notFound, message: "no deal \(command.dealId)", field: "dealId")
@@ -737,17 +736,27 @@ final class DealStatusService: Sendable {
             throw ErrorBody(code: ErrorBody.unprocessable, message: "deal \(command.dealId) has no \(details.currency) leg",
                             field: "requisites.currency")
         }
-        if let released = legs.first(where: { DealRules.rank($0.status) >= 2 }) {
-            throw ErrorBody(code: ErrorBody.conflict, message: "leg \(released.id) is \(released.status.rawValue); requisites are fixed")
+        if let fixed = DealRules.requisitesFixed(in: details.currency, of: legs) {
+            throw ErrorBody(code: ErrorBody.conflict, message: "leg \(fixed.id) is \(fixed.status.rawValue); requisites are fixed")
         }
         // The request id is the caller's: it makes a retry idempotent for this client and deal only, so that another
         // client (or deal) using the same id is not taken for a retry.
         let event = DealEvent(eventId: "requisites-\(client)-\(command.dealId)-\(command.requestId)", client: client, dealId: command.dealId,
                               kind: .requisitesChanged,
                               occurredAt: Date(), requisites: [details], reason: command.requestedBy.map { "requested by \($0)" })
-        let ack = try await jetStream.publish(try MessagePackEncoder().encode(event), to: "deal.event.\(client).\(command.dealId)",
+        let subject = "deal.event.\(client).\(command.dealId)"
+        let ack = try await jetStream.publish(try MessagePackEncoder().encode(event), to: subject,
                                               headers: [Header.contentType: ContentType.msgpack, Header.schema: DealEvent.schema],
                                               msgId: event.eventId)
+        // The request id was used before (within the stream's dedupe window) for other details: not a retry of this
+        // request, and it would not be applied.
+        if ack.duplicate, let first = try await jetStream.nextMessage(stream: Subjects.Deal.eventsStream, subject: subject, from: ack.sequence),
+           first.seq == ack.sequence, let earlier = try? MessagePackDecoder().decode(DealEvent.self, from: first.payload),
+           earlier.requisites != event.requisites {
+            throw ErrorBody(code: ErrorBody.conflict, message: """
+                request id \(command.requestId) was used for other settlement details (event \(ack.sequence)); send a new request id
+                """, field: "requestId")
+        }
         // The details were in effect already (a retry of an applied request, or the same details again): that version.
         if status.terms.requisites.contains(details) {
             return CommandAccepted(eventSequence: ack.sequence, duplicate: ack.duplicate, appliedInVersion: status.version)

@@ -239,6 +239,48 @@ struct DealRulesTests {
         #expect(state?.legs[0].reason == "re-instructed after requisites change")
         let (_, late) = run([booked(), settle("NEAR-CNY", .sent, 1), change])
         #expect(rejection(late[2])?.contains("requisites are fixed after release") == true)
+        let (_, done) = run([booked(), settle("NEAR-CNY", .instructed, 0), settle("NEAR-CNY", .sent, 1), settle("NEAR-CNY", .settled, 2), change])
+        #expect(rejection(done[4]) == "leg NEAR-CNY is already SETTLED; requisites are fixed after release")
+    }
+
+    @Test("a payment that failed (returned for a wrong account) gets new details and is instructed again")
+    func requisitesAfterFailure() {
+        let new = SettlementRequisites(currency: "CNY", account: "40807156700000009999", bic: "ICBKCNBJ")
+        let change = DealEvent(eventId: "r", client: "C1", dealId: "D1", kind: .requisitesChanged, occurredAt: t0.addingTimeInterval(600),
+                               requisites: [new])
+        let (state, outcomes) = run([booked(), settle("NEAR-CNY", .instructed, 0), settle("NEAR-CNY", .sent, 1), settle("NEAR-CNY", .failed, 2), change])
+        #expect(outcomes.allSatisfy(isApplied))
+        #expect(state?.legs[0].status == .instructed && state?.legs[0].reason == "re-instructed after requisites change")
+        #expect(state?.legs[0].statusAt == t0.addingTimeInterval(600) && state?.settlement == .inProgress)
+        #expect(state?.terms.requisites.first { $0.currency == "CNY" } == new)
+    }
+
+    @Test("a swap's far leg gets new details after its near leg settled; not while a payment in that currency is on its way")
+    func swapFarLegRequisites() {
+        let rub = SettlementRequisites(currency: "RUB", account: "40702810938000099999", bic: "SABRRUMM")
+        let change = DealEvent(eventId: "r", client: "C1", dealId: "D1", kind: .requisitesChanged, occurredAt: t0, requisites: [rub])
+        let near = [settle("NEAR-RUB", .instructed, 0), settle("NEAR-RUB", .sent, 1)]
+        let (_, inFlight) = run([booked(terms(product: .swap))] + near + [change])
+        #expect(rejection(inFlight[3]) == "leg NEAR-RUB is already SENT; requisites are fixed after release")
+        let (state, outcomes) = run([booked(terms(product: .swap))] + near + [settle("NEAR-RUB", .settled, 2), change])
+        #expect(outcomes.allSatisfy(isApplied) && state?.terms.requisites.contains(rub) == true)
+        #expect(state?.legs.first { $0.id == "FAR-RUB" }?.status == .pending)
+    }
+
+    @Test("an amendment (which repeats the booked settlement details) keeps the details the client changed since")
+    func amendmentKeepsChangedRequisites() throws {
+        let cny = SettlementRequisites(currency: "CNY", account: "40807156700000009999", bic: "ICBKCNBJ")
+        let change = DealEvent(eventId: "r", client: "C1", dealId: "D1", kind: .requisitesChanged, occurredAt: t0, requisites: [cny])
+        let amended = DealEvent(eventId: "a", client: "C1", dealId: "D1", kind: .amended, occurredAt: t0, terms: terms(rate: "11.3000"))
+        let (state, outcomes) = run([booked(), change, amended])
+        #expect(outcomes.allSatisfy(isApplied))
+        #expect(state?.terms.rate == (try Rate(parsing: "11.3000")) && state?.terms.requisites.first { $0.currency == "CNY" } == cny)
+        // An amendment to another pair brings the details of the currency new to the deal.
+        var usd = terms(base: "USD", rate: "81.4567")
+        usd.amount = try Money(parsing: "1000.00", currency: "USD")
+        let (repaired, _) = run([booked(), change, DealEvent(eventId: "a2", client: "C1", dealId: "D1", kind: .amended, occurredAt: t0, terms: usd)])
+        #expect(repaired?.terms.requisites.map(\.currency.rawValue).sorted() == ["CNY", "RUB", "USD"])
+        #expect(repaired?.terms.requisites.first { $0.currency == "CNY" } == cny)
     }
 
     @Test("a redelivered event (same or lower sequence) is absorbed")

@@ -302,7 +302,7 @@ struct DealStatusServiceTests {
         await replica.stop()
     }
 
-    @Test("changing requisites is validated, recorded as an event and applied; released legs refuse it")
+    @Test("changing requisites is validated (BIC, account), recorded as an event and applied; released legs refuse it; a request id reused for other details is refused")
     func requisites() async throws {
         let running = try await OneReplica.start()
         defer { running.removeFiles() }
@@ -339,11 +339,41 @@ struct DealStatusServiceTests {
             _ = try await client.request(ChangeRequisites(requestId: "req-2", dealId: "D1", requisites: rub), to: "deal.cmd.C1.requisites",
                                          expecting: CommandAccepted.self)
         }
-        let usd = SettlementRequisites(currency: "USD", account: "1", bic: "X")
+        let usd = SettlementRequisites(currency: "USD", account: "40702840900000000001", bic: "CHASUS33")
         await #expect(throws: ErrorBody(code: 422, message: "deal D1 has no USD leg", field: "requisites.currency")) {
             _ = try await client.request(ChangeRequisites(requestId: "req-3", dealId: "D1", requisites: usd), to: "deal.cmd.C1.requisites",
                                          expecting: CommandAccepted.self)
         }
+        // Details a payment cannot use are refused, each naming its field; spaces and case do not matter.
+        for (account, bic, field) in [("40807156700000009999", "X", "requisites.bic"), ("40807156700000009999", "ICBK1NBJ", "requisites.bic"),
+                                      ("40807156700000009999", "ICBKCNBJ00", "requisites.bic"), ("1", "ICBKCNBJ", "requisites.account"),
+                                      ("4080-7156", "ICBKCNBJ", "requisites.account")] {
+            let bad = SettlementRequisites(currency: "CNY", account: account, bic: bic)
+            await #expect(throws: ErrorBody.self) {
+                do {
+                    _ = try await client.request(ChangeRequisites(requestId: "bad-\(account)-\(bic)", dealId: "D2", requisites: bad),
+                                                 to: "deal.cmd.C1.requisites", expecting: CommandAccepted.self)
+                } catch let error as ErrorBody {
+                    #expect(error.code == 422 && error.field == field, "\(account) \(bic): \(error)")
+                    throw error
+                }
+            }
+        }
+        let spaced = SettlementRequisites(currency: "CNY", account: "4080 7156 7000 0000 8888", bic: "icbk cnbj")
+        let tidy = try await client.request(ChangeRequisites(requestId: "req-4", dealId: "D2", requisites: spaced), to: "deal.cmd.C1.requisites",
+                                            expecting: CommandAccepted.self)
+        let appliedIn = try #require(tidy.appliedInVersion)
+        #expect(await eventually { (try? await replica.service.store.current(client: "C1", dealId: "D2"))??.0.version == appliedIn })
+        let d2 = try #require(try await replica.service.store.current(client: "C1", dealId: "D2")?.0)
+        #expect(d2.terms.requisites.contains(SettlementRequisites(currency: "CNY", account: "40807156700000008888", bic: "ICBKCNBJ")))
+        // A request id used again for other details is not a retry: refused, and nothing changes.
+        let reused = SettlementRequisites(currency: "CNY", account: "40807156700000007777", bic: "ICBKCNBJ")
+        await #expect(throws: ErrorBody(code: 409, message: "request id req-4 was used for other settlement details (event \(tidy.eventSequence)); send a new request id",
+                                        field: "requestId")) {
+            _ = try await client.request(ChangeRequisites(requestId: "req-4", dealId: "D2", requisites: reused), to: "deal.cmd.C1.requisites",
+                                         expecting: CommandAccepted.self)
+        }
+        #expect(try await replica.service.store.current(client: "C1", dealId: "D2")?.0.version == d2.version)
         await replica.stop()
     }
 

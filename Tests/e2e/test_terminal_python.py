@@ -599,7 +599,7 @@ def test_terminal_netting_and_requisites_commands(nats_server, bin_dir, tmp_dir)
             wait_for(changed, timeout=10, interval=0.1, what="the new settlement details on the deal")
         settled = next(d for d in page["deals"] if d["settlement"] == "SETTLED")
         code, out, err = run_terminal(bin_dir, nats_server.url, "requisites", "--deal", settled["terms"]["dealId"], "--currency",
-                                      settled["terms"]["baseCurrency"], "--account", "1", "--bic", "X")
+                                      settled["terms"]["baseCurrency"], "--account", "40702000000000000043", "--bic", "SVYZRUMM")
         assert code == 1 and "error 409" in err and "requisites are fixed" in err, (code, err)
     finally:
         if simulator is not None:
