@@ -563,6 +563,15 @@ final class DealStatusService: Sendable {
         return try await store.current(client: client, dealId: dealId)
     }
 
+    /// A deal as a request (`get`, `requisites`) sees it: from memory once memory holds every deal. Until then — a
+    /// replica still loading its projection (SQLite may be behind, or empty), or one whose memory overflowed — a deal
+    /// not in memory is read from DEAL_STATUS itself, so that no replica answers "no deal" for one that exists.
+    func current(client: String, dealId: String) async throws -> DealStatus? {
+        if let held = latestKnown.get(Self.key(client: client, dealId: dealId)) { return held.value }
+        if latestKnown.isComplete { return nil }
+        return try await latest(client: client, dealId: dealId)?.0
+    }
+
     // MARK: Projection
 
     /// Keeps this replica's SQLite in step with DEAL_STATUS: last snapshot per deal, then live; rebuilds an empty store.
@@ -652,12 +661,9 @@ final class DealStatusService: Sendable {
     /// before the list is in it, what is stored after reaches the subscription.
     func awaitProjection(limit: Duration = .seconds(2)) async {
         guard let target = try? await jetStream.streamInfo(Subjects.Deal.statusStream).state.lastSeq, target > 0 else { return }
-        let deadline = ContinuousClock.now + limit
-        // Memory is incomplete only while the projection loads (at start, after a lost consumer): a short poll then.
-        while !latestKnown.isComplete, ContinuousClock.now < deadline {
-            try? await Task.sleep(for: .milliseconds(2))
-        }
-        if latestKnown.isComplete, await writtenUpTo.wait(for: target, until: deadline) { return }
+        // The projection takes versions in stream order (the last of each deal, then live), and writes them in that
+        // order: once it has written `target`, SQLite holds every version stored before the call.
+        if await writtenUpTo.wait(for: target, until: ContinuousClock.now + limit) { return }
         logger.warning("list answered from a projection behind the stream", metadata: ["written": "\(writtenUpTo.value)", "stored": "\(target)"])
     }
 
@@ -685,7 +691,7 @@ final class DealStatusService: Sendable {
             return try await store.list(client: client, query)
         }
         try micro.addEndpoint("get", subject: "deal.query.*.get", request: DealGet.self, maxConcurrency: 8) { [self] get, request in
-            guard let (status, _) = try await self.known(client: try request.clientToken(), dealId: get.dealId) else {
+            guard let status = try await self.current(client: try request.clientToken(), dealId: get.dealId) else {
                 throw ErrorBody(code: ErrorBody.notFound, message: "no deal \(get.dealId)", field: "dealId")
             }
             return status
@@ -728,7 +734,7 @@ final class DealStatusService: Sendable {
         } catch let error as RequisitesError {
             throw ErrorBody(code: ErrorBody.unprocessable, message: error.description, field: error.field)
         }
-        guard let (status, _) = try await known(client: client, dealId: command.dealId) else {
+        guard let status = try await current(client: client, dealId: command.dealId) else {
             throw ErrorBody(code: ErrorBody.notFound, message: "no deal \(command.dealId)", field: "dealId")
         }
         let legs = status.legs.filter { $0.amount.currency == details.currency }
@@ -767,7 +773,7 @@ final class DealStatusService: Sendable {
         let deadline = ContinuousClock.now + .seconds(2)
         while true {
             let seen = projectedUpTo.value
-            if let (now, _) = try await known(client: client, dealId: command.dealId), now.lastEventSequence >= ack.sequence,
+            if let now = try await current(client: client, dealId: command.dealId), now.lastEventSequence >= ack.sequence,
                now.terms.requisites.contains(details) {
                 return CommandAccepted(eventSequence: ack.sequence, duplicate: ack.duplicate, appliedInVersion: now.version)
             }

@@ -36,6 +36,8 @@ public final class LatestVersions<Value: Sendable>: Sendable {
         /// Versions being published, with their bytes: the stored copy may reach the projection before the ack.
         @usableFromInline var inFlight: [String: Entry] = [:]
         @usableFromInline var complete = false
+        /// Entries were dropped for room: from then on a key not held may still exist, whatever was loaded.
+        @usableFromInline var overflowed = false
 
         /// Room for `capacity` entries from the start: the table never grows under the lock on the hot path (doubling
         /// a table of 100k entries rehashes every key, milliseconds during which no event is folded).
@@ -71,20 +73,22 @@ public final class LatestVersions<Value: Sendable>: Sendable {
             if state.entries.count >= limit {
                 state.entries.removeAll(keepingCapacity: true)
                 state.complete = false
+                state.overflowed = true
             }
             state.entries[key] = Entry(value, sequence: sequence)
             return true
         }
     }
 
-    /// True once every key there is has been loaded (`markComplete`): a key not held then does not exist.
+    /// True once every key there is has been loaded (`markComplete`): a key not held then does not exist. Never again
+    /// once entries were dropped for room (past `limit`): callers then look in their store.
     @inlinable
     public var isComplete: Bool { state.withLock { $0.complete } }
 
     /// Marks the held entries as all there are (after a full snapshot), or not (`false`, e.g. while resubscribing).
     @inlinable
     public func markComplete(_ complete: Bool) {
-        state.withLock { $0.complete = complete && $0.entries.count < limit }
+        state.withLock { $0.complete = complete && !$0.overflowed }
     }
 
     /// The value held under `key` when `message` is the stored copy of it: the version held, stored at that stream

@@ -154,7 +154,7 @@ struct DealStatusServiceTests {
         await replica.stop()
     }
 
-    @Test("a replica that has not yet seen another replica's version does not reject the next event against its stale state")
+    @Test("a replica that has not yet seen another replica's version does not reject the next event against its stale state, nor answer requests as if the deal did not exist")
     func staleReplica() async throws {
         let server = try NatsServer()
         let dir = try scratchDirectory("deals")
@@ -186,6 +186,14 @@ struct DealStatusServiceTests {
         let status = try MessagePackDecoder().decode(DealStatus.self, from: stored.payload)
         #expect(status.version == 2 && status.confirmation == .awaiting)
         #expect(try await b.store.rejections(client: "C1", dealId: "D1").isEmpty)
+        // A replica that has loaded nothing yet (scaled out, or restarted with its file gone) answers requests about the
+        // deal from the stream, not "no deal".
+        let c = try DealStatusService(connection: connection, store: try DealStore(path: dir.appendingPathComponent("c.sqlite").path),
+                                      logger: Logger(label: "c"))
+        #expect(try await c.known(client: "C1", dealId: "D1") == nil)
+        #expect(try await c.current(client: "C1", dealId: "D1")?.version == 2)
+        #expect(try await c.current(client: "C1", dealId: "D9") == nil)
+        await c.micro.stop()
         await b.micro.stop()
         await connection.drain()
         await client.drain()

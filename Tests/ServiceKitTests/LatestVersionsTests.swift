@@ -43,4 +43,15 @@ struct LatestVersionsTests {
         mine.endPublishing(key: "C1.D1")
         #expect(mine.held(as: stored[2], key: "C1.D1") == nil)
     }
+
+    @Test("once entries were dropped for room, memory never claims to hold every key again")
+    func overflowIsNeverComplete() {
+        let held = LatestVersions<Note>(limit: 3) { $0.version }
+        held.markComplete(true)
+        #expect(held.isComplete)
+        for n in 1...5 { held.remember(Note(text: "n\(n)", version: 1), key: "k\(n)", sequence: UInt64(n)) }
+        #expect(held.get("k1") == nil && held.get("k5") != nil)
+        held.markComplete(true)  // the snapshot has been read through: still not every key is held
+        #expect(!held.isComplete)
+    }
 }
