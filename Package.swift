@@ -13,6 +13,7 @@ let serviceDependencies: [Target.Dependency] = [
     .product(name: "Logging", package: "swift-log"),
     .product(name: "ArgumentParser", package: "swift-argument-parser"),
     .product(name: "GRDB", package: "GRDB.swift"),
+    .product(name: "Metrics", package: "swift-metrics"),
 ]
 
 let package = Package(

@@ -2,6 +2,7 @@ import Bus
 import Foundation
 import Logging
 import Messages
+import Metrics
 import ServiceKit
 import ServiceLifecycle
 import Synchronization
@@ -44,6 +45,9 @@ final class DealStatusService: Sendable {
     /// The highest DEAL_STATUS sequence whose version (and every earlier one) is in SQLite: the projection receives
     /// versions in stream order, and writes them in that order. `list` waits on it.
     private let writtenUpTo = Watermark()
+    /// Projection writes SQLite refused (each is kept and tried again): `deal_status_projection_write_failures_total`.
+    let projectionWriteFailures = Atomic<Int>(0)
+    private let projectionWriteFailureCounter = Counter(label: "deal_status_projection_write_failures_total")
     /// The highest DEAL_STATUS sequence in memory: the requisites command waits on it for its outcome.
     private let projectedUpTo = Watermark()
     /// Which events the delivery thread leaves to the event task (see `inline`).
@@ -633,26 +637,39 @@ final class DealStatusService: Sendable {
     /// arrival (at 5k events/s: ~400 commits/s before, ≤ 100 now).
     func writeProjection() async {
         for await _ in writeSignal.stream {
-            await writePending()
+            guard await writePending() else {
+                // Kept for the next attempt (the disk full, the file locked…): a second later, not at once.
+                writeSignal.continuation.yield()
+                try? await Task.sleep(for: .seconds(1))
+                continue
+            }
             try? await Task.sleep(for: projectionWriteInterval)
         }
-        await Task { await writePending() }.value  // the last write runs outside the cancelled task, so it is not refused
+        await Task { _ = await writePending() }.value  // the last write runs outside the cancelled task, so it is not refused
     }
 
-    private func writePending() async {
+    /// Writes what has gathered; false when SQLite refused it, which is then kept, ahead of what came since, so that
+    /// `writtenUpTo` never passes a version that is not written.
+    func writePending() async -> Bool {
         let batch = pendingWrites.withLock { pending in
             defer { pending.removeAll(keepingCapacity: true) }
             return pending
         }
-        guard !batch.isEmpty else { return }
+        guard !batch.isEmpty else { return true }
         do {
             try await store.upsertAll(batch)
             writtenUpTo.advance(to: batch.map(\.sequence).max() ?? 0)
+            return true
         } catch is CancellationError {
             // Stopping: the projection is rebuilt from DEAL_STATUS on the next start.
             logger.debug("projection write skipped at stop", metadata: ["versions": "\(batch.count)"])
+            return true
         } catch {
-            logger.error("projection write failed; rebuilt on restart", metadata: ["error": "\(error)", "versions": "\(batch.count)"])
+            logger.error("projection write failed; retrying", metadata: ["error": "\(error)", "versions": "\(batch.count)"])
+            pendingWrites.withLock { $0.insert(contentsOf: batch, at: 0) }
+            projectionWriteFailures.add(1, ordering: .relaxed)
+            projectionWriteFailureCounter.increment()
+            return false
         }
     }
 

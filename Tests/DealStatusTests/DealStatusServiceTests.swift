@@ -4,6 +4,7 @@ import GRDB
 import Logging
 import Messages
 import ServiceKit
+import Synchronization
 import Testing
 import TestSupport
 import Wire
@@ -260,6 +261,28 @@ struct DealStatusServiceTests {
         await #expect(throws: ErrorBody(code: 400, message: "valueDateFrom must be YYYY-MM-DD and exist, got \"2024-02-30\"", field: "valueDateFrom")) {
             _ = try await ids { $0.valueDateFrom = "2024-02-30" }
         }
+        await client.drain()
+        await replica.stop()
+    }
+
+    @Test("a projection write SQLite refuses is kept and written once it can be: the list then shows the newest version")
+    func refusedWriteIsRetried() async throws {
+        let running = try await OneReplica.start()
+        defer { running.removeFiles() }
+        let (replica, client, js) = (running.replica, running.client, running.js)
+        func listed() async -> [Int64] {
+            (try? await client.request(DealListQuery(), to: "deal.query.C1.list", expecting: DealPage.self))?.deals.map(\.version) ?? []
+        }
+        try await publish(js, booked())
+        #expect(await eventually { await listed() == [1] })
+        // The table goes away (as a full disk or a locked file would refuse writes)…
+        try await replica.service.store.store.write { db in try db.execute(sql: "ALTER TABLE deal RENAME TO dealAway") }
+        try await publish(js, confirm(.awaiting, 1))
+        #expect(await eventually { replica.service.projectionWriteFailures.load(ordering: .relaxed) > 0 })
+        #expect((try? await replica.service.known(client: "C1", dealId: "D1"))??.0.version == 2)
+        // …and comes back: the version it refused is written, not lost until a restart.
+        try await replica.service.store.store.write { db in try db.execute(sql: "ALTER TABLE dealAway RENAME TO deal") }
+        #expect(await eventually { await listed() == [2] })
         await client.drain()
         await replica.stop()
     }
