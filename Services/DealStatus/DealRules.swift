@@ -77,11 +77,12 @@ enum DealRules {
 
     /// Confirmation moves the issue allows: NEW → AWAITING → CONFIRMED | MISMATCHED | DISPUTED, back to AWAITING
     /// after a mismatch or dispute is resolved. CONFIRMED → AWAITING only by amendment; CANCELLED only by cancellation.
-    /// The counterparty's confirmation may arrive before the back office's "sent for confirmation": NEW moves to
-    /// CONFIRMED directly, and the late AWAITING is absorbed (`lateConfirmation`). Not so for a mismatch or dispute:
-    /// from those, AWAITING is the way back, so a late one could not be told from a resolution and would wipe them.
+    /// The counterparty's answer may arrive before the back office's "sent for confirmation": NEW moves to CONFIRMED,
+    /// MISMATCHED or DISPUTED directly, and the late AWAITING is absorbed (`lateConfirmation`). From a mismatch or
+    /// dispute AWAITING is also the way back; the two are told apart by time: an AWAITING reported before the mismatch
+    /// or dispute is late, one reported after it resolves it.
     static let confirmationMoves: [ConfirmationStatus: Set<ConfirmationStatus>] = [
-        .new: [.awaiting, .confirmed],
+        .new: [.awaiting, .confirmed, .mismatched, .disputed],
         .awaiting: [.confirmed, .mismatched, .disputed],
         .mismatched: [.awaiting, .disputed, .confirmed],
         .disputed: [.awaiting],
@@ -90,9 +91,14 @@ enum DealRules {
     ]
 
     /// An earlier step arriving after a later one: NEW after anything, AWAITING after CONFIRMED (a confirmed deal goes
-    /// back to AWAITING only by amendment, which is its own event).
-    static func lateConfirmation(_ status: ConfirmationStatus, after current: ConfirmationStatus) -> Bool {
-        status == .new || (status == .awaiting && current == .confirmed)
+    /// back to AWAITING only by amendment, which is its own event), and AWAITING reported before the mismatch or
+    /// dispute the deal is in (`since`: when that was reported).
+    static func lateConfirmation(_ status: ConfirmationStatus, at time: Date, after current: ConfirmationStatus, since: Date?) -> Bool {
+        switch (status, current) {
+        case (.new, _), (.awaiting, .confirmed): true
+        case (.awaiting, .mismatched), (.awaiting, .disputed): since.map { time < $0 } ?? false
+        default: false
+        }
     }
 
     /// Settlement progress order; FAILED sits beside SENT (a sent payment that did not arrive).
@@ -131,7 +137,7 @@ enum DealRules {
             guard let status = event.confirmation else { return .rejected("confirmation event without status") }
             if status == current.confirmation { return .ignored("confirmation already \(status.rawValue)") }
             if current.confirmation == .cancelled { return .ignored("deal is cancelled") }
-            if lateConfirmation(status, after: current.confirmation) {
+            if lateConfirmation(status, at: event.occurredAt, after: current.confirmation, since: current.confirmationAt) {
                 return .ignored("late \(status.rawValue) after \(current.confirmation.rawValue)")
             }
             guard status != .cancelled, confirmationMoves[current.confirmation, default: []].contains(status) else {
@@ -140,6 +146,7 @@ enum DealRules {
             next.confirmation = status
             next.mismatchedFields = status == .mismatched ? (event.mismatchedFields ?? []) : nil
             next.confirmationReason = status == .confirmed ? nil : (event.reason ?? defaultReason(status))
+            next.confirmationAt = event.occurredAt
         case .settlement:
             guard let legId = event.legId, let status = event.settlement else { return .rejected("settlement event without leg or status") }
             guard let index = current.legs.firstIndex(where: { $0.id == legId }) else { return .rejected("unknown leg \(legId)") }
@@ -181,6 +188,7 @@ enum DealRules {
             next.terms.requisites = current.terms.requisites + terms.requisites.filter { !held.contains($0.currency) }
             next.confirmation = .awaiting  // re-confirmation required after an amendment
             next.confirmationReason = "re-confirmation after amendment"
+            next.confirmationAt = event.occurredAt
             next.mismatchedFields = nil
         case .cancelled:
             if current.confirmation == .cancelled { return .ignored("deal already cancelled") }
@@ -189,6 +197,7 @@ enum DealRules {
             }
             next.confirmation = .cancelled
             next.confirmationReason = event.reason ?? "cancelled"
+            next.confirmationAt = event.occurredAt
             for i in next.legs.indices {
                 next.legs[i].status = .cancelled
                 next.legs[i].statusAt = event.occurredAt
@@ -254,7 +263,7 @@ enum DealRules {
         do {
             let legs = try legs(for: terms)
             return .applied(DealStatus(terms: terms, version: 1, confirmation: .new, confirmationReason: "confirmation not yet sent",
-                                       legs: legs, settlement: .pending, updatedAt: event.occurredAt, lastEventSequence: sequence))
+                                       confirmationAt: event.occurredAt, legs: legs, settlement: .pending, updatedAt: event.occurredAt, lastEventSequence: sequence))
         } catch {
             return .rejected("invalid terms: \(error)")
         }

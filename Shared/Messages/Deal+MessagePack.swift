@@ -7,12 +7,14 @@ import Wire
 
 extension DealStatus: MessagePackWritable {
     public func writeMessagePack(to out: MessagePackOutput) throws(WireError) {
-        out.map(count: 7 + (confirmationReason == nil ? 0 : 1) + (mismatchedFields == nil ? 0 : 1) + (settledAt == nil ? 0 : 1))
+        out.map(count: 7 + (confirmationReason == nil ? 0 : 1) + (mismatchedFields == nil ? 0 : 1) + (confirmationAt == nil ? 0 : 1)
+            + (settledAt == nil ? 0 : 1))
         out.write("terms"); try out.write(terms)
         out.write("version"); out.write(version)
         out.write("confirmation"); out.write(confirmation)
         if let confirmationReason { out.write("confirmationReason"); out.write(confirmationReason) }
         if let mismatchedFields { out.write("mismatchedFields"); out.write(mismatchedFields) }
+        if let confirmationAt { out.write("confirmationAt"); try out.write(confirmationAt) }
         out.write("legs"); try out.write(legs)
         out.write("settlement"); out.write(settlement)
         if let settledAt { out.write("settledAt"); try out.write(settledAt) }

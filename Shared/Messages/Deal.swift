@@ -261,6 +261,9 @@ public struct DealStatus: WireMessage, Equatable {
     /// Why the deal is not confirmed (mismatch, dispute, cancellation), for the "Без подтверждения" column.
     public var confirmationReason: String?
     public var mismatchedFields: [String]?
+    /// When the confirmation status last changed, as the back office reported it (the event's time). Tells a late
+    /// "sent for confirmation" from one that resolves a mismatch or dispute. Nil in snapshots made before it existed.
+    public var confirmationAt: Date?
     public var legs: [PaymentLeg]
     public var settlement: DealSettlementStatus
     /// When the last leg was credited ("Зачислено на счёт Клиента", with time).
@@ -270,13 +273,14 @@ public struct DealStatus: WireMessage, Equatable {
     public var lastEventSequence: UInt64
 
     public init(terms: DealTerms, version: Int64, confirmation: ConfirmationStatus, confirmationReason: String? = nil,
-                mismatchedFields: [String]? = nil, legs: [PaymentLeg], settlement: DealSettlementStatus, settledAt: Date? = nil,
-                updatedAt: Date, lastEventSequence: UInt64) {
+                mismatchedFields: [String]? = nil, confirmationAt: Date? = nil, legs: [PaymentLeg], settlement: DealSettlementStatus,
+                settledAt: Date? = nil, updatedAt: Date, lastEventSequence: UInt64) {
         self.terms = terms
         self.version = version
         self.confirmation = confirmation
         self.confirmationReason = confirmationReason
         self.mismatchedFields = mismatchedFields
+        self.confirmationAt = confirmationAt
         self.legs = legs
         self.settlement = settlement
         self.settledAt = settledAt

@@ -111,9 +111,7 @@ struct DealRulesTests {
 
     @Test("invalid confirmation moves are rejected with the reason and change nothing", arguments: [
         [ConfirmationStatus.awaiting, .confirmed, .mismatched], [.awaiting, .confirmed, .disputed], [.awaiting, .cancelled],
-        [.awaiting, .disputed, .confirmed],
-        // Before AWAITING, a mismatch or dispute is refused: the AWAITING after it would read as its resolution.
-        [.disputed], [.mismatched],
+        [.awaiting, .disputed, .confirmed], [.mismatched, .cancelled],
     ])
     func invalidConfirmation(steps: [ConfirmationStatus]) {
         let (state, outcomes) = run([booked()] + steps.enumerated().map { confirm($1, $0 + 1) })
@@ -127,6 +125,22 @@ struct DealRulesTests {
         #expect(outcomes.map(isApplied) == [true, true, false, false])
         #expect(outcomes[2...].allSatisfy(isIgnored))
         #expect(state?.confirmation == .confirmed && state?.confirmation.dashboardLabel == "Подтверждено" && state?.version == 2)
+    }
+
+    @Test("a mismatch or dispute that arrives before the AWAITING it follows is kept: the late AWAITING is absorbed, a later one resolves it",
+          arguments: [ConfirmationStatus.mismatched, .disputed])
+    func earlyMismatch(status: ConfirmationStatus) {
+        let (state, outcomes) = run([booked(), confirm(status, 2, fields: status == .mismatched ? ["rate"] : nil), confirm(.awaiting, 1)])
+        #expect(outcomes.map(isApplied) == [true, true, false] && isIgnored(outcomes[2]))
+        #expect(state?.confirmation == status && state?.confirmationAt == t0.addingTimeInterval(2))
+        #expect(state?.mismatchedFields == (status == .mismatched ? ["rate"] : nil))
+        // Sent again for confirmation after the mismatch or dispute was reported: that resolves it.
+        let (resolved, after) = run([confirm(.awaiting, 3), confirm(.confirmed, 4)], from: state)
+        #expect(after.allSatisfy(isApplied) && resolved?.confirmation == .confirmed && resolved?.mismatchedFields == nil)
+        // A snapshot from before `confirmationAt` existed keeps the old reading: AWAITING resolves.
+        var old = state
+        old?.confirmationAt = nil
+        #expect(run([confirm(.awaiting, 1)], from: old).0?.confirmation == .awaiting)
     }
 
     @Test("a mismatch keeps the differing fields and a reason for the dashboard")
