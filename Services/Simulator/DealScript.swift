@@ -20,10 +20,48 @@ struct DealScript {
     let dealId: String
     var events: [DealEvent]
 
-    /// Pairs a corporate client trades, with a mid rate (mantissa, scale 4) and the two accounts used.
+    /// Pairs a corporate client trades, with a mid rate (mantissa, scale 4).
     static let pairs: [(base: CurrencyCode, quote: CurrencyCode, mid: Int64)] = [
         ("CNY", "RUB", 11_2345), ("USD", "RUB", 81_4567), ("EUR", "RUB", 88_1234), ("EUR", "USD", 1_0842), ("USD", "JPY", 151_2300),
     ]
+
+    /// Money-market rates in basis points a year: a forward's points follow their difference (covered interest
+    /// parity), so a ruble pair's forward is above spot and USDJPY's below.
+    static let interestBasisPoints: [CurrencyCode: Int64] = ["RUB": 1_800, "CNY": 200, "USD": 500, "EUR": 300, "JPY": 50]
+
+    /// ISO 4217 numeric codes, as a Russian account number carries them (rubles as 810).
+    static let accountCurrencyCodes: [CurrencyCode: String] = ["RUB": "810", "CNY": "156", "USD": "840", "EUR": "978", "JPY": "392"]
+
+    /// `rate` (scale 5) carried forward `days`: spot × (quote rate − base rate) × days / 365, in integers.
+    static func forward(_ rate: Rate, base: CurrencyCode, quote: CurrencyCode, days: Int) -> Rate {
+        let differential = (interestBasisPoints[quote] ?? 0) - (interestBasisPoints[base] ?? 0)
+        let points = rate.mantissa * differential * Int64(days) / (10_000 * 365)
+        return Rate(mantissa: rate.mantissa + points, scale: rate.scale)
+    }
+
+    /// A client's settlement account in `currency` at a Russian bank: 20 digits — balance account 40702 (a company),
+    /// the currency's numeric code, a check digit (0 here) and 11 digits of the client.
+    static func account(client: String, currency: CurrencyCode) -> String {
+        var hash: UInt64 = 14_695_981_039_346_656_037  // FNV-1a: the same client gets the same account in every run
+        for byte in client.utf8 { hash = (hash ^ UInt64(byte)) &* 1_099_511_628_211 }
+        return "40702" + (accountCurrencyCodes[currency] ?? "000") + "0" + String(format: "%011llu", hash % 100_000_000_000)
+    }
+
+    /// The first business day at or after `date` (Saturdays and Sundays roll to Monday; no holiday calendar).
+    static func businessDay(_ date: Date) -> Date {
+        switch utcCalendar.component(.weekday, from: date) {
+        case 7: date.addingTimeInterval(2 * 86_400)  // Saturday
+        case 1: date.addingTimeInterval(86_400)  // Sunday
+        default: date
+        }
+    }
+
+    /// Two business days after `date`: the spot value date.
+    static func spot(after date: Date) -> Date {
+        var day = date
+        for _ in 0..<2 { day = businessDay(day.addingTimeInterval(86_400)) }
+        return day
+    }
 
     /// `varied`: lifecycles as a trading day brings them, beyond the plain ones: a dispute now and then, an amendment
     /// after confirmation, a cancellation before settlement, and forwards and swaps that stop at CONFIRMED, as until their
@@ -39,19 +77,24 @@ struct DealScript {
         for _ in 0..<units { scale *= 10 }
         let amount = Money(minor: Int64(10_000 + random.next() % 990_000) * 100 * scale / 100, currency: pair.base)
         let spread = Int64(random.next() % 200) - 100
-        let rate = Rate(mantissa: pair.mid * 10 + spread, scale: 5)
+        let spotRate = Rate(mantissa: pair.mid * 10 + spread, scale: 5)
         let day: TimeInterval = 86_400
-        // Varied: forwards and swaps spread over ten value dates, so that each netting set changes less often.
-        let weeks = product == .spot ? 2 * day : (30 + (varied ? Double(number % 10) : 0)) * day
-        let valueDate = Self.date(tradeTime.addingTimeInterval(weeks))
+        // Spot settles two business days on; forwards and swaps (varied: over ten value dates, so that each netting set
+        // changes less often) about a month on, and a swap's far leg a month after its near one; all on weekdays.
+        let near = product == .spot
+            ? Self.spot(after: tradeTime)
+            : Self.businessDay(tradeTime.addingTimeInterval((30 + (varied ? Double(number % 10) : 0)) * day))
+        let far = Self.businessDay(near.addingTimeInterval(30 * day))
+        func days(to date: Date) -> Int { Int(date.timeIntervalSince(tradeTime) / day) }
+        let rate = product == .spot ? spotRate : Self.forward(spotRate, base: pair.base, quote: pair.quote, days: days(to: near))
         let channel: DealChannel = [.web, .fixAPI, .phone][Int(random.next() % 3)]
         let requisites = [pair.base, pair.quote].map {
-            SettlementRequisites(currency: $0, account: "40702\($0.rawValue)\(client)0001", bic: "SVYZRUMM")
+            SettlementRequisites(currency: $0, account: Self.account(client: client, currency: $0), bic: "SVYZRUMM")
         }
         let terms = DealTerms(client: client, dealId: dealId, tradeTime: tradeTime, channel: channel, product: product, side: side,
-                              baseCurrency: pair.base, quoteCurrency: pair.quote, amount: amount, rate: rate, valueDate: valueDate,
-                              farRate: product == .swap ? Rate(mantissa: rate.mantissa + 150, scale: 5) : nil,
-                              farValueDate: product == .swap ? Self.date(tradeTime.addingTimeInterval(weeks + 30 * day)) : nil,
+                              baseCurrency: pair.base, quoteCurrency: pair.quote, amount: amount, rate: rate, valueDate: Self.date(near),
+                              farRate: product == .swap ? Self.forward(spotRate, base: pair.base, quote: pair.quote, days: days(to: far)) : nil,
+                              farValueDate: product == .swap ? Self.date(far) : nil,
                               requisites: requisites)
         var events: [DealEvent] = []
         func add(_ kind: DealEventKind, _ fill: (inout DealEvent) -> Void) {
@@ -103,10 +146,14 @@ struct DealScript {
         return DealScript(client: client, dealId: dealId, events: events.reversed())  // popLast() gives the next one
     }
 
-    static func date(_ date: Date) -> String {
+    static let utcCalendar: Calendar = {
         var calendar = Calendar(identifier: .gregorian)
         calendar.timeZone = TimeZone(identifier: "UTC")!
-        let c = calendar.dateComponents([.year, .month, .day], from: date)
+        return calendar
+    }()
+
+    static func date(_ date: Date) -> String {
+        let c = utcCalendar.dateComponents([.year, .month, .day], from: date)
         return String(format: "%04d-%02d-%02d", c.year!, c.month!, c.day!)
     }
 }
