@@ -87,6 +87,8 @@ struct Deals: AsyncParsableCommand {
     @Option(help: "Only deals of at most this amount in its currency, e.g. \"1,000,000 CNY\".") var amountTo: String?
     @Option(help: "Only deals with a rate of at least this (a swap by either leg), e.g. 11.2.") var rateFrom: String?
     @Option(help: "Only deals with a rate of at most this (a swap by either leg).") var rateTo: String?
+    @Option(help: ArgumentHelp("Messages the live subscription may queue before NATS drops some (tests).", visibility: .hidden))
+    var pendingLimit: Int?
 
     func validate() throws {
         for (flag, day) in [("--traded-from", tradedFrom), ("--traded-to", tradedTo), ("--value-date", valueDate)] {
@@ -129,14 +131,19 @@ struct Deals: AsyncParsableCommand {
         do {
             let connection = try await client.connect()
             // Subscribe first, then load the snapshot: an update racing the load is applied if it is newer.
-            let live = try connection.subscribe(to: "deal.status.\(client.client).>")
+            let limits = pendingLimit.map { PendingLimits(messages: max(1, $0), bytes: -1, swiftBuffer: max(1, $0)) } ?? .default
+            let live = try connection.subscribe(to: "deal.status.\(client.client).>", limits: limits)
             let changes = connection.connectionChanges()
             try connection.flush()
             var table = DealTable()
             for deal in try await Self.list(client: client.client, from: connection) { table.apply(deal) }
             let filter = DealFilter(self)
+            var matching = Set<String>()
             if json {
-                for deal in table.sorted where filter.matches(deal) { printJSON(deal) }
+                for deal in table.sorted where filter.matches(deal) {
+                    printJSON(deal)
+                    matching.insert(deal.terms.dealId)
+                }
                 fflush(nil)
             } else {
                 render(table, filter: filter, screen: once ? nil : Screen.size())
@@ -145,7 +152,7 @@ struct Deals: AsyncParsableCommand {
                 await connection.drain()
                 return
             }
-            try await follow(live, changes: changes, connection: connection, table: table, filter: filter)
+            try await follow(live, changes: changes, connection: connection, table: table, filter: filter, matching: matching)
         } catch {
             throw fail(error)
         }
@@ -174,6 +181,8 @@ struct Deals: AsyncParsableCommand {
         case tick
         case connection(ConnectionChange)
         case retryList
+        /// NATS dropped updates for this subscription (it fell behind); the count so far.
+        case dropped(Int64)
         /// The list read after the reconnect numbered `since`.
         case listed(Result<[DealStatus], any Error>, since: Int)
     }
@@ -186,6 +195,9 @@ struct Deals: AsyncParsableCommand {
         /// Back, but the list could not be read again yet (deal-status not answering): changes made since the
         /// connection was lost may be missing.
         case unverified(since: Date)
+        /// NATS dropped updates because the terminal fell behind (its output not read, say): the list is being read
+        /// again.
+        case behind(since: Date)
 
         /// What the screen's first line says about it.
         var warning: String? {
@@ -194,18 +206,23 @@ struct Deals: AsyncParsableCommand {
             case .lost(let since): "CONNECTION LOST at \(since.formatted(.iso8601)), reconnecting: statuses may be stale"
             case .unverified(let since):
                 "RECONNECTED, the list not read again yet (retrying): changes since \(since.formatted(.iso8601)) may be missing"
+            case .behind(let since):
+                "UPDATES DROPPED at \(since.formatted(.iso8601)) (the terminal fell behind), reading the list again: statuses may be stale"
             }
         }
     }
 
-    /// The live table: updates go into it as they come. `--json` prints each newer version at once; the screen is
-    /// redrawn at most every 100 ms when something changed (or the window was resized), so the last change of a burst
-    /// is shown too. While the connection is away, and after it until the list has been read again (versions published
+    /// The live table: updates go into it as they come. `--json` prints each newer version of a deal that matches the
+    /// filters at once, and the version that takes a deal out of them (so a script following `--settlement FAILED`
+    /// learns it was re-instructed); the screen is redrawn at most every 100 ms when something changed (or the window
+    /// was resized), so the last change of a burst is shown too. When NATS drops updates because the terminal fell
+    /// behind, it says so and reads the list again, as after a reconnect. While the connection is away, and after it until the list has been read again (versions published
     /// meanwhile never reach the subscription), the screen's first line says the statuses may be stale (`--json`: a
     /// line on standard error). A closed connection ends the command with an error.
     func follow(_ live: Subscription, changes: AsyncStream<ConnectionChange>, connection: NatsConnection, table start: DealTable,
-                filter: DealFilter) async throws {
+                filter: DealFilter, matching shown: Set<String>) async throws {
         var table = start
+        var matching = shown
         let (events, sink) = AsyncThrowingStream<LiveEvent, any Error>.makeStream()
         let feeders = [
             Task {
@@ -219,6 +236,16 @@ struct Deals: AsyncParsableCommand {
                 }
             },
             Task { for await change in changes { sink.yield(.connection(change)) } },
+            Task {
+                var dropped: Int64 = 0
+                while !Task.isCancelled {
+                    try? await Task.sleep(for: .milliseconds(250))
+                    let now = live.droppedCount
+                    guard now > dropped else { continue }
+                    dropped = now
+                    sink.yield(.dropped(now))
+                }
+            },
         ]
         let ticker = json ? nil : Task {
             while !Task.isCancelled {
@@ -243,7 +270,14 @@ struct Deals: AsyncParsableCommand {
                 dirty = dirty || !deals.isEmpty
                 return
             }
-            for deal in deals where filter.matches(deal) { printJSON(deal) }
+            for deal in deals {
+                if filter.matches(deal) {
+                    printJSON(deal)
+                    matching.insert(deal.terms.dealId)
+                } else if matching.remove(deal.terms.dealId) != nil {
+                    printJSON(deal)  // the version that takes it out of the filters
+                }
+            }
             fflush(nil)  // a script reading a pipe gets each update as it comes, not a buffer later
         }
         func tell(_ text: String) {
@@ -277,12 +311,17 @@ struct Deals: AsyncParsableCommand {
                 (connected, reconnects) = (true, reconnects + 1)
                 readList()
             case .retryList:
-                if connected, case .unverified = link { readList() }
+                if connected && link != .live { readList() }
+            case .dropped(let count):
+                guard connected else { continue }  // the reconnect reads the list anyway
+                (link, dirty) = (.behind(since: Date()), true)
+                tell("updates were dropped (\(count) so far: the terminal fell behind); reading the list again")
+                readList()
             case .listed(.success(let deals), let since):
                 show(deals.filter { table.apply($0) })  // only what is newer than the table holds
                 if connected && since == reconnects && link != .live {
+                    if case .behind = link { tell("list read again; caught up") } else { tell("reconnected; caught up") }
                     (link, dirty) = (.live, true)
-                    tell("reconnected; caught up")
                 }
             case .listed(.failure(let error), let since):
                 // A read dropped for a newer one, or of an earlier connection: a later reconnect reads it again anyway.

@@ -208,13 +208,18 @@ def test_live_terminal_json_prints_each_newer_version_once(nats_server, bin_dir,
     import threading
 
     deal_status = start_deal_status(bin_dir, tmp_dir, nats_server.url)
-    terminal = simulator = None
+    terminal = filtered = simulator = None
     try:
         terminal = subprocess.Popen([str(bin_dir / "terminal"), "deals", "--json", "--nats-url", nats_server.url, "--client", "C1"],
                                     stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
         received = []  # complete lines, as the pipe delivers them
         reader = threading.Thread(target=lambda: received.extend(json.loads(line) for line in terminal.stdout), daemon=True)
         reader.start()
+        # A script following the deals whose payments are under way.
+        filtered = subprocess.Popen([str(bin_dir / "terminal"), "deals", "--json", "--settlement", "IN_PROGRESS", "--nats-url",
+                                     nats_server.url, "--client", "C1"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        in_progress = []
+        threading.Thread(target=lambda: in_progress.extend(json.loads(line) for line in filtered.stdout), daemon=True).start()
         # The terminal subscribes before it lists, so deals booked while it starts reach it either way.
         simulator = start(bin_dir, tmp_dir, nats_server.url, "simulator", "--clients", "1", "--deals", "10", "--rate", "300",
                           "--active", "5", "--prefix", "LIVE-", name="simulator")
@@ -232,10 +237,74 @@ def test_live_terminal_json_prints_each_newer_version_once(nats_server, bin_dir,
         for deal, versions in printed.items():
             assert versions == sorted(set(versions)), (deal, versions)  # newer each time: no stale or repeated line
         assert all(s["settlement"] == "SETTLED" for s in list(received) if s["version"] == final[s["terms"]["dealId"]])
+        # The filtered script, subscribed long since, follows ten more deals: it sees each while its payments are under
+        # way, and then the version that takes it out of the filter (a leg credited, or one failed), so that it knows
+        # the deal moved on.
+        stop_pid(simulator)
+        simulator = start(bin_dir, tmp_dir, nats_server.url, "simulator", "--clients", "1", "--deals", "10", "--rate", "300",
+                          "--active", "5", "--prefix", "MORE-", name="simulator-more")
+        page = wait_for(lambda: settled_list(nats_server.url, simulator), timeout=60, interval=0.1, what="the new deals settled")
+        more = {d["terms"]["dealId"] for d in page["deals"] if d["terms"]["dealId"].startswith("MORE-")}
+        assert len(more) == 10
+
+        def each_left():
+            by_deal = {}
+            for status in list(in_progress):
+                by_deal.setdefault(status["terms"]["dealId"], []).append(status)
+            done = more <= set(by_deal) and all(by_deal[d][-1]["settlement"] != "IN_PROGRESS" for d in more)
+            return by_deal if done else None
+        by_deal = wait_for(each_left, timeout=10, interval=0.05, what="the filtered terminal to print each new deal leaving IN_PROGRESS")
+        for deal, seen in by_deal.items():
+            versions = [s["version"] for s in seen]
+            assert versions == sorted(set(versions)), (deal, versions)
+            # Every line but the last is IN_PROGRESS, except that a failed payment re-instructed comes back into it.
+            leaving = [i for i, s in enumerate(seen) if s["settlement"] != "IN_PROGRESS"]
+            assert leaving and all(seen[i + 1]["settlement"] == "IN_PROGRESS" for i in leaving[:-1]) and leaving[-1] == len(seen) - 1, (deal, seen)
     finally:
         if terminal is not None:
             stop_pid(terminal)
             terminal.stdout.close()
+        if filtered is not None:
+            stop_pid(filtered)
+            filtered.stdout.close()
+        if simulator is not None:
+            stop_pid(simulator)
+        stop_pid(deal_status)
+
+
+def test_terminal_that_falls_behind_says_so_and_reads_the_list_again(nats_server, bin_dir, tmp_dir):
+    """A `--json` terminal whose output nobody reads for a while falls behind; NATS drops updates for it. It says so on
+    standard error, reads the list again, and ends up with every deal's last version."""
+    import threading
+
+    deal_status = start_deal_status(bin_dir, tmp_dir, nats_server.url)
+    terminal = simulator = None
+    try:
+        terminal = subprocess.Popen([str(bin_dir / "terminal"), "deals", "--json", "--pending-limit", "1", "--nats-url", nats_server.url,
+                                     "--client", "C1"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        errors = []
+        threading.Thread(target=lambda: errors.extend(terminal.stderr), daemon=True).start()
+        # Nobody reads its output while 40 deals run their lives: the pipe fills, the terminal blocks on it.
+        simulator = start(bin_dir, tmp_dir, nats_server.url, "simulator", "--clients", "1", "--deals", "40", "--rate", "400",
+                          "--active", "20", "--prefix", "LAG-", name="simulator")
+        page = wait_for(lambda: settled_list(nats_server.url, simulator), timeout=60, interval=0.1, what="every deal settled")
+        final = {d["terms"]["dealId"]: d["version"] for d in page["deals"]}
+        received = []
+        threading.Thread(target=lambda: received.extend(json.loads(line) for line in terminal.stdout), daemon=True).start()
+
+        def caught_up():
+            latest = {}
+            for status in list(received):
+                latest[status["terms"]["dealId"]] = max(latest.get(status["terms"]["dealId"], 0), status["version"])
+            return latest == final and any("list read again; caught up" in line for line in list(errors))
+        wait_for(caught_up, timeout=20, interval=0.1, what="the terminal to catch up after dropping updates")
+        assert any("updates were dropped" in line and "reading the list again" in line for line in list(errors)), errors
+        assert terminal.poll() is None
+    finally:
+        if terminal is not None:
+            stop_pid(terminal)
+            terminal.stdout.close()
+            terminal.stderr.close()
         if simulator is not None:
             stop_pid(simulator)
         stop_pid(deal_status)
