@@ -20,6 +20,9 @@ public enum BusError: Error, Sendable, Equatable, CustomStringConvertible {
     case invalidArgument(String)
     /// A status from cnats that has no more specific case.
     case nats(status: Int, text: String)
+    /// A push consumer's deliveries skipped some (dropped by a slow subscriber, or sent while the connection was
+    /// away): what came after cannot be trusted to be complete.
+    case consumerGap(consumer: String, expected: UInt64, received: UInt64)
 
     public var description: String {
         switch self {
@@ -32,6 +35,8 @@ public enum BusError: Error, Sendable, Equatable, CustomStringConvertible {
         case .connectionClosed: "connection closed"
         case .invalidArgument(let what): "invalid argument: \(what)"
         case .nats(let status, let text): "nats status \(status): \(text)"
+        case .consumerGap(let consumer, let expected, let received):
+            "consumer \(consumer) skipped deliveries: expected \(expected), got \(received)"
         }
     }
 

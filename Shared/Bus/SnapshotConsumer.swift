@@ -25,13 +25,14 @@ extension JetStream {
     /// throws when the consumer is lost or `handle` threw (then `handle` is called no more). With `streamHeaders`
     /// false the messages come without their headers (see `NatsConnection.subscribe`).
     public func snapshotAndUpdates(
-        stream: String, filter: String, heartbeat: Duration = .seconds(2), streamHeaders: Bool = true,
+        stream: String, filter: String, heartbeat: Duration = .seconds(2), streamHeaders: Bool = true, limits: PendingLimits = .default,
         inline handle: @escaping @Sendable ([SnapshotEvent]) throws -> Void
     ) async throws -> SnapshotSubscription {
         let inbox = connection.newInbox()
         let queue = DeliveryQueue(capacity: 1)
         let delivery = InlineSnapshotDelivery(handle: handle, queue: queue, connection: connection)
-        let subscription = try connection.subscribeBatches(to: inbox, queue: queue, batchLimit: 1_024, streamHeaders: streamHeaders) {
+        let subscription = try connection.subscribeBatches(to: inbox, limits: limits, queue: queue, batchLimit: 1_024,
+                                                           streamHeaders: streamHeaders) {
             delivery.deliver($0)
         }
         let info = try await createSnapshotConsumer(stream: stream, filter: filter, inbox: inbox, heartbeat: heartbeat, subscription: subscription)
@@ -69,6 +70,8 @@ private final class InlineSnapshotDelivery: Sendable {
     let connection: NatsConnection
     /// Whether `.caughtUp` was handed on (by the delivery thread, or at once when there was nothing to catch up).
     private let caughtUp = Mutex(false)
+    /// Deliveries so far, to notice one that was skipped (touched by the delivery thread only).
+    private let sequence = Mutex(ConsumerSequence())
 
     init(handle: @escaping @Sendable ([SnapshotEvent]) throws -> Void, queue: DeliveryQueue, connection: NatsConnection) {
         self.handle = handle
@@ -81,10 +84,17 @@ private final class InlineSnapshotDelivery: Sendable {
         queue.noteAlive()  // heartbeats included: the watchdog measures liveness here
         var events: [SnapshotEvent] = []
         events.reserveCapacity(messages.count + 1)
-        for message in messages where message.status == nil {
-            guard let delivered = JetStreamMessage(message, connection: connection) else { continue }
-            events.append(.message(delivered))
-            if delivered.pending == 0, announcingCaughtUp() { events.append(.caughtUp) }
+        do {
+            for message in messages {
+                guard let delivered = try sequence.withLock({ try $0.check(message, connection: connection) }) else { continue }
+                events.append(.message(delivered))
+                if delivered.pending == 0, announcingCaughtUp() { events.append(.caughtUp) }
+            }
+        } catch {
+            // What came before the gap is handed on; the subscription then ends, and its owner subscribes anew.
+            if !events.isEmpty { hand(events) }
+            queue.finish(error: error)
+            return
         }
         if !events.isEmpty { hand(events) }
     }
@@ -175,6 +185,7 @@ public final class SnapshotSubscription: AsyncSequence, Sendable {
         let connection: NatsConnection
         var caughtUp: Bool
         var announced = false
+        var sequence = ConsumerSequence()
 
         public mutating func next() async throws -> SnapshotEvent? {
             if caughtUp && !announced {
@@ -182,12 +193,37 @@ public final class SnapshotSubscription: AsyncSequence, Sendable {
                 return .caughtUp
             }
             while let message = try await base.next() {
-                if message.status != nil { continue }  // heartbeats
-                guard let delivered = JetStreamMessage(message, connection: connection) else { continue }
+                guard let delivered = try sequence.check(message, connection: connection) else { continue }
                 if !caughtUp && delivered.pending == 0 { caughtUp = true }
                 return .message(delivered)
             }
             return nil
         }
     }
+}
+
+/// The deliveries of a push consumer without acks, counted to notice one that never arrived: cnats dropped it (the
+/// subscriber fell behind its pending limits) or the server sent it while the connection was away. Each delivery
+/// carries its consumer sequence, and the server's idle heartbeat the last one it sent (`Nats-Last-Consumer`).
+struct ConsumerSequence: Sendable {
+    private(set) var last: UInt64 = 0
+
+    /// The message as a consumer delivery; nil for a heartbeat or anything else that is not one. Throws
+    /// `BusError.consumerGap` when deliveries were skipped.
+    mutating func check(_ message: BusMessage, connection: NatsConnection) throws(BusError) -> JetStreamMessage? {
+        if let status = message.status {
+            if status == 100, let sent = message.headers[Self.lastConsumerHeader].flatMap(UInt64.init), sent > last {
+                throw BusError.consumerGap(consumer: "", expected: last + 1, received: sent)
+            }
+            return nil
+        }
+        guard let delivered = JetStreamMessage(message, connection: connection) else { return nil }
+        guard delivered.consumerSequence == last + 1 else {
+            throw BusError.consumerGap(consumer: delivered.consumer, expected: last + 1, received: delivered.consumerSequence)
+        }
+        last = delivered.consumerSequence
+        return delivered
+    }
+
+    static let lastConsumerHeader = "Nats-Last-Consumer"
 }

@@ -1,4 +1,5 @@
 import Testing
+import TestSupport
 
 @testable import Bus
 
@@ -15,6 +16,30 @@ struct AckSubjectTests {
                     String(repeating: "a.", count: 20)] {
             #expect(JetStreamMessage.parseAckSubject(Array(bad.utf8)) == nil, "\(bad)")
         }
+    }
+}
+
+@Suite("push consumer deliveries counted")
+struct ConsumerSequenceTests {
+    @Test("consecutive deliveries pass; a skipped one, or a heartbeat naming a later last delivery, is a gap")
+    func gaps() async throws {
+        let server = try NatsServer(jetStream: false)
+        let connection = try await connect(server)
+        defer { connection.close() }
+        func delivery(_ cseq: UInt64) -> BusMessage {
+            BusMessage(subject: "st.D\(cseq)", reply: "$JS.ACK.STATUS.snap.1.\(cseq + 100).\(cseq).1732870000000000000.0")
+        }
+        func heartbeat(last: UInt64) -> BusMessage {
+            BusMessage(subject: "_INBOX.x", headers: [BusHeader.status: "100", "Description": "Idle Heartbeat", "Nats-Last-Consumer": "\(last)"])
+        }
+        var sequence = ConsumerSequence()
+        #expect(try sequence.check(delivery(1), connection: connection)?.streamSequence == 101)
+        #expect(try sequence.check(heartbeat(last: 1), connection: connection) == nil)  // nothing missed
+        #expect(try sequence.check(delivery(2), connection: connection) != nil)
+        #expect(throws: BusError.consumerGap(consumer: "snap", expected: 3, received: 5)) { try sequence.check(delivery(5), connection: connection) }
+        var idle = ConsumerSequence()
+        _ = try idle.check(delivery(1), connection: connection)
+        #expect(throws: BusError.consumerGap(consumer: "", expected: 2, received: 3)) { try idle.check(heartbeat(last: 3), connection: connection) }
     }
 }
 

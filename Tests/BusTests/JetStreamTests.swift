@@ -622,4 +622,38 @@ struct JetStreamTests {
         #expect(calls.withLock { $0 } == 1)
         await snapshot.stop()
     }
+
+    @Test("a snapshot subscription whose deliveries were dropped (it fell behind) ends with consumerGap after handing on what came before")
+    func snapshotGap() async throws {
+        let server = try NatsServer()
+        let js = JetStream(connection: try await connect(server))
+        try await js.ensureStream(StreamConfig(name: "STATUS", subjects: ["st.>"]))
+        let gate = DispatchSemaphore(value: 0)
+        let handed = Mutex<[String]>([])
+        // Room for one message inside cnats; the handler holds the delivery thread at the first message.
+        // A long heartbeat: the held delivery thread must not look like a lost consumer.
+        let snapshot = try await js.snapshotAndUpdates(stream: "STATUS", filter: "st.>", heartbeat: .seconds(10),
+                                                       limits: PendingLimits(messages: 1, bytes: -1, swiftBuffer: 1), inline: { events in
+            for case .message(let message) in events {
+                let first = handed.withLock { seen in
+                    seen.append(String(decoding: message.payload, as: UTF8.self))
+                    return seen.count == 1
+                }
+                if first { gate.wait() }
+            }
+        })
+        for n in 1...50 { _ = try await js.publish(Array("m\(n)".utf8), to: "st.D\(n)") }
+        // The server sent all 50 while the handler held on: cnats kept one, and dropped the rest.
+        #expect(await eventually { (try? await js.consumerInfo(stream: "STATUS", consumer: snapshot.consumer))?.delivered.consumerSeq == 50 })
+        gate.signal()
+        _ = try await js.publish(Array("m51".utf8), to: "st.D51")  // the next delivery shows the gap
+        do {
+            for try await _ in snapshot {}
+            Issue.record("the subscription ended without an error")
+        } catch BusError.consumerGap(_, let expected, let received) {
+            #expect(expected >= 2 && received > expected)
+        }
+        #expect(handed.withLock { $0.first } == "m1")
+        await snapshot.stop()
+    }
 }
