@@ -784,17 +784,26 @@ final class DealStatusService: Sendable {
         if status.terms.requisites.contains(details) {
             return CommandAccepted(eventSequence: ack.sequence, duplicate: ack.duplicate, appliedInVersion: status.version)
         }
-        // Else answer with the outcome when it comes soon: the version that carries the new details (any replica may
-        // fold the event; every replica's memory follows DEAL_STATUS).
-        // Looked at again whenever memory takes a newer version of any deal.
+        // Else answer with the outcome when it comes soon (any replica may fold the event; every replica's memory
+        // follows DEAL_STATUS): the version that carries the new details, or a 409 when the event was handled without
+        // one, refused because a payment was released between the check above and the event. Looked at again whenever
+        // memory takes a newer version of any deal, and every 100 ms (a refusal makes no version).
         let deadline = ContinuousClock.now + .seconds(2)
-        while true {
+        while ContinuousClock.now < deadline {
             let seen = projectedUpTo.value
-            if let now = try await current(client: client, dealId: command.dealId), now.lastEventSequence >= ack.sequence,
-               now.terms.requisites.contains(details) {
+            let now = try await current(client: client, dealId: command.dealId)
+            if let now, now.lastEventSequence >= ack.sequence, now.terms.requisites.contains(details) {
                 return CommandAccepted(eventSequence: ack.sequence, duplicate: ack.duplicate, appliedInVersion: now.version)
             }
-            guard await projectedUpTo.wait(for: seen + 1, until: deadline) else { break }
+            // Handled (the consumer's ack floor passed it) and not in effect, with a payment in that currency released.
+            if let now, let fixed = DealRules.requisitesFixed(in: details.currency, of: now.legs),
+               try await jetStream.consumerInfo(stream: Subjects.Deal.eventsStream, consumer: Self.consumerName).ackFloor.streamSeq >= ack.sequence,
+               try await current(client: client, dealId: command.dealId)?.terms.requisites.contains(details) != true {
+                throw ErrorBody(code: ErrorBody.conflict, message: """
+                    the new details did not take effect: leg \(fixed.id) is \(fixed.status.rawValue) (event \(ack.sequence) refused)
+                    """)
+            }
+            _ = await projectedUpTo.wait(for: seen + 1, until: min(deadline, ContinuousClock.now + .milliseconds(100)))
         }
         return CommandAccepted(eventSequence: ack.sequence, duplicate: ack.duplicate)
     }

@@ -265,6 +265,42 @@ struct DealStatusServiceTests {
         await replica.stop()
     }
 
+    @Test("a requisites change that a payment released in the meantime refuses is answered 409, not 'accepted'")
+    func requisitesRefusedMeanwhile() async throws {
+        let server = try NatsServer()
+        let dir = try scratchDirectory("deals")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let first = try await Replica.start(server, directory: dir, name: "a")
+        let feed = try await NatsConnection.connect(ConnectionOptions(servers: [server.url], name: "feed"), logger: Logger(label: "f"))
+        let js = JetStream(connection: feed)
+        try await publish(js, booked())
+        #expect(await eventually { (try? await first.service.known(client: "C1", dealId: "D1"))??.0.version == 1 })
+        await first.stop()
+        // The CNY payment is sent while no replica processes events: the stream has it, no version shows it yet…
+        try await publish(js, settle("NEAR-CNY", .instructed, 1))
+        try await publish(js, settle("NEAR-CNY", .sent, 2))
+        // …so a replica that answers requests (following DEAL_STATUS, not processing events) takes the change.
+        let connection = try await NatsConnection.connect(ConnectionOptions(servers: [server.url], name: "b"), logger: Logger(label: "b"))
+        let answering = try DealStatusService(connection: connection, store: try DealStore(path: dir.appendingPathComponent("b.sqlite").path),
+                                              logger: Logger(label: "b"))
+        let projection = Task { await answering.followStatuses() }
+        defer { projection.cancel() }
+        #expect(await eventually { (try? await answering.known(client: "C1", dealId: "D1"))??.0.version == 1 })
+        let cny = SettlementRequisites(currency: "CNY", account: "40807156700000009999", bic: "ICBKCNBJ")
+        let answer = Task { try await answering.changeRequisites(ChangeRequisites(requestId: "late", dealId: "D1", requisites: cny), client: "C1") }
+        // Its event lands after the SENT; a replica then processes both, and refuses the change.
+        #expect(await eventually { (try? await js.streamInfo(Subjects.Deal.eventsStream))?.state.messages == 4 })
+        let second = try await Replica.start(server, directory: dir, name: "a")
+        await #expect(throws: ErrorBody(code: 409, message: "the new details did not take effect: leg NEAR-CNY is SENT (event 4 refused)")) {
+            _ = try await answer.value
+        }
+        #expect(await eventually { (try? await second.service.store.rejections(client: "C1", dealId: "D1"))?.count == 1 })
+        await answering.micro.stop()
+        await connection.drain()
+        await second.stop()
+        await feed.drain()
+    }
+
     @Test("a projection write SQLite refuses is kept and written once it can be: the list then shows the newest version")
     func refusedWriteIsRetried() async throws {
         let running = try await OneReplica.start()
