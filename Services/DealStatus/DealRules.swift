@@ -96,7 +96,8 @@ enum DealRules {
     static func lateConfirmation(_ status: ConfirmationStatus, at time: Date, after current: ConfirmationStatus, since: Date?) -> Bool {
         switch (status, current) {
         case (.new, _), (.awaiting, .confirmed): true
-        case (.awaiting, .mismatched), (.awaiting, .disputed): since.map { time < $0 } ?? false
+        // Reported at the same moment is taken as late: the mismatch stays until a clearly later resolution.
+        case (.awaiting, .mismatched), (.awaiting, .disputed): since.map { time <= $0 } ?? false
         default: false
         }
     }
@@ -185,7 +186,8 @@ enum DealRules {
             // for a currency new to it.
             let held = Set(current.terms.requisites.map(\.currency))
             next.terms = terms
-            next.terms.requisites = current.terms.requisites + terms.requisites.filter { !held.contains($0.currency) }
+            next.terms.requisites = current.terms.requisites.filter { $0.currency == terms.baseCurrency || $0.currency == terms.quoteCurrency }
+                + terms.requisites.filter { !held.contains($0.currency) }
             next.confirmation = .awaiting  // re-confirmation required after an amendment
             next.confirmationReason = "re-confirmation after amendment"
             next.confirmationAt = event.occurredAt
@@ -211,7 +213,7 @@ enum DealRules {
             var merged = current.terms.requisites.filter { !currencies.contains($0.currency) }
             merged += requisites
             merged.sort { $0.currency.rawValue < $1.currency.rawValue }
-            if merged == current.terms.requisites { return .ignored("requisites unchanged") }
+            if Set(merged) == Set(current.terms.requisites) { return .ignored("requisites unchanged") }
             next.terms.requisites = merged
             // Instructed and failed payments are instructed again, with the new details.
             for i in next.legs.indices where currencies.contains(next.legs[i].amount.currency)

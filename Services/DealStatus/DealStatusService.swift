@@ -290,7 +290,7 @@ final class DealStatusService: Sendable {
             }
             let key = Self.key(client: client, dealId: dealId)
             let held = latestKnown.get(key)
-            guard held != nil || latestKnown.isComplete,
+            guard held != nil || latestKnown.isKnownAbsent(key),
                   let events = try? sorted.map({ message in
                       RunEvent(message: message,
                                event: try Self.decodeEvent(message.payload, subject: message.subject, client: client, dealId: dealId).get())
@@ -562,8 +562,9 @@ final class DealStatusService: Sendable {
 
     /// The newest snapshot known here: from memory, else from SQLite.
     func known(client: String, dealId: String) async throws -> (DealStatus, UInt64)? {
-        if let held = latestKnown.get(Self.key(client: client, dealId: dealId)) { return held }
-        if latestKnown.isComplete { return nil }
+        let key = Self.key(client: client, dealId: dealId)
+        if let held = latestKnown.get(key) { return held }
+        if latestKnown.isKnownAbsent(key) { return nil }
         return try await store.current(client: client, dealId: dealId)
     }
 
@@ -571,8 +572,9 @@ final class DealStatusService: Sendable {
     /// replica still loading its projection (SQLite may be behind, or empty), or one whose memory overflowed — a deal
     /// not in memory is read from DEAL_STATUS itself, so that no replica answers "no deal" for one that exists.
     func current(client: String, dealId: String) async throws -> DealStatus? {
-        if let held = latestKnown.get(Self.key(client: client, dealId: dealId)) { return held.value }
-        if latestKnown.isComplete { return nil }
+        let key = Self.key(client: client, dealId: dealId)
+        if let held = latestKnown.get(key) { return held.value }
+        if latestKnown.isKnownAbsent(key) { return nil }
         return try await latest(client: client, dealId: dealId)?.0
     }
 
@@ -666,7 +668,17 @@ final class DealStatusService: Sendable {
             return true
         } catch {
             logger.error("projection write failed; retrying", metadata: ["error": "\(error)", "versions": "\(batch.count)"])
-            pendingWrites.withLock { $0.insert(contentsOf: batch, at: 0) }
+            pendingWrites.withLock { pending in
+                // Only the newest version of each deal is written anyway: while SQLite refuses, the queue stays as long
+                // as there are deals, not versions.
+                var newest: [String: DealStore.Version] = [:]
+                for version in batch + pending {
+                    let key = Self.key(client: version.status.terms.client, dealId: version.status.terms.dealId)
+                    if let kept = newest[key], kept.status.version >= version.status.version { continue }
+                    newest[key] = version
+                }
+                pending = newest.values.sorted { $0.sequence < $1.sequence }
+            }
             projectionWriteFailures.add(1, ordering: .relaxed)
             projectionWriteFailureCounter.increment()
             return false
@@ -789,6 +801,7 @@ final class DealStatusService: Sendable {
         // one, refused because a payment was released between the check above and the event. Looked at again whenever
         // memory takes a newer version of any deal, and every 100 ms (a refusal makes no version).
         let deadline = ContinuousClock.now + .seconds(2)
+        var floorCheckedAt: ContinuousClock.Instant?
         while ContinuousClock.now < deadline {
             let seen = projectedUpTo.value
             let now = try await current(client: client, dealId: command.dealId)
@@ -796,12 +809,16 @@ final class DealStatusService: Sendable {
                 return CommandAccepted(eventSequence: ack.sequence, duplicate: ack.duplicate, appliedInVersion: now.version)
             }
             // Handled (the consumer's ack floor passed it) and not in effect, with a payment in that currency released.
+            // The floor is asked for at most every 100 ms (memory wakes this loop at every version of any deal).
             if let now, let fixed = DealRules.requisitesFixed(in: details.currency, of: now.legs),
-               try await jetStream.consumerInfo(stream: Subjects.Deal.eventsStream, consumer: Self.consumerName).ackFloor.streamSeq >= ack.sequence,
-               try await current(client: client, dealId: command.dealId)?.terms.requisites.contains(details) != true {
-                throw ErrorBody(code: ErrorBody.conflict, message: """
-                    the new details did not take effect: leg \(fixed.id) is \(fixed.status.rawValue) (event \(ack.sequence) refused)
-                    """)
+               floorCheckedAt.map({ ContinuousClock.now - $0 >= .milliseconds(100) }) ?? true {
+                floorCheckedAt = ContinuousClock.now
+                let floor = try await jetStream.consumerInfo(stream: Subjects.Deal.eventsStream, consumer: Self.consumerName).ackFloor.streamSeq
+                if floor >= ack.sequence, try await current(client: client, dealId: command.dealId)?.terms.requisites.contains(details) != true {
+                    throw ErrorBody(code: ErrorBody.conflict, message: """
+                        the new details did not take effect: leg \(fixed.id) is \(fixed.status.rawValue) (event \(ack.sequence) refused)
+                        """)
+                }
             }
             _ = await projectedUpTo.wait(for: seen + 1, until: min(deadline, ContinuousClock.now + .milliseconds(100)))
         }

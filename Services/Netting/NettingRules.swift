@@ -42,8 +42,15 @@ enum NettingRules {
         let old = index.map { set.deals[$0] }
         if let old, old.dealVersion >= status.version { return nil }  // a stale or repeated status
         let excluded = old?.excludedByClient ?? false
-        let found = entry(for: status, valueDate: set.valueDate, excludedByClient: excluded)
+        var found = entry(for: status, valueDate: set.valueDate, excludedByClient: excluded)
         if old?.movedAway == true && found == nil { return nil }  // still on another date
+        // A payment already released went with the details it had then: new details (a swap's far leg may get them
+        // after its near leg settled) do not change it, nor count as a change of the set.
+        if let old, var kept = found {
+            let released = Set(status.legs.lazy.filter { $0.status == .sent || $0.status == .settled }.map(\.id))
+            kept.legs = kept.legs.map { leg in released.contains(leg.legId) ? old.legs.first { $0.legId == leg.legId } ?? leg : leg }
+            found = kept
+        }
         guard var entry = found ?? old.map({ _ in NettingDeal.movedAway(dealId, dealVersion: status.version, excludedByClient: excluded) })
         else { return nil }  // never on this date
         var next = set

@@ -81,6 +81,8 @@ final class NettingService: Sendable {
         await consumer.consume(gather: .microseconds(500), failed: { error in
             logger.warning("deal status processing paused", metadata: ["error": "\(error)"])
         }) { batch in
+            // Which sets a deal is in is read from this replica's copy of them: it first catches up with the stream.
+            try await self.awaitSets()
             var byClient: [String: [JetStreamMessage]] = [:]
             for message in batch { byClient[Subject(message.subject)[2] ?? "", default: []].append(message) }
             try await withThrowingTaskGroup(of: Void.self) { group in
@@ -95,8 +97,8 @@ final class NettingService: Sendable {
     /// Applies one client's statuses from a batch: each set they touch moves by one version (not one per status).
     ///
     /// Replicas share the consumer, so two versions of one deal can be applied at once by two replicas. Which sets a
-    /// deal is in is read from this replica's copy, so that copy first catches up with NETTING_STATUS; and after the
-    /// batch, a deal of which DEAL_STATUS already holds a newer version than the one applied here gets that one applied
+    /// deal is in is read from this replica's copy, which has caught up with NETTING_STATUS (`processStatuses`); and
+    /// after the batch, a deal of which DEAL_STATUS already holds a newer version than the one applied here gets that one applied
     /// too. Between them, a deal amended to another date while another replica applies its older status leaves no set
     /// with its old payments (`NettingRules.apply` keeps it there as `movedAway`).
     func process(client: String, _ messages: [JetStreamMessage]) async throws {
@@ -111,7 +113,6 @@ final class NettingService: Sendable {
                 try message.term()
             }
         }
-        try await awaitSets()
         var touched = Set<String>()
         for _ in 0..<4 where !statuses.isEmpty {
             var dates = Set<String>()

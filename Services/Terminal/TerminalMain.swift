@@ -60,6 +60,19 @@ let jsonEncoder: JSONEncoder = {
     return encoder
 }()
 
+/// A deal's status as `--json` prints it, with `"leftFilters": true`: the version that took it out of the filters.
+struct LeftFilters: Encodable {
+    let deal: DealStatus
+
+    enum Key: String, CodingKey { case leftFilters }
+
+    func encode(to encoder: any Encoder) throws {
+        try deal.encode(to: encoder)
+        var container = encoder.container(keyedBy: Key.self)
+        try container.encode(true, forKey: .leftFilters)
+    }
+}
+
 func printJSON(_ value: some Encodable) {
     if let data = try? jsonEncoder.encode(value) { print(String(decoding: data, as: UTF8.self)) }
 }
@@ -72,6 +85,8 @@ struct Deals: AsyncParsableCommand {
     @OptionGroup var client: ClientOptions
     @Flag(help: "One JSON line per deal and per update, for scripts.") var json = false
     @Flag(help: "Print the current table once and exit.") var once = false
+    @Flag(help: "With --json and filters: also print the version that takes a deal out of them, marked \"leftFilters\": true.")
+    var leaving = false
     @Option(help: "Only deals with this confirmation status (CONFIRMED, AWAITING, …).") var confirmation: ConfirmationStatus?
     @Option(help: "Only deals with this settlement status (SETTLED, FAILED, …).") var settlement: DealSettlementStatus?
     @Option(help: "Only this currency pair, e.g. CNYRUB.") var pair: String?
@@ -213,8 +228,8 @@ struct Deals: AsyncParsableCommand {
     }
 
     /// The live table: updates go into it as they come. `--json` prints each newer version of a deal that matches the
-    /// filters at once, and the version that takes a deal out of them (so a script following `--settlement FAILED`
-    /// learns it was re-instructed); the screen is redrawn at most every 100 ms when something changed (or the window
+    /// filters at once, and with `--leaving` the version that takes a deal out of them, marked (so a script following
+    /// `--settlement FAILED` learns it was re-instructed); the screen is redrawn at most every 100 ms when something changed (or the window
     /// was resized), so the last change of a burst is shown too. When NATS drops updates because the terminal fell
     /// behind, it says so and reads the list again, as after a reconnect. While the connection is away, and after it until the list has been read again (versions published
     /// meanwhile never reach the subscription), the screen's first line says the statuses may be stale (`--json`: a
@@ -274,8 +289,8 @@ struct Deals: AsyncParsableCommand {
                 if filter.matches(deal) {
                     printJSON(deal)
                     matching.insert(deal.terms.dealId)
-                } else if matching.remove(deal.terms.dealId) != nil {
-                    printJSON(deal)  // the version that takes it out of the filters
+                } else if matching.remove(deal.terms.dealId) != nil, leaving {
+                    printJSON(LeftFilters(deal: deal))  // the version that takes it out of the filters
                 }
             }
             fflush(nil)  // a script reading a pipe gets each update as it comes, not a buffer later

@@ -85,10 +85,12 @@ private final class InlineSnapshotDelivery: Sendable {
         var events: [SnapshotEvent] = []
         events.reserveCapacity(messages.count + 1)
         do {
-            for message in messages {
-                guard let delivered = try sequence.withLock({ try $0.check(message, connection: connection) }) else { continue }
-                events.append(.message(delivered))
-                if delivered.pending == 0, announcingCaughtUp() { events.append(.caughtUp) }
+            try sequence.withLock { sequence in
+                for message in messages {
+                    guard let delivered = try sequence.check(message, connection: connection) else { continue }
+                    events.append(.message(delivered))
+                    if delivered.pending == 0, announcingCaughtUp() { events.append(.caughtUp) }
+                }
             }
         } catch {
             // What came before the gap is handed on; the subscription then ends, and its owner subscribes anew.

@@ -13,7 +13,8 @@ public enum RequisitesError: Error, Equatable, Sendable, CustomStringConvertible
     public var description: String {
         switch self {
         case .invalidBIC(let text):
-            "BIC must be 8 or 11 characters (bank 4 letters, country 2 letters, location 2, branch 3 optional), got \(text.debugDescription)"
+            "BIC must be 8 or 11 characters (bank 4 letters, country 2 letters, location 2, branch 3 optional), or for rubles "
+                + "a 9-digit Russian BIK, got \(text.debugDescription)"
         case .invalidAccount(let text, let currency) where currency == "RUB":
             "a ruble account has 20 digits, got \(text.debugDescription)"
         case .invalidAccount(let text, _):
@@ -26,7 +27,7 @@ extension SettlementRequisites {
     /// These details as a payment can use them, spaces around and inside the account and BIC dropped and letters made
     /// upper case ("de89 3704 0044 0532 0130 00" is the IBAN DE89370400440532013000):
     /// - the BIC as ISO 9362 has it: 4 letters of the bank, 2 of the country, 2 letters or digits of the location and
-    ///   optionally 3 of the branch;
+    ///   optionally 3 of the branch; for rubles also the Russian bank's БИК, 9 digits starting 04 (domestic payments);
     /// - the account 5 to 34 letters and digits (an IBAN has at most 34); an account in rubles, 20 digits, as Russian
     ///   banks number them.
     public func validated() throws -> SettlementRequisites {
@@ -38,9 +39,9 @@ extension SettlementRequisites {
         let digit = { (c: UInt8) in c >= UInt8(ascii: "0") && c <= UInt8(ascii: "9") }
         let alphanumeric = { (c: UInt8) in letter(c) || digit(c) }
         let bicText = Substring(bic)
-        guard bic.utf8.count == 8 || bic.utf8.count == 11, all(bicText.prefix(6), letter), all(bicText.dropFirst(6), alphanumeric) else {
-            throw RequisitesError.invalidBIC(self.bic)
-        }
+        let swift = (bic.utf8.count == 8 || bic.utf8.count == 11) && all(bicText.prefix(6), letter) && all(bicText.dropFirst(6), alphanumeric)
+        let bik = currency == "RUB" && bic.utf8.count == 9 && bic.hasPrefix("04") && all(bicText, digit)
+        guard swift || bik else { throw RequisitesError.invalidBIC(self.bic) }
         let valid = currency == "RUB"
             ? account.utf8.count == 20 && all(Substring(account), digit)
             : (5...34).contains(account.utf8.count) && all(Substring(account), alphanumeric)

@@ -6,8 +6,8 @@ import Synchronization
 
 /// The newest version of each snapshot a replica knows (a deal's status, a netting set), with its stream sequence.
 ///
-/// Kept in memory so the hot path does not wait for SQLite; bounded (past `limit` entries it starts again, and callers
-/// fall back to their store). Versions are published with `Nats-Msg-Id` = `messageID(key:version:)` (the stream drops a
+/// Kept in memory so the hot path does not wait for SQLite; bounded (past `limit` entries it starts again, remembering
+/// only which keys it dropped, whose values callers then find in their store). Versions are published with `Nats-Msg-Id` = `messageID(key:version:)` (the stream drops a
 /// repeated one). A stored message can be matched to the version held here without decoding it (`held(as:key:)`).
 ///
 /// Its hot methods are `@inlinable`, so that a service's hot path gets them specialised for its value type (generic
@@ -36,8 +36,9 @@ public final class LatestVersions<Value: Sendable>: Sendable {
         /// Versions being published, with their bytes: the stored copy may reach the projection before the ack.
         @usableFromInline var inFlight: [String: Entry] = [:]
         @usableFromInline var complete = false
-        /// Entries were dropped for room: from then on a key not held may still exist, whatever was loaded.
-        @usableFromInline var overflowed = false
+        /// Keys whose entries were dropped for room (past `limit`): they exist, though not held. The rest of the table
+        /// stays complete, so that a key that is in neither is still known not to exist (a new deal keeps its fast path).
+        @usableFromInline var evicted: Set<String> = []
 
         /// Room for `capacity` entries from the start: the table never grows under the lock on the hot path (doubling
         /// a table of 100k entries rehashes every key, milliseconds during which no event is folded).
@@ -71,24 +72,32 @@ public final class LatestVersions<Value: Sendable>: Sendable {
         state.withLock { state in
             if let held = state.entries[key], version(held.value) >= version(value) { return false }
             if state.entries.count >= limit {
+                state.evicted.formUnion(state.entries.keys)
                 state.entries.removeAll(keepingCapacity: true)
-                state.complete = false
-                state.overflowed = true
             }
+            if !state.evicted.isEmpty { state.evicted.remove(key) }
             state.entries[key] = Entry(value, sequence: sequence)
             return true
         }
     }
 
-    /// True once every key there is has been loaded (`markComplete`): a key not held then does not exist. Never again
-    /// once entries were dropped for room (past `limit`): callers then look in their store.
+    /// True once every key there is has been loaded (`markComplete`): a key neither held nor dropped for room then
+    /// does not exist (`isKnownAbsent`).
     @inlinable
     public var isComplete: Bool { state.withLock { $0.complete } }
 
-    /// Marks the held entries as all there are (after a full snapshot), or not (`false`, e.g. while resubscribing).
+    /// Whether `key` is known not to exist: every key has been loaded, and this one is neither held nor one dropped for
+    /// room (whose value callers find in their store).
+    @inlinable
+    public func isKnownAbsent(_ key: String) -> Bool {
+        state.withLock { $0.complete && $0.entries[key] == nil && !$0.evicted.contains(key) }
+    }
+
+    /// Marks the held entries (and those dropped for room) as all there are (after a full snapshot), or not (`false`,
+    /// e.g. while resubscribing).
     @inlinable
     public func markComplete(_ complete: Bool) {
-        state.withLock { $0.complete = complete && !$0.overflowed }
+        state.withLock { $0.complete = complete }
     }
 
     /// The value held under `key` when `message` is the stored copy of it: the version held, stored at that stream

@@ -23,6 +23,9 @@ public final class Watermark: Sendable {
     /// The value now.
     public var value: UInt64 { state.withLock { $0.value } }
 
+    /// Tasks waiting now.
+    public var waiting: Int { state.withLock { $0.waiters.count } }
+
     /// Raises the value to `value` (a lower one changes nothing) and wakes the waiters it reaches.
     public func advance(to value: UInt64) {
         let woken = state.withLock { state -> [Waiter] in

@@ -289,12 +289,21 @@ struct DealRulesTests {
         let (state, outcomes) = run([booked(), change, amended])
         #expect(outcomes.allSatisfy(isApplied))
         #expect(state?.terms.rate == (try Rate(parsing: "11.3000")) && state?.terms.requisites.first { $0.currency == "CNY" } == cny)
-        // An amendment to another pair brings the details of the currency new to the deal.
+        // An amendment to another pair brings the details of the currency new to the deal, keeps the client's for the
+        // currency it still has, and drops those of the currency it no longer has.
+        let rub = SettlementRequisites(currency: "RUB", account: "40702810938000099999", bic: "SABRRUMM")
+        let rubChange = DealEvent(eventId: "r2", client: "C1", dealId: "D1", kind: .requisitesChanged, occurredAt: t0, requisites: [rub])
         var usd = terms(base: "USD", rate: "81.4567")
         usd.amount = try Money(parsing: "1000.00", currency: "USD")
-        let (repaired, _) = run([booked(), change, DealEvent(eventId: "a2", client: "C1", dealId: "D1", kind: .amended, occurredAt: t0, terms: usd)])
-        #expect(repaired?.terms.requisites.map(\.currency.rawValue).sorted() == ["CNY", "RUB", "USD"])
-        #expect(repaired?.terms.requisites.first { $0.currency == "CNY" } == cny)
+        let (repaired, _) = run([booked(), change, rubChange,
+                                 DealEvent(eventId: "a2", client: "C1", dealId: "D1", kind: .amended, occurredAt: t0, terms: usd)])
+        #expect(repaired?.terms.requisites.map(\.currency.rawValue).sorted() == ["RUB", "USD"])
+        #expect(repaired?.terms.requisites.first { $0.currency == "RUB" } == rub)
+        #expect(repaired?.terms.requisites.first { $0.currency == "USD" } == usd.requisites.first { $0.currency == "USD" })
+        // The same details again, in another order than booked, change nothing (and re-instruct nothing).
+        let again = DealEvent(eventId: "r3", client: "C1", dealId: "D1", kind: .requisitesChanged, occurredAt: t0,
+                              requisites: repaired?.terms.requisites.reversed() ?? [])
+        #expect(isIgnored(run([again], from: repaired).1[0]))
     }
 
     @Test("a redelivered event (same or lower sequence) is absorbed")

@@ -8,6 +8,7 @@ struct RequisitesValidationTests {
         ("EUR", "de89 3704 0044 0532 0130 00", "COBADEFFXXX", "DE89370400440532013000", "COBADEFFXXX"),
         ("CNY", "40807156700000001234", "BKCHCNBJ", "40807156700000001234", "BKCHCNBJ"),
         ("USD", "12345", "CHASUS33", "12345", "CHASUS33"),
+        ("RUB", "40702810938000012345", "044525225", "40702810938000012345", "044525225"),  // a Russian BIK, for rubles
     ])
     func usable(currency: String, account: String, bic: String, expectedAccount: String, expectedBIC: String) throws {
         let code = try CurrencyCode(validating: currency)
@@ -26,6 +27,8 @@ struct RequisitesValidationTests {
         ("USD", String(repeating: "1", count: 35), "CHASUS33", "requisites.account"),
         ("USD", "1234-5678", "CHASUS33", "requisites.account"),
         ("USD", "12345678", "", "requisites.bic"),
+        ("USD", "12345678", "044525225", "requisites.bic"),  // a BIK is for rubles only
+        ("RUB", "40702810938000012345", "144525225", "requisites.bic"),
     ])
     func unusable(currency: String, account: String, bic: String, field: String) throws {
         let details = SettlementRequisites(currency: try CurrencyCode(validating: currency), account: account, bic: bic)

@@ -207,6 +207,29 @@ struct NettingRulesTests {
         return next
     }
 
+    @Test("a swap whose near legs were paid in a closed set's net stays in it when the far leg gets new settlement details")
+    func releasedLegsKeepTheirDetails() throws {
+        // D4's far leg is on the set's date; here it is the near leg that matters: a swap whose near leg is on the date.
+        let swap = deal("S1", .buy, "100000.00", "USD", at: "81.5000")
+        var terms = swap
+        terms.product = .swap
+        terms.farRate = try Rate(parsing: "82.0000")
+        terms.farValueDate = "2025-01-09"
+        let status = confirmed(terms)
+        let set = try #require(NettingRules.apply(status, to: NettingSet(client: "C1", valueDate: valueDate, updatedAt: tradeTime), at: tradeTime))
+        let closed = try NettingRules.close(set, expectedVersion: set.version, by: "treasurer", at: tradeTime)
+        // The near payments go out as part of the net and settle; then the client gives new USD details for the far leg.
+        var paid = status
+        for i in paid.legs.indices where paid.legs[i].tenor == .near { paid.legs[i].status = .settled }
+        paid.version += 1
+        let settled = NettingRules.apply(paid, to: closed, at: tradeTime) ?? closed
+        var moved = paid
+        moved.version += 1
+        moved.terms.requisites = moved.terms.requisites.map { $0.currency == "USD" ? SettlementRequisites(currency: "USD", account: "ACC-USD-2", bic: "BANKBIC1") : $0 }
+        #expect(NettingRules.apply(moved, to: settled, at: tradeTime) == nil)  // nothing the client sees changes
+        #expect(settled.leftAfterClose == nil && settled.net == closed.net)
+    }
+
     @Test("a deal amended to another date leaves the set, and an older status of it arriving late does not bring it back")
     func movedDealStaysOut() throws {
         let set = build(example)

@@ -44,14 +44,17 @@ struct LatestVersionsTests {
         #expect(mine.held(as: stored[2], key: "C1.D1") == nil)
     }
 
-    @Test("once entries were dropped for room, memory never claims to hold every key again")
-    func overflowIsNeverComplete() {
+    @Test("entries dropped for room are known to exist (their values are in the store); a key never seen is still known absent")
+    func overflowKeepsKnowingWhatExists() {
         let held = LatestVersions<Note>(limit: 3) { $0.version }
-        held.markComplete(true)
-        #expect(held.isComplete)
         for n in 1...5 { held.remember(Note(text: "n\(n)", version: 1), key: "k\(n)", sequence: UInt64(n)) }
+        held.markComplete(true)  // the snapshot has been read through
         #expect(held.get("k1") == nil && held.get("k5") != nil)
-        held.markComplete(true)  // the snapshot has been read through: still not every key is held
-        #expect(!held.isComplete)
+        #expect(!held.isKnownAbsent("k1") && !held.isKnownAbsent("k3") && !held.isKnownAbsent("k5"))
+        #expect(held.isKnownAbsent("k9"))  // a new key keeps the fast path
+        held.remember(Note(text: "again", version: 2), key: "k1", sequence: 6)
+        #expect(held.get("k1")?.value.text == "again" && !held.isKnownAbsent("k1"))
+        held.markComplete(false)
+        #expect(!held.isKnownAbsent("k9"))
     }
 }

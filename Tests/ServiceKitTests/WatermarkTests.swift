@@ -1,5 +1,6 @@
 import ServiceKit
 import Testing
+import TestSupport
 
 @Suite("Watermark: waiting for a sequence to be reached")
 struct WatermarkTests {
@@ -9,12 +10,13 @@ struct WatermarkTests {
         let far = ContinuousClock.now + .seconds(60)
         async let five = mark.wait(for: 5, until: far)
         async let nine = mark.wait(for: 9, until: far)
-        // Both are waiting before anything advances (no sleep: each registers before the value moves, or finds it reached).
+        #expect(await eventually { mark.waiting == 2 })  // both wait before anything advances
         mark.advance(to: 3)
         mark.advance(to: 2)
         #expect(mark.value == 3)
         mark.advance(to: 5)
         #expect(await five)
+        #expect(mark.waiting == 1)  // the other still waits
         mark.advance(to: 12)
         #expect(await nine)
         #expect(await mark.wait(for: 12, until: far))  // reached already: at once
@@ -24,9 +26,14 @@ struct WatermarkTests {
     func givesUp() async throws {
         let mark = Watermark()
         #expect(await mark.wait(for: 1, until: .now + .milliseconds(20)) == false)
+        let early = Task { await mark.wait(for: 1, until: .now + .seconds(60)) }
+        early.cancel()  // perhaps before it waits at all
+        #expect(await early.value == false)
+        // Cancelled while it waits.
         let waiting = Task { await mark.wait(for: 1, until: .now + .seconds(60)) }
+        #expect(await eventually { mark.waiting == 1 })
         waiting.cancel()
-        #expect(await waiting.value == false)
+        #expect(await waiting.value == false && mark.waiting == 0)
         mark.advance(to: 1)
         #expect(await mark.wait(for: 1, until: .now))
     }

@@ -215,8 +215,8 @@ def test_live_terminal_json_prints_each_newer_version_once(nats_server, bin_dir,
         received = []  # complete lines, as the pipe delivers them
         reader = threading.Thread(target=lambda: received.extend(json.loads(line) for line in terminal.stdout), daemon=True)
         reader.start()
-        # A script following the deals whose payments are under way.
-        filtered = subprocess.Popen([str(bin_dir / "terminal"), "deals", "--json", "--settlement", "IN_PROGRESS", "--nats-url",
+        # A script following the deals whose payments are under way, told when one moves on (--leaving).
+        filtered = subprocess.Popen([str(bin_dir / "terminal"), "deals", "--json", "--leaving", "--settlement", "IN_PROGRESS", "--nats-url",
                                      nats_server.url, "--client", "C1"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
         in_progress = []
         threading.Thread(target=lambda: in_progress.extend(json.loads(line) for line in filtered.stdout), daemon=True).start()
@@ -260,6 +260,8 @@ def test_live_terminal_json_prints_each_newer_version_once(nats_server, bin_dir,
             # Every line but the last is IN_PROGRESS, except that a failed payment re-instructed comes back into it.
             leaving = [i for i, s in enumerate(seen) if s["settlement"] != "IN_PROGRESS"]
             assert leaving and all(seen[i + 1]["settlement"] == "IN_PROGRESS" for i in leaving[:-1]) and leaving[-1] == len(seen) - 1, (deal, seen)
+            # Those lines, and only those, say so.
+            assert [i for i, s in enumerate(seen) if s.get("leftFilters") is True] == leaving, (deal, seen)
     finally:
         if terminal is not None:
             stop_pid(terminal)
