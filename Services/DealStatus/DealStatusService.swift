@@ -21,10 +21,7 @@ final class DealStatusService: Sendable {
     static let consumerName = "deal-status"
     /// Events that trickle in are gathered this long into one batch (see `PullStream.gather`): at 5k events/s this
     /// halves the p99 of event → terminal (fewer wake-ups leave the CPU to the work). `SVYAZ_GATHER_US` tunes it, 0 = off.
-    static let gather: Duration? = {
-        let micros = ProcessInfo.processInfo.environment["SVYAZ_GATHER_US"].flatMap(Int.init) ?? 500
-        return micros > 0 ? .microseconds(micros) : nil
-    }()
+    static let gather = Gather.fromEnvironment
 
     /// The shortest time between two projection transactions (see `writeProjection`).
     let projectionWriteInterval: Duration
@@ -731,12 +728,12 @@ final class DealStatusService: Sendable {
         }
     }
 
-    /// The list's amount and rate bounds: amounts in a known currency, both in the same one (amounts compare only within
-    /// a currency); rates positive, with at most 18 decimals.
+    /// The list's amount and rate bounds: amounts in a known currency (else 422, as for any money), both in the same one
+    /// (amounts compare only within a currency; else 400); rates positive, with at most 18 decimals (else 400).
     static func checkRanges(of query: DealListQuery) throws {
         for (field, amount) in [("amountFrom", query.amountFrom), ("amountTo", query.amountTo)] {
             guard let amount, !amount.currency.isKnown else { continue }
-            throw ErrorBody(code: ErrorBody.badRequest, message: "\(field) names an unknown currency \"\(amount.currency.rawValue)\"",
+            throw ErrorBody(code: ErrorBody.unprocessable, message: "\(field) names an unknown currency \"\(amount.currency.rawValue)\"",
                             field: "\(field).currency")
         }
         if let from = query.amountFrom, let to = query.amountTo, from.currency != to.currency {

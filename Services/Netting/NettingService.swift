@@ -78,7 +78,7 @@ final class NettingService: Sendable {
     /// Applies deal statuses to their sets until cancelled; a batch is split by client, the clients concurrently.
     func processStatuses() async {
         let consumer = jetStream.pullConsumer(stream: Subjects.Deal.statusStream, durable: Self.consumerName)
-        await consumer.consume(gather: .microseconds(500), failed: { error in
+        await consumer.consume(gather: Gather.fromEnvironment, failed: { error in
             logger.warning("deal status processing paused", metadata: ["error": "\(error)"])
         }) { batch in
             // Which sets a deal is in is read from this replica's copy of them: it first catches up with the stream.

@@ -22,7 +22,7 @@ struct SimulatorMain: AsyncParsableCommand {
     @Option(help: "Stop after this many deals have gone through their lifecycle; 0 = run until stopped.") var deals = 0
     @Option(help: "Random seed (same seed, same deals).") var seed: UInt64 = 42
     @Option(help: "Prefix of deal numbers; default: unique per run so reruns never collide.") var prefix: String?
-    @Flag(help: "Lifecycles as a trading day brings them: also disputes, amendments after confirmation and cancellations, and forwards and swaps that stop at CONFIRMED until their value date, so they stay nettable. Without it every deal settles.")
+    @Flag(help: "Lifecycles as a trading day brings them: also disputes, amendments after confirmation and cancellations, and forwards and swaps that stop at CONFIRMED (the simulator does not settle them: their value dates are weeks ahead), so they stay nettable. Without it every deal settles.")
     var variedLifecycles = false
 
     func validate() throws {

@@ -9,7 +9,8 @@ import Wire
 /// `terminal`: a corporate client's trading terminal — live deal statuses, netting and requisites commands.
 ///
 /// It connects with the client's own NATS credentials; the server's permissions let it reach only that client's
-/// subjects (`deal.status.<client>.>`, `deal.query.<client>.*`, `deal.cmd.<client>.*`, `netting.*.<client>.*`).
+/// subjects (subscribe `deal.status.<client>.>`, `netting.status.<client>.>` and its inbox `_INBOX_<client>.>`; publish
+/// `deal.query.<client>.*`, `deal.cmd.<client>.*`, `netting.cmd.<client>.*`).
 @main
 struct TerminalMain: AsyncParsableCommand {
     static let configuration = CommandConfiguration(

@@ -30,9 +30,10 @@ public struct ErrorBody: Error, WireMessage, Equatable, CustomStringConvertible 
     public static let badRequest = 400
     /// 401: the caller is not authenticated.
     public static let unauthorized = 401
-    /// 403: the caller may not touch this resource (e.g. another client's deal).
+    /// 403: the caller may not touch this resource (reserved: another client's subjects are refused by nats-server
+    /// permissions before any service sees the request).
     public static let forbidden = 403
-    /// 404: unknown entity (currency, deal, netting set).
+    /// 404: unknown entity (currency, deal, a deal with no payment in a netting set).
     public static let notFound = 404
     /// 409: optimistic-concurrency conflict (stale expected version) or a state that forbids the operation now.
     public static let conflict = 409

@@ -114,7 +114,8 @@ public struct NettingSet: WireMessage, Equatable {
     /// Every deal with a leg on this value date (and those that had one, `movedAway`), sorted by deal id.
     public var deals: [NettingDeal]
     /// Net per currency and account over the deals in the set: what is to be paid. Once the set is closed, only a deal
-    /// leaving it (amended, cancelled or no longer confirmed after the close; it settles gross) changes it.
+    /// leaving it (amended, cancelled, no longer confirmed or given new settlement details after the close; it settles
+    /// gross) changes it.
     public var net: [NetLine]
     /// The net as agreed at the close, kept unchanged for the audit when deals leave afterwards.
     public var agreedNet: [NetLine]?

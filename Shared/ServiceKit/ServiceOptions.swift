@@ -114,3 +114,12 @@ public struct ServiceOptions: ParsableArguments, Sendable {
 func env(_ name: String) -> String? {
     ProcessInfo.processInfo.environment[name].flatMap { $0.isEmpty ? nil : $0 }
 }
+
+/// How long a pull gathers events that trickle in into one batch (see `PullStream.gather`): one wake-up for several
+/// events instead of one each. `SVYAZ_GATHER_US` (microseconds; 0 = off), 500 by default.
+public enum Gather {
+    public static let fromEnvironment: Duration? = {
+        let micros = ProcessInfo.processInfo.environment["SVYAZ_GATHER_US"].flatMap(Int.init) ?? 500
+        return micros > 0 ? .microseconds(micros) : nil
+    }()
+}

@@ -252,7 +252,7 @@ struct DealStatusServiceTests {
         await #expect(throws: ErrorBody(code: 400, message: "amountFrom and amountTo must name one currency, got CNY and USD", field: "amountTo.currency")) {
             _ = try await ids { $0.amountFrom = try cny("1"); $0.amountTo = try Money(parsing: "5", currency: "USD") }
         }
-        await #expect(throws: ErrorBody(code: 400, message: "amountTo names an unknown currency \"QQQ\"", field: "amountTo.currency")) {
+        await #expect(throws: ErrorBody(code: 422, message: "amountTo names an unknown currency \"QQQ\"", field: "amountTo.currency")) {
             _ = try await ids { $0.amountTo = Money(minor: 5, currency: CurrencyCode(stringLiteral: "QQQ")) }
         }
         await #expect(throws: ErrorBody(code: 400, message: "rateFrom must be a positive rate with at most 18 decimals, got 0.00", field: "rateFrom")) {
