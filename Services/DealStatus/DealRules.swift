@@ -186,8 +186,8 @@ enum DealRules {
             // for a currency new to it.
             let held = Set(current.terms.requisites.map(\.currency))
             next.terms = terms
-            next.terms.requisites = current.terms.requisites.filter { $0.currency == terms.baseCurrency || $0.currency == terms.quoteCurrency }
-                + terms.requisites.filter { !held.contains($0.currency) }
+            let inPair = { (details: SettlementRequisites) in details.currency == terms.baseCurrency || details.currency == terms.quoteCurrency }
+            next.terms.requisites = current.terms.requisites.filter(inPair) + terms.requisites.filter { inPair($0) && !held.contains($0.currency) }
             next.confirmation = .awaiting  // re-confirmation required after an amendment
             next.confirmationReason = "re-confirmation after amendment"
             next.confirmationAt = event.occurredAt
@@ -207,6 +207,10 @@ enum DealRules {
         case .requisitesChanged:
             guard let requisites = event.requisites, !requisites.isEmpty else { return .rejected("requisites change without requisites") }
             let currencies = Set(requisites.map(\.currency))
+            // The deal may have been amended to another pair since the change was asked for.
+            if let foreign = currencies.sorted().first(where: { currency in !current.legs.contains { $0.amount.currency == currency } }) {
+                return .rejected("deal has no \(foreign) leg")
+            }
             if let fixed = currencies.sorted().lazy.compactMap({ requisitesFixed(in: $0, of: current.legs) }).first {
                 return .rejected("leg \(fixed.id) is already \(fixed.status.rawValue); requisites are fixed after release")
             }

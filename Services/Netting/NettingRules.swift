@@ -42,15 +42,8 @@ enum NettingRules {
         let old = index.map { set.deals[$0] }
         if let old, old.dealVersion >= status.version { return nil }  // a stale or repeated status
         let excluded = old?.excludedByClient ?? false
-        var found = entry(for: status, valueDate: set.valueDate, excludedByClient: excluded)
+        let found = entry(for: status, valueDate: set.valueDate, excludedByClient: excluded)
         if old?.movedAway == true && found == nil { return nil }  // still on another date
-        // A payment already released went with the details it had then: new details (a swap's far leg may get them
-        // after its near leg settled) do not change it, nor count as a change of the set.
-        if let old, var kept = found {
-            let released = Set(status.legs.lazy.filter { $0.status == .sent || $0.status == .settled }.map(\.id))
-            kept.legs = kept.legs.map { leg in released.contains(leg.legId) ? old.legs.first { $0.legId == leg.legId } ?? leg : leg }
-            found = kept
-        }
         guard var entry = found ?? old.map({ _ in NettingDeal.movedAway(dealId, dealVersion: status.version, excludedByClient: excluded) })
         else { return nil }  // never on this date
         var next = set
@@ -63,10 +56,13 @@ enum NettingRules {
             if let index { next.deals[index] = entry } else { insert(entry, into: &next) }
         case (.closed, let old?) where old.included:
             // The agreed net is not changed silently (DOMAIN.md §3): a netted deal that changes (amended, cancelled,
-            // no longer confirmed) is taken out of the net, with the reason recorded, and settles gross; `agreedNet`
-            // keeps what was agreed. Released legs of netted deals are the net payment going out (deal-status refuses
-            // to amend or cancel a deal once a leg is released, so no leaver has one).
-            guard let why = departure(from: old, to: entry, status) else { return nil }
+            // no longer confirmed, new settlement details) is taken out of the net, with the reason recorded, and
+            // settles gross; `agreedNet` keeps what was agreed. Released legs of netted deals are the net payment going
+            // out: once one of the deal's payments on this date has gone, the deal stays in the net whatever follows
+            // (deal-status refuses to amend or cancel it then; new details for its other currency cannot be paid gross
+            // beside a net that already carries part of the deal).
+            let released = status.legs.contains { $0.valueDate == set.valueDate && ($0.status == .sent || $0.status == .settled) }
+            guard !released, let why = departure(from: old, to: entry, status) else { return nil }
             entry.included = false
             entry.reason = "left after close (\(why)); settles gross"
             next.deals[index!] = entry

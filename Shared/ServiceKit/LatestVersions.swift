@@ -36,9 +36,13 @@ public final class LatestVersions<Value: Sendable>: Sendable {
         /// Versions being published, with their bytes: the stored copy may reach the projection before the ack.
         @usableFromInline var inFlight: [String: Entry] = [:]
         @usableFromInline var complete = false
-        /// Keys whose entries were dropped for room (past `limit`): they exist, though not held. The rest of the table
-        /// stays complete, so that a key that is in neither is still known not to exist (a new deal keeps its fast path).
-        @usableFromInline var evicted: Set<String> = []
+        /// The keys of each table dropped for room (past `limit`): they exist, though not held, so a key in none of
+        /// them and not held is still known not to exist (a new deal keeps its fast path). At most
+        /// `evictedGenerations`; past that `overflowed`, and no key is known absent any more.
+        @usableFromInline var evicted: [Set<String>] = []
+        @usableFromInline var overflowed = false
+        /// Tables being dropped, whose keys are not in `evicted` yet: meanwhile no key is known absent.
+        @usableFromInline var evicting = 0
 
         /// Room for `capacity` entries from the start: the table never grows under the lock on the hot path (doubling
         /// a table of 100k entries rehashes every key, milliseconds during which no event is folded).
@@ -69,17 +73,40 @@ public final class LatestVersions<Value: Sendable>: Sendable {
     /// Keeps `value` if it is newer than the one held; false when this one (or a newer one) is held already.
     @discardableResult @inlinable
     public func remember(_ value: Value, key: String, sequence: UInt64) -> Bool {
-        state.withLock { state in
+        var dropped: [String: Entry]?
+        let stored = state.withLock { state -> Bool in
             if let held = state.entries[key], version(held.value) >= version(value) { return false }
-            if state.entries.count >= limit {
-                state.evicted.formUnion(state.entries.keys)
-                state.entries.removeAll(keepingCapacity: true)
-            }
-            if !state.evicted.isEmpty { state.evicted.remove(key) }
+            if state.entries.count >= limit { dropped = evict(&state) }
             state.entries[key] = Entry(value, sequence: sequence)
             return true
         }
+        if let dropped { keep(keysOf: dropped) }
+        return stored
     }
+
+    /// Takes the full table out (its keys are recorded by `keep(keysOf:)`, outside the lock: hashing 200k keys takes
+    /// milliseconds in which no event could be folded) and starts an empty one of the same size.
+    @usableFromInline
+    func evict(_ state: inout State) -> [String: Entry] {
+        let dropped = state.entries
+        state.entries = [:]
+        state.entries.reserveCapacity(min(limit, 1 << 20))
+        state.evicting += 1
+        return dropped
+    }
+
+    /// Records the keys of a dropped table as existing.
+    @usableFromInline
+    func keep(keysOf dropped: [String: Entry]) {
+        let keys = Set(dropped.keys)
+        state.withLock { state in
+            state.evicting -= 1
+            if state.evicted.count < Self.evictedGenerations { state.evicted.append(keys) } else { state.overflowed = true }
+        }
+    }
+
+    /// How many dropped tables' keys are kept (each up to `limit` keys).
+    public static var evictedGenerations: Int { 4 }
 
     /// True once every key there is has been loaded (`markComplete`): a key neither held nor dropped for room then
     /// does not exist (`isKnownAbsent`).
@@ -90,7 +117,10 @@ public final class LatestVersions<Value: Sendable>: Sendable {
     /// room (whose value callers find in their store).
     @inlinable
     public func isKnownAbsent(_ key: String) -> Bool {
-        state.withLock { $0.complete && $0.entries[key] == nil && !$0.evicted.contains(key) }
+        state.withLock { state in
+            state.complete && !state.overflowed && state.evicting == 0 && state.entries[key] == nil
+                && !state.evicted.contains { $0.contains(key) }
+        }
     }
 
     /// Marks the held entries (and those dropped for room) as all there are (after a full snapshot), or not (`false`,

@@ -304,6 +304,8 @@ struct DealRulesTests {
         let again = DealEvent(eventId: "r3", client: "C1", dealId: "D1", kind: .requisitesChanged, occurredAt: t0,
                               requisites: repaired?.terms.requisites.reversed() ?? [])
         #expect(isIgnored(run([again], from: repaired).1[0]))
+        // A change for CNY asked before the amendment to USDRUB and applied after it: the deal has no CNY leg any more.
+        #expect(rejection(run([change], from: repaired).1[0]) == "deal has no CNY leg")
     }
 
     @Test("a redelivered event (same or lower sequence) is absorbed")

@@ -207,8 +207,8 @@ struct NettingRulesTests {
         return next
     }
 
-    @Test("a swap whose near legs were paid in a closed set's net stays in it when the far leg gets new settlement details")
-    func releasedLegsKeepTheirDetails() throws {
+    @Test("a deal whose payment went out in a closed set's net stays in it when it gets new settlement details: a swap's far leg, or its other currency")
+    func releasedLegsKeepTheDealInTheNet() throws {
         // D4's far leg is on the set's date; here it is the near leg that matters: a swap whose near leg is on the date.
         let swap = deal("S1", .buy, "100000.00", "USD", at: "81.5000")
         var terms = swap
@@ -226,8 +226,21 @@ struct NettingRulesTests {
         var moved = paid
         moved.version += 1
         moved.terms.requisites = moved.terms.requisites.map { $0.currency == "USD" ? SettlementRequisites(currency: "USD", account: "ACC-USD-2", bic: "BANKBIC1") : $0 }
-        #expect(NettingRules.apply(moved, to: settled, at: tradeTime) == nil)  // nothing the client sees changes
+        #expect(NettingRules.apply(moved, to: settled, at: tradeTime)?.leftAfterClose == nil)
         #expect(settled.leftAfterClose == nil && settled.net == closed.net)
+        // D1 of the example: its CNY payment goes out with the net; then the client gives new RUB details (its RUB
+        // leg still instructed). Paying the deal gross now would pay its CNY twice.
+        let public5 = build(example)
+        let agreed = try NettingRules.close(public5, expectedVersion: public5.version, by: "treasurer", at: tradeTime)
+        var sent = confirmed(example[0])
+        sent.version += 1
+        sent.legs[0].status = .sent
+        let going = NettingRules.apply(sent, to: agreed, at: tradeTime) ?? agreed
+        var newRub = sent
+        newRub.version += 1
+        newRub.terms.requisites = newRub.terms.requisites.map { $0.currency == "RUB" ? SettlementRequisites(currency: "RUB", account: "ACC-NEW", bic: "BANKBIC1") : $0 }
+        let after = NettingRules.apply(newRub, to: going, at: tradeTime) ?? going
+        #expect(after.leftAfterClose == nil && after.net == agreed.net && NettingSummary(after).dealsIn.contains("D1"))
     }
 
     @Test("a deal amended to another date leaves the set, and an older status of it arriving late does not bring it back")

@@ -56,5 +56,11 @@ struct LatestVersionsTests {
         #expect(held.get("k1")?.value.text == "again" && !held.isKnownAbsent("k1"))
         held.markComplete(false)
         #expect(!held.isKnownAbsent("k9"))
+        // Past the kept generations of dropped keys, nothing is known absent any more (the store is asked instead).
+        held.markComplete(true)
+        for n in 10..<(10 + 3 * (LatestVersions<Note>.evictedGenerations + 1)) {
+            held.remember(Note(text: "n\(n)", version: 1), key: "k\(n)", sequence: UInt64(n))
+        }
+        #expect(!held.isKnownAbsent("k99") && !held.isKnownAbsent("k1"))
     }
 }
