@@ -741,6 +741,9 @@ final class DealStatusService: Sendable {
                 amountFrom and amountTo must name one currency, got \(from.currency.rawValue) and \(to.currency.rawValue)
                 """, field: "amountTo.currency")
         }
+        if let account = query.account, !account.contains(where: { $0.isLetter || $0.isNumber }) {
+            throw ErrorBody(code: ErrorBody.badRequest, message: "account must name an account, got \"\(account)\"", field: "account")
+        }
         for (field, rate) in [("rateFrom", query.rateFrom), ("rateTo", query.rateTo)] {
             guard let rate, rate.orderKey == nil else { continue }
             throw ErrorBody(code: ErrorBody.badRequest, message: "\(field) must be a positive rate with at most 18 decimals, got \(rate)",

@@ -57,6 +57,11 @@ struct DealStore: Sendable {
             try Self.addColumn("rateKey", .text, in: db) { $0.terms.rate.orderKey }
             try Self.addColumn("farRateKey", .text, in: db, filling: "product = ?", [DealProduct.swap.rawValue]) { $0.terms.farRate?.orderKey }
         }
+        // The accounts of a deal's settlement details, for the list's account filter: " A1 A2 ", so that one is found
+        // whole by `instr`.
+        migrator.registerMigration("v5-accounts") { db in
+            try Self.addColumn("accounts", .text, in: db) { Self.accounts(of: $0.terms) }
+        }
         store = try Store(path: path, migrator: migrator)
     }
 
@@ -71,6 +76,11 @@ struct DealStore: Sendable {
             try db.execute(sql: "UPDATE deal SET \(name) = ? WHERE client = ? AND dealId = ?",
                            arguments: [value(status), row["client"] as String, row["dealId"] as String])
         }
+    }
+
+    /// The `accounts` column of a deal: each account of its settlement details between spaces.
+    static func accounts(of terms: DealTerms) -> String {
+        terms.requisites.reduce(into: " ") { text, details in text += details.account + " " }
     }
 
     /// The stored snapshot and its DEAL_STATUS sequence.
@@ -140,14 +150,14 @@ struct DealStore: Sendable {
 
     private static let upsertSQL = """
         INSERT INTO deal (client, dealId, version, statusSequence, tradeTime, valueDate, product, channel, side, pair,
-                          confirmation, settlement, amountMinor, updatedAt, snapshot, farValueDate, settledAt, rateKey, farRateKey)
-        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                          confirmation, settlement, amountMinor, updatedAt, snapshot, farValueDate, settledAt, rateKey, farRateKey, accounts)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
         ON CONFLICT (client, dealId) DO UPDATE SET version = excluded.version, statusSequence = excluded.statusSequence,
             tradeTime = excluded.tradeTime, valueDate = excluded.valueDate, product = excluded.product,
             channel = excluded.channel, side = excluded.side, pair = excluded.pair, confirmation = excluded.confirmation,
             settlement = excluded.settlement, amountMinor = excluded.amountMinor, updatedAt = excluded.updatedAt,
             snapshot = excluded.snapshot, farValueDate = excluded.farValueDate, settledAt = excluded.settledAt,
-            rateKey = excluded.rateKey, farRateKey = excluded.farRateKey
+            rateKey = excluded.rateKey, farRateKey = excluded.farRateKey, accounts = excluded.accounts
         WHERE excluded.version > deal.version
         """
 
@@ -194,6 +204,7 @@ struct DealStore: Sendable {
         }
         optionalText(18, terms.rate.orderKey)
         optionalText(19, terms.product == .swap ? terms.farRate?.orderKey : nil)
+        text(20, accounts(of: terms))
         if code == SQLITE_OK { code = sqlite3_step(statement) }
         sqlite3_reset(statement)
         guard code == SQLITE_DONE else {
@@ -280,6 +291,10 @@ struct DealStore: Sendable {
         }
         if let from = query.amountFrom { clauses.append("amountMinor >= ?"); arguments.append(from.minor) }
         if let to = query.amountTo { clauses.append("amountMinor <= ?"); arguments.append(to.minor) }
+        if let account = query.account {  // whole, as the settlement details are stored (compacted, upper case)
+            clauses.append("instr(accounts, ?) > 0")
+            arguments.append(" " + account.uppercased().filter { $0 != " " } + " ")
+        }
         if let from = query.settledFrom { clauses.append("settledAt >= ?"); arguments.append(from.timeIntervalSince1970) }
         if let to = query.settledTo { clauses.append("settledAt <= ?"); arguments.append(to.timeIntervalSince1970) }
         if let dealId = query.dealId {  // a prefix: LIKE's wildcards in it are taken literally

@@ -99,6 +99,7 @@ struct Deals: AsyncParsableCommand {
     @Option(help: "Only deals traded on or after this day (YYYY-MM-DD, UTC, as the table shows trade times).") var tradedFrom: String?
     @Option(help: "Only deals traded on or before this day (YYYY-MM-DD, UTC).") var tradedTo: String?
     @Option(help: "Only deals whose number contains this text.") var deal: String?
+    @Option(help: "Only deals settling to or from this account (the requisites column; spaces aside).") var account: String?
     @Option(help: "Only deals of at least this amount in its currency, e.g. \"50000.00 USD\" (the Amount column).") var amountFrom: String?
     @Option(help: "Only deals of at most this amount in its currency, e.g. \"1,000,000 CNY\".") var amountTo: String?
     @Option(help: "Only deals with a rate of at least this (a swap by either leg), e.g. 11.2.") var rateFrom: String?
@@ -112,6 +113,7 @@ struct Deals: AsyncParsableCommand {
             guard CalendarDay.isValid(day) else { throw ValidationError("\(flag) must be a day as YYYY-MM-DD, got \"\(day)\"") }
         }
         if deal?.isEmpty == true { throw ValidationError("--deal needs some text of a deal number") }
+        if let account, !account.contains(where: { $0.isLetter || $0.isNumber }) { throw ValidationError("--account needs an account number") }
         let amounts = try [("--amount-from", amountFrom), ("--amount-to", amountTo)].compactMap { flag, text in
             try text.map { try Self.amount($0, flag: flag) }
         }
@@ -421,6 +423,8 @@ struct DealFilter: Sendable {
     /// Bounds on either leg's rate, as `Rate.orderKey`s.
     let rateFrom: String?
     let rateTo: String?
+    /// An account of the deal's settlement details, compacted.
+    let account: String?
 
     init(_ command: Deals) {
         confirmation = command.confirmation
@@ -439,7 +443,10 @@ struct DealFilter: Sendable {
         amountTo = command.amountTo.flatMap { try? Deals.amount($0, flag: "--amount-to") }
         rateFrom = command.rateFrom.flatMap { try? Deals.rate($0, flag: "--rate-from").orderKey }
         rateTo = command.rateTo.flatMap { try? Deals.rate($0, flag: "--rate-to").orderKey }
+        account = command.account.map(Self.compact)
     }
+
+    static func compact(_ account: String) -> String { account.uppercased().filter { $0 != " " } }
 
     /// Whether the amount is within the bounds, in their currency.
     private func amountMatches(_ amount: Money) -> Bool {
@@ -465,6 +472,7 @@ struct DealFilter: Sendable {
             && (tradedFrom.map { terms.tradeTime >= $0 } ?? true) && (tradedBefore.map { terms.tradeTime < $0 } ?? true)
             && (self.deal.map { terms.dealId.range(of: $0, options: .caseInsensitive) != nil } ?? true)
             && amountMatches(terms.amount)
+            && (account.map { account in terms.requisites.contains { Self.compact($0.account) == account } } ?? true)
             && (rateMatches(terms.rate) || (terms.product == .swap && rateMatches(terms.farRate)))
     }
 

@@ -317,6 +317,8 @@ public struct DealListQuery: WireMessage, Equatable {
     /// leg's rate, as by either value date.
     public var rateFrom: Rate?
     public var rateTo: Rate?
+    /// The requisites column: deals settling to or from this account (any currency; spaces and case do not matter).
+    public var account: String?
     public var dealId: String?
     public var sort: SortField?
     public var descending: Bool?

@@ -200,14 +200,17 @@ struct DealStatusServiceTests {
         await client.drain()
     }
 
-    @Test("the list: a swap is found by its far leg's value date, by currency on either side, by when the money arrived; by amount and rate ranges (amounts within their currency, rates as numbers); a deal-number prefix is literal, amounts sort within their currency, malformed days and mixed-currency bounds are refused")
+    @Test("the list: a swap is found by its far leg's value date, by currency on either side, by when the money arrived; by amount and rate ranges (amounts within their currency, rates as numbers), by account; a deal-number prefix is literal, amounts sort within their currency, malformed days and mixed-currency bounds are refused")
     func listFilters() async throws {
         let running = try await OneReplica.start()
         defer { running.removeFiles() }
         let (replica, client, js) = (running.replica, running.client, running.js)
         // Spot CNY 1,000,000.00; a swap CNY 2,000.00 settling 2024-12-02 and 2025-01-09; spot JPY 5,000,000 (minor 5000000).
         // Rates: A-1 11.2345; A_2 near 11.20, far 11.3000; B%3 0.0650.
-        let deals = [terms("A-1"), terms("A_2", product: .swap, amount: "2000.00", rate: "11.20"), terms("B%3", amount: "5000000", base: "JPY", rate: "0.0650")]
+        // A-1 settles its CNY to another account than the others.
+        var a1 = terms("A-1")
+        a1.requisites[0].account = "40807156700000005555"
+        let deals = [a1, terms("A_2", product: .swap, amount: "2000.00", rate: "11.20"), terms("B%3", amount: "5000000", base: "JPY", rate: "0.0650")]
         for t in deals { try await publish(js, booked(t)) }
         // A-1's money arrives at t0 + 1 h (both legs).
         let arrival = t0.addingTimeInterval(3_600)
@@ -249,6 +252,14 @@ struct DealStatusServiceTests {
         #expect(try await ids { $0.rateFrom = try rate("11.21"); $0.rateTo = try rate("11.25") } == ["A-1"])
         #expect(try await ids { $0.rateFrom = try rate("11.2"); $0.rateTo = try rate("11.2") } == ["A_2"])
         #expect(try await ids { $0.rateTo = try rate("1") } == ["B%3"])
+        // By account (the requisites column), whole, spaces aside; either currency's.
+        #expect(try await ids { $0.account = "4080 7156 7000 0000 5555" } == ["A-1"])
+        #expect(try await ids { $0.account = "40807156700000001234"; $0.sort = .dealId; $0.descending = false } == ["A_2", "B%3"])
+        #expect(try await ids { $0.account = "40702810938000012345" }.count == 3)
+        #expect(try await ids { $0.account = "4080715670" } == [])
+        await #expect(throws: ErrorBody(code: 400, message: "account must name an account, got \" \"", field: "account")) {
+            _ = try await ids { $0.account = " " }
+        }
         await #expect(throws: ErrorBody(code: 400, message: "amountFrom and amountTo must name one currency, got CNY and USD", field: "amountTo.currency")) {
             _ = try await ids { $0.amountFrom = try cny("1"); $0.amountTo = try Money(parsing: "5", currency: "USD") }
         }
@@ -718,8 +729,10 @@ struct DealStoreMigrationTests {
             #expect(try await store.upsert(spot, statusSequence: 2))
             // …then taken back to the layout before those columns (as a file from an older release would be).
             try await store.store.write { db in
-                for column in ["farValueDate", "settledAt", "rateKey", "farRateKey"] { try db.execute(sql: "ALTER TABLE deal DROP COLUMN \(column)") }
-                try db.execute(sql: "DELETE FROM grdb_migrations WHERE identifier IN ('v2-far-value-date', 'v3-settled-at', 'v4-rate-keys')")
+                for column in ["farValueDate", "settledAt", "rateKey", "farRateKey", "accounts"] {
+                    try db.execute(sql: "ALTER TABLE deal DROP COLUMN \(column)")
+                }
+                try db.execute(sql: "DELETE FROM grdb_migrations WHERE identifier IN ('v2-far-value-date', 'v3-settled-at', 'v4-rate-keys', 'v5-accounts')")
             }
         }
         let reopened = try DealStore(path: path)
@@ -741,5 +754,8 @@ struct DealStoreMigrationTests {
         near.rateTo = try Rate(parsing: "11.2345")
         near.sort = .dealId
         #expect(try await reopened.list(client: "C1", near).deals.map(\.terms.dealId) == ["S1", "P1"])
+        var account = DealListQuery()
+        account.account = "40702810938000012345"
+        #expect(try await reopened.list(client: "C1", account).total == 2)
     }
 }

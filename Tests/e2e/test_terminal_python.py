@@ -100,6 +100,7 @@ def test_python_terminal_follows_deal_status(nats_server, bin_dir, tmp_dir):
             near = [t["rate"]] + ([t["farRate"]] if t["product"] == "FX_SWAP" and t.get("farRate") else [])
             return [decimal.Decimal(r["mantissa"]).scaleb(-r["scale"]) for r in near]
         some_currency = latest[some_deal]["terms"]["amount"]["currency"]
+        some_account = latest[some_deal]["terms"]["requisites"][0]["account"]
         in_currency = sorted(amount(s) for s in latest.values() if s["terms"]["amount"]["currency"] == some_currency)
         low_amount, high_amount = in_currency[len(in_currency) // 4], in_currency[(3 * len(in_currency)) // 4]
         all_rates = sorted(r for s in latest.values() for r in rates(s))
@@ -126,6 +127,9 @@ def test_python_terminal_follows_deal_status(nats_server, bin_dir, tmp_dir):
              lambda s: s["terms"]["amount"]["currency"] == some_currency and amount(s) >= low_amount, False),
             (["--amount-from", f"{low_amount} {some_currency}", "--amount-to", f"{high_amount} {some_currency}"],
              lambda s: s["terms"]["amount"]["currency"] == some_currency and low_amount <= amount(s) <= high_amount, False),
+            # The requisites column: an account, whole, written with spaces as people do.
+            (["--account", " ".join(some_account[i:i + 4] for i in range(0, len(some_account), 4))],
+             lambda s: any(r["account"] == some_account for r in s["terms"]["requisites"]), False),
             # A rate range, compared as numbers (a trailing zero changes nothing), a swap by either leg.
             (["--rate-from", f"{low_rate}0", "--rate-to", str(high_rate)], lambda s: any(low_rate <= r <= high_rate for r in rates(s)), True),
         ]
