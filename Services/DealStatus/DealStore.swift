@@ -78,9 +78,10 @@ struct DealStore: Sendable {
         }
     }
 
-    /// The `accounts` column of a deal: each account of its settlement details between spaces.
+    /// The `accounts` column of a deal: each account of its settlement details, compacted (as booked, an account may
+    /// have spaces or small letters), between spaces.
     static func accounts(of terms: DealTerms) -> String {
-        terms.requisites.reduce(into: " ") { text, details in text += details.account + " " }
+        terms.requisites.reduce(into: " ") { text, details in text += SettlementRequisites.compact(details.account) + " " }
     }
 
     /// The stored snapshot and its DEAL_STATUS sequence.
@@ -162,7 +163,7 @@ struct DealStore: Sendable {
         """
 
     /// Runs `upsertSQL` for one status, its values bound straight to SQLite. This runs for every version the
-    /// projection receives; GRDB's `StatementArguments` would box each of the 15 values and copy the snapshot into
+    /// projection receives; GRDB's `StatementArguments` would box each of the 20 values and copy the snapshot into
     /// `Data` first.
     ///
     /// The statement is GRDB's cached one, stepped past GRDB: no transaction observer hears of the change (this store
@@ -293,7 +294,7 @@ struct DealStore: Sendable {
         if let to = query.amountTo { clauses.append("amountMinor <= ?"); arguments.append(to.minor) }
         if let account = query.account {  // whole, as the settlement details are stored (compacted, upper case)
             clauses.append("instr(accounts, ?) > 0")
-            arguments.append(" " + account.uppercased().filter { $0 != " " } + " ")
+            arguments.append(" " + SettlementRequisites.compact(account) + " ")
         }
         if let from = query.settledFrom { clauses.append("settledAt >= ?"); arguments.append(from.timeIntervalSince1970) }
         if let to = query.settledTo { clauses.append("settledAt <= ?"); arguments.append(to.timeIntervalSince1970) }

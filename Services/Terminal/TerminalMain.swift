@@ -443,10 +443,8 @@ struct DealFilter: Sendable {
         amountTo = command.amountTo.flatMap { try? Deals.amount($0, flag: "--amount-to") }
         rateFrom = command.rateFrom.flatMap { try? Deals.rate($0, flag: "--rate-from").orderKey }
         rateTo = command.rateTo.flatMap { try? Deals.rate($0, flag: "--rate-to").orderKey }
-        account = command.account.map(Self.compact)
+        account = command.account.map(SettlementRequisites.compact)
     }
-
-    static func compact(_ account: String) -> String { account.uppercased().filter { $0 != " " } }
 
     /// Whether the amount is within the bounds, in their currency.
     private func amountMatches(_ amount: Money) -> Bool {
@@ -472,7 +470,7 @@ struct DealFilter: Sendable {
             && (tradedFrom.map { terms.tradeTime >= $0 } ?? true) && (tradedBefore.map { terms.tradeTime < $0 } ?? true)
             && (self.deal.map { terms.dealId.range(of: $0, options: .caseInsensitive) != nil } ?? true)
             && amountMatches(terms.amount)
-            && (account.map { account in terms.requisites.contains { Self.compact($0.account) == account } } ?? true)
+            && (account.map { account in terms.requisites.contains { SettlementRequisites.compact($0.account) == account } } ?? true)
             && (rateMatches(terms.rate) || (terms.product == .swap && rateMatches(terms.farRate)))
     }
 

@@ -24,6 +24,11 @@ public enum RequisitesError: Error, Equatable, Sendable, CustomStringConvertible
 }
 
 extension SettlementRequisites {
+    /// An account or BIC as it is compared and stored: upper case, without spaces or tabs.
+    public static func compact(_ text: String) -> String {
+        String(text.uppercased().unicodeScalars.filter { $0 != " " && $0 != "\t" })
+    }
+
     /// These details as a payment can use them, spaces around and inside the account and BIC dropped and letters made
     /// upper case ("de89 3704 0044 0532 0130 00" is the IBAN DE89370400440532013000):
     /// - the BIC as ISO 9362 has it: 4 letters of the bank, 2 of the country, 2 letters or digits of the location and
@@ -31,9 +36,8 @@ extension SettlementRequisites {
     /// - the account 5 to 34 letters and digits (an IBAN has at most 34); an account in rubles, 20 digits, as Russian
     ///   banks number them.
     public func validated() throws -> SettlementRequisites {
-        func compact(_ text: String) -> String { String(text.uppercased().unicodeScalars.filter { $0 != " " && $0 != "\t" }) }
-        let bic = compact(self.bic)
-        let account = compact(self.account)
+        let bic = Self.compact(self.bic)
+        let account = Self.compact(self.account)
         func all(_ text: Substring, _ allowed: (UInt8) -> Bool) -> Bool { text.utf8.allSatisfy(allowed) }
         let letter = { (c: UInt8) in c >= UInt8(ascii: "A") && c <= UInt8(ascii: "Z") }
         let digit = { (c: UInt8) in c >= UInt8(ascii: "0") && c <= UInt8(ascii: "9") }

@@ -36,12 +36,11 @@ public final class LatestVersions<Value: Sendable>: Sendable {
         /// Versions being published, with their bytes: the stored copy may reach the projection before the ack.
         @usableFromInline var inFlight: [String: Entry] = [:]
         @usableFromInline var complete = false
-        /// The keys of each table dropped for room (past `limit`): they exist, though not held, so a key in none of
-        /// them and not held is still known not to exist (a new deal keeps its fast path). At most
-        /// `evictedGenerations`; past that `overflowed`, and no key is known absent any more.
+        /// The keys of the tables dropped for room (past `limit`): they exist, though not held, so a key in none of
+        /// them and not held is still known not to exist (a new deal keeps its fast path). A few sets, merged into one
+        /// outside the lock when there are more than `evictedGenerations`.
         @usableFromInline var evicted: [Set<String>] = []
-        @usableFromInline var overflowed = false
-        /// Tables being dropped, whose keys are not in `evicted` yet: meanwhile no key is known absent.
+        /// Tables being dropped (or their keys merged), not in `evicted` yet: meanwhile no key is known absent.
         @usableFromInline var evicting = 0
 
         /// Room for `capacity` entries from the start: the table never grows under the lock on the hot path (doubling
@@ -95,17 +94,29 @@ public final class LatestVersions<Value: Sendable>: Sendable {
         return dropped
     }
 
-    /// Records the keys of a dropped table as existing.
+    /// Records the keys of a dropped table as existing; past `evictedGenerations` sets, merges them all into one,
+    /// outside the lock (no key is known absent meanwhile).
     @usableFromInline
     func keep(keysOf dropped: [String: Entry]) {
-        let keys = Set(dropped.keys)
+        var keys = Set(dropped.keys)
+        let merging = state.withLock { state -> [Set<String>]? in
+            guard state.evicted.count >= Self.evictedGenerations else {
+                state.evicted.append(keys)
+                state.evicting -= 1
+                return nil
+            }
+            defer { state.evicted = [] }
+            return state.evicted
+        }
+        guard let merging else { return }
+        for set in merging { keys.formUnion(set) }
         state.withLock { state in
+            state.evicted.append(keys)
             state.evicting -= 1
-            if state.evicted.count < Self.evictedGenerations { state.evicted.append(keys) } else { state.overflowed = true }
         }
     }
 
-    /// How many dropped tables' keys are kept (each up to `limit` keys).
+    /// How many sets of dropped keys are kept apart before they are merged.
     public static var evictedGenerations: Int { 4 }
 
     /// True once every key there is has been loaded (`markComplete`): a key neither held nor dropped for room then
@@ -118,7 +129,7 @@ public final class LatestVersions<Value: Sendable>: Sendable {
     @inlinable
     public func isKnownAbsent(_ key: String) -> Bool {
         state.withLock { state in
-            state.complete && !state.overflowed && state.evicting == 0 && state.entries[key] == nil
+            state.complete && state.evicting == 0 && state.entries[key] == nil
                 && !state.evicted.contains { $0.contains(key) }
         }
     }
