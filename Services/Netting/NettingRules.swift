@@ -58,11 +58,15 @@ enum NettingRules {
             // The agreed net is not changed silently (DOMAIN.md §3): a netted deal that changes (amended, cancelled,
             // no longer confirmed, new settlement details) is taken out of the net, with the reason recorded, and
             // settles gross; `agreedNet` keeps what was agreed. Released legs of netted deals are the net payment going
-            // out: once one of the deal's payments on this date has gone, the deal stays in the net whatever follows
-            // (deal-status refuses to amend or cancel it then; new details for its other currency cannot be paid gross
-            // beside a net that already carries part of the deal).
-            let released = status.legs.contains { $0.valueDate == set.valueDate && ($0.status == .sent || $0.status == .settled) }
-            guard !released, let why = departure(from: old, to: entry, status) else { return nil }
+            // out: once one of the deal's payments on this date has gone, the deal stays in the net (deal-status
+            // refuses to amend or cancel it then), and only a payment of it whose details changed leaves, alone.
+            let released = Set(status.legs.lazy.filter { $0.valueDate == set.valueDate && ($0.status == .sent || $0.status == .settled) }.map(\.id))
+            if !released.isEmpty {
+                guard let kept = paymentsLeaving(old, entry, released: released, now: now, into: &next) else { return nil }
+                next.deals[index!] = kept
+                break
+            }
+            guard let why = departure(from: old, to: entry, status) else { return nil }
             entry.included = false
             entry.reason = "left after close (\(why)); settles gross"
             next.deals[index!] = entry
@@ -85,6 +89,29 @@ enum NettingRules {
         if next.deals == set.deals && next.net == set.net { return nil }
         stamp(&next, after: set, at: now)
         return next
+    }
+
+    /// A netted deal of a closed set, part of which went out in the net (`released` legs): those of its other payments
+    /// whose settlement details changed leave the net and are paid gross, recorded as a departure; the deal stays.
+    /// Nil when none did (nothing else about it can change once a payment is released).
+    private static func paymentsLeaving(_ old: NettingDeal, _ entry: NettingDeal, released: Set<String>, now: Date,
+                                        into next: inout NettingSet) -> NettingDeal? {
+        let leaving = entry.legs.filter { leg in
+            !released.contains(leg.legId) && old.legs.first { $0.legId == leg.legId }.map { $0.account != leg.account } == true
+        }
+        guard !leaving.isEmpty else { return nil }
+        var kept = old
+        kept.dealVersion = entry.dealVersion
+        // Released payments keep the details they went with; the others take the new ones.
+        kept.legs = old.legs.map { leg in leaving.first { $0.legId == leg.legId } ?? leg }
+        let newlyGross = leaving.map(\.legId).filter { !(old.grossLegs ?? []).contains($0) }
+        kept.grossLegs = ((old.grossLegs ?? []) + newlyGross).sorted()
+        if !newlyGross.isEmpty {
+            let why = "\(newlyGross.joined(separator: ", ")): settlement details changed after close"
+            next.leftAfterClose = (next.leftAfterClose ?? []) + [NettingDeparture(dealId: old.dealId, reason: why, at: now)]
+            if next.agreedNet == nil { next.agreedNet = next.net }
+        }
+        return kept
     }
 
     /// Why a deal in the agreed net leaves it, given its new entry; nil when nothing that matters to the net changed.
@@ -189,7 +216,7 @@ enum NettingRules {
         // (`DealRules.maximumMinorUnits`), so a net leaves Int64 only past 9,223 such payments in one currency.
         var totals: [Key: (net: Int128, count: Int)] = [:]
         for deal in set.deals where deal.included {
-            for leg in deal.legs {
+            for leg in deal.legs where !(deal.grossLegs?.contains(leg.legId) ?? false) {
                 let key = Key(currency: leg.amount.currency, account: leg.account ?? "")
                 totals[key, default: (0, 0)].net += Int128(leg.signed.minor)
                 totals[key, default: (0, 0)].count += 1

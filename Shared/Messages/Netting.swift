@@ -47,6 +47,9 @@ public struct NettingDeal: Codable, Sendable, Hashable {
     /// without legs, so that an older status of it arriving late is known to be stale and cannot bring it back, and so
     /// that the client's exclusion holds if it comes back. Summaries leave it out unless it left a closed set.
     public var movedAway: Bool?
+    /// Payments (leg ids) of a netted deal taken out of a closed set's net and paid gross: their settlement details
+    /// changed after another payment of the deal had gone out in the net, so the deal stays in it and these leave.
+    public var grossLegs: [String]?
 
     public init(dealId: String, dealVersion: Int64, excludedByClient: Bool = false, reason: String? = nil, legs: [NettingLeg]) {
         self.dealId = dealId
@@ -158,7 +161,8 @@ public struct NettingDealOut: Codable, Sendable, Hashable {
     public var reason: String?
     /// Its payments on this value date, paid gross: for a deal the client excluded, and for every deal outside the net
     /// of a closed set (the ones a treasurer must fund beside the net). Empty for a cancelled deal or one that moved to
-    /// another date. Nil for deals of an open set that are out for other reasons.
+    /// another date. Nil for deals of an open set that are out for other reasons. A netted deal some of whose payments
+    /// left a closed net (`NettingDeal.grossLegs`) is listed here too, with just those payments, and stays in `dealsIn`.
     public var grossPayments: [NettingLeg]?
 
     public init(dealId: String, excludedByClient: Bool, reason: String?, grossPayments: [NettingLeg]? = nil) {
@@ -207,9 +211,16 @@ public struct NettingSummary: WireMessage, Equatable {
         dealsIn = set.deals.lazy.filter(\.included).map(\.dealId)
         let departed = Set((set.leftAfterClose ?? []).map(\.dealId))
         let closed = set.state == .closed
-        dealsOut = set.deals.lazy.filter { !$0.included && ($0.movedAway != true || departed.contains($0.dealId)) }.map {
-            NettingDealOut(dealId: $0.dealId, excludedByClient: $0.excludedByClient, reason: $0.reason,
-                           grossPayments: $0.excludedByClient || closed ? $0.legs : nil)
+        dealsOut = set.deals.compactMap { deal in
+            if deal.included {  // in the net, but for payments that left it (listed here as well)
+                guard let gross = deal.grossLegs, !gross.isEmpty else { return nil }
+                return NettingDealOut(dealId: deal.dealId, excludedByClient: false,
+                                      reason: "\(gross.joined(separator: ", ")) left after close (settlement details changed); settles gross",
+                                      grossPayments: deal.legs.filter { gross.contains($0.legId) })
+            }
+            guard deal.movedAway != true || departed.contains(deal.dealId) else { return nil }
+            return NettingDealOut(dealId: deal.dealId, excludedByClient: deal.excludedByClient, reason: deal.reason,
+                                  grossPayments: deal.excludedByClient || closed ? deal.legs : nil)
         }
         updatedAt = set.updatedAt
         closedAt = set.closedAt

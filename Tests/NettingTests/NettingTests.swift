@@ -226,7 +226,7 @@ struct NettingRulesTests {
         var moved = paid
         moved.version += 1
         moved.terms.requisites = moved.terms.requisites.map { $0.currency == "USD" ? SettlementRequisites(currency: "USD", account: "ACC-USD-2", bic: "BANKBIC1") : $0 }
-        #expect(NettingRules.apply(moved, to: settled, at: tradeTime)?.leftAfterClose == nil)
+        #expect(NettingRules.apply(moved, to: settled, at: tradeTime) == nil)  // every payment in this set went out already
         #expect(settled.leftAfterClose == nil && settled.net == closed.net)
         // D1 of the example: its CNY payment goes out with the net; then the client gives new RUB details (its RUB
         // leg still instructed). Paying the deal gross now would pay its CNY twice.
@@ -239,8 +239,20 @@ struct NettingRulesTests {
         var newRub = sent
         newRub.version += 1
         newRub.terms.requisites = newRub.terms.requisites.map { $0.currency == "RUB" ? SettlementRequisites(currency: "RUB", account: "ACC-NEW", bic: "BANKBIC1") : $0 }
-        let after = NettingRules.apply(newRub, to: going, at: tradeTime) ?? going
-        #expect(after.leftAfterClose == nil && after.net == agreed.net && NettingSummary(after).dealsIn.contains("D1"))
+        let after = try #require(NettingRules.apply(newRub, to: going, at: tradeTime))
+        // D1 stays in the net with its CNY; its RUB payment (the client pays 11,234,500.00) leaves it and goes gross to
+        // the new account: RUB −3,787,836.62 + 11,234,500.00 = +7,446,663.38, CNY unchanged.
+        let summary = NettingSummary(after)
+        #expect(summary.dealsIn.contains("D1") && amount(after, "CNY") == "850000.50" && amount(after, "RUB") == "7446663.38")
+        #expect(after.grossPayments == 9 && after.agreedNet == agreed.net)
+        #expect(after.leftAfterClose?.map(\.reason) == ["NEAR-RUB: settlement details changed after close"])
+        let gross = try #require(summary.dealsOut.first { $0.dealId == "D1" })
+        #expect(gross.grossPayments?.map(\.legId) == ["NEAR-RUB"] && gross.grossPayments?.first?.account == "ACC-NEW")
+        #expect(gross.grossPayments?.first?.amount.decimalString == "11234500.00")
+        // The same details again change nothing.
+        var again = newRub
+        again.version += 1
+        #expect(NettingRules.apply(again, to: after, at: tradeTime) == nil)
     }
 
     @Test("a deal amended to another date leaves the set, and an older status of it arriving late does not bring it back")
