@@ -621,7 +621,9 @@ struct NettingCommand: AsyncParsableCommand {
         if !set.dealsIn.isEmpty { print("  in:  \(set.dealsIn.joined(separator: ", "))") }
         for deal in set.dealsOut {
             let gross = deal.grossPayments.map { "; settles gross: " + $0.map { $0.signed.formatted() }.joined(separator: ", ") } ?? ""
-            print("  out: \(DealTable.pad(deal.dealId, 16)) \(deal.excludedByClient ? "excluded by the client" : (deal.reason ?? ""))\(gross)")
+            var why = deal.excludedByClient ? "excluded by the client" : (deal.reason ?? "")
+            if !gross.isEmpty, why.hasSuffix("; settles gross") { why.removeLast("; settles gross".count) }  // said with the amounts
+            print("  out: \(DealTable.pad(deal.dealId, 16)) \(why)\(gross)")
         }
         for departure in set.leftAfterClose ?? [] { print("  left after close: \(departure.dealId) — \(departure.reason); settles gross") }
         if let agreed = set.agreedNet, agreed != set.net {

@@ -6,8 +6,9 @@ import Synchronization
 
 /// The newest version of each snapshot a replica knows (a deal's status, a netting set), with its stream sequence.
 ///
-/// Kept in memory so the hot path does not wait for SQLite; bounded (past `limit` entries it starts again, remembering
-/// only which keys it dropped, whose values callers then find in their store). Versions are published with `Nats-Msg-Id` = `messageID(key:version:)` (the stream drops a
+/// Kept in memory so the hot path does not wait for SQLite; the values are bounded (past `limit` entries it starts
+/// again), the keys it dropped are remembered (they exist; callers find their values in their store), so these grow
+/// with the keys there are, a few dozen bytes each. Versions are published with `Nats-Msg-Id` = `messageID(key:version:)` (the stream drops a
 /// repeated one). A stored message can be matched to the version held here without decoding it (`held(as:key:)`).
 ///
 /// Its hot methods are `@inlinable`, so that a service's hot path gets them specialised for its value type (generic
@@ -108,10 +109,15 @@ public final class LatestVersions<Value: Sendable>: Sendable {
             defer { state.evicted = [] }
             return state.evicted
         }
-        guard let merging else { return }
-        for set in merging { keys.formUnion(set) }
+        guard var merging else { return }
+        // Into the largest set, in place: the others (each at most `limit` keys) are what is hashed.
+        let largest = merging.indices.max { merging[$0].count < merging[$1].count }!
+        var merged = merging.remove(at: largest)
+        if keys.count > merged.count { swap(&keys, &merged) }
+        merged.formUnion(keys)
+        for set in merging { merged.formUnion(set) }
         state.withLock { state in
-            state.evicted.append(keys)
+            state.evicted.append(merged)
             state.evicting -= 1
         }
     }
