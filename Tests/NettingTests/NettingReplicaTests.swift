@@ -103,18 +103,53 @@ func nettingLifecycle(deals: Int, clients: Int = 1) -> [DealEvent] {
     return interleaved
 }
 
+/// What happens to the plain confirmed deals of `nettingLifecycle` after their sets are closed: some get new RUB
+/// details (they leave the net), some pay their base currency in the net and then get new RUB details (that payment
+/// alone leaves), some are cancelled.
+func afterClose(deals: Int, clients: Int = 1) -> [DealEvent] {
+    var perDeal: [[DealEvent]] = []
+    for n in 1...deals where n % 5 != 0 && n % 7 != 0 && n % 11 != 0 && n % 13 != 0 {
+        let (id, client) = ("N\(n)", "C\(n % clients + 1)")
+        let base = ["CNY", "USD", "EUR"][n % 3]
+        func event(_ suffix: String, _ kind: DealEventKind, _ fill: (inout DealEvent) -> Void = { _ in }) -> DealEvent {
+            var e = DealEvent(eventId: "\(id)-after-\(suffix)", client: client, dealId: id, kind: kind, occurredAt: tradeTime.addingTimeInterval(3_600))
+            fill(&e)
+            return e
+        }
+        let newRub = event("rub", .requisitesChanged) { $0.requisites = [SettlementRequisites(currency: "RUB", account: "A-RUB-2", bic: "B")] }
+        if n % 4 == 0 {
+            perDeal.append([event("i", .settlement) { $0.legId = "NEAR-\(base)"; $0.settlement = .instructed },
+                            event("s", .settlement) { $0.legId = "NEAR-\(base)"; $0.settlement = .sent }, newRub])
+        } else if n % 4 == 1 {
+            perDeal.append([newRub])
+        } else if n % 17 == 2 {
+            perDeal.append([event("x", .cancelled)])
+        }
+    }
+    var interleaved: [DealEvent] = []
+    for step in 0..<3 { for events in perDeal where step < events.count { interleaved.append(events[step]) } }
+    return interleaved
+}
+
 /// What a client sees of a set, without its version (replicas may number a set's intermediate states differently).
 struct SetContent: Equatable {
+    var state: NettingState
     var deals: [NettingDeal]
     var net: [NetLine]
+    var agreedNet: [NetLine]?
     var gross: Int
     var netPayments: Int
+    /// Who left after the close, and why (not when).
+    var departures: [String]
 
     init(_ set: NettingSet) {
+        state = set.state
         deals = set.deals.map { var d = $0; d.dealVersion = 0; return d }
         net = set.net
+        agreedNet = set.agreedNet
         gross = set.grossPayments
         netPayments = set.netPayments
+        departures = (set.leftAfterClose ?? []).map { "\($0.dealId): \($0.reason)" }.sorted()
     }
 }
 
@@ -158,7 +193,7 @@ func consumerDrained(_ js: JetStream, stream: String, consumer: String) async ->
 
 @Suite("netting and deal-status replicas")
 struct NettingReplicaTests {
-    @Test("3 deal-status and 2 netting instances, one of each killed while 10,000 events flow: the sets equal a single-instance run")
+    @Test("3 deal-status and 2 netting instances, one of each killed while 10,000 events flow, then the sets closed and deals changed after: the sets equal a single-instance run")
     func replicas() async throws {
         let deals = Int(ProcessInfo.processInfo.environment["NETTING_REPLICA_DEALS"] ?? "") ?? 2_800
         let clients = 8
@@ -186,6 +221,20 @@ struct NettingReplicaTests {
             }
             #expect(await consumerDrained(feed, stream: Subjects.Deal.eventsStream, consumer: DealStatusService.consumerName))
             #expect(await consumerDrained(feed, stream: Subjects.Deal.statusStream, consumer: NettingService.consumerName))
+            // Every set is closed at the version it stands at (one with no deal to net refuses), a fresh netting
+            // instance joins (rebuilding its copy), and deals change after the close.
+            if kill { nettingInstances.append(try await Instance.netting(server.url, dir, "nt-\(tag)-3")) }
+            for client in (1...clients).map({ "C\($0)" }) {
+                for date in ["2024-12-02", "2024-12-03", "2024-12-04"] {
+                    let preview = try await feed.connection.request(NettingPreview(valueDate: date), to: "netting.cmd.\(client).preview",
+                                                                    expecting: NettingSummary.self)
+                    _ = try? await feed.connection.request(NettingClose(valueDate: date, expectedVersion: preview.version, closedBy: "treasurer"),
+                                                           to: "netting.cmd.\(client).close", expecting: NettingSummary.self)
+                }
+            }
+            try await publishBatch(feed, afterClose(deals: deals, clients: clients))
+            #expect(await consumerDrained(feed, stream: Subjects.Deal.eventsStream, consumer: DealStatusService.consumerName))
+            #expect(await consumerDrained(feed, stream: Subjects.Deal.statusStream, consumer: NettingService.consumerName))
             let survivor = try #require(nettingInstances.first?.netting)
             if let reference {
                 // The other replica's last versions reach this one's copy through the projection.
@@ -203,6 +252,11 @@ struct NettingReplicaTests {
         #expect(reference.values.allSatisfy { $0.netPayments > 0 && $0.deals.contains { !$0.included } })
         // Deals moved to another date are out of their old set and netted on the new one.
         #expect(reference.values.contains { $0.deals.contains { $0.movedAway == true } })
+        // After the close: sets closed, deals left the net (new details, cancelled), and single payments left it.
+        #expect(reference.values.allSatisfy { $0.state == .closed && $0.agreedNet != nil })
+        #expect(reference.values.contains { set in set.departures.contains { $0.hasSuffix("settlement details changed after close") } })
+        #expect(reference.values.contains { set in set.departures.contains { $0.hasSuffix("cancelled after close") } })
+        #expect(reference.values.contains { set in set.deals.contains { $0.grossLegs == ["NEAR-RUB"] && $0.included } })
         let (replicated, versions) = try await run(dealStatus: 3, netting: 2, kill: true, expecting: reference)
         #expect(replicated == reference)
         #expect(versions.count == 3 * clients)
