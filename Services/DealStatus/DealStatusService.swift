@@ -722,6 +722,10 @@ final class DealStatusService: Sendable {
             }
             return status
         }
+        try micro.addEndpoint("history", subject: Subjects.Deal.queryHistoryPattern, request: DealHistoryQuery.self, maxConcurrency: 4) {
+            [self] query, request in
+            try await history(client: try request.clientToken(), dealId: query.dealId)
+        }
         // Several at once: each waits for its outcome (up to about 2 s), which must not hold up the next.
         try micro.addEndpoint("requisites", subject: "deal.cmd.*.requisites", request: ChangeRequisites.self, maxConcurrency: 8) { [self] command, request in
             try await changeRequisites(command, client: try request.clientToken())
@@ -749,6 +753,50 @@ final class DealStatusService: Sendable {
             throw ErrorBody(code: ErrorBody.badRequest, message: "\(field) must be a positive rate with at most 18 decimals, got \(rate)",
                             field: field)
         }
+    }
+
+    /// At most this many events in one history answer.
+    static let historyLimit = 500
+
+    /// A deal's audit trail: its events from DEAL_EVENTS, oldest first, each with the version it made (from the versions
+    /// DEAL_STATUS keeps), or why it changed nothing (when this replica handled it). One version is made per change,
+    /// so an event between two kept versions without one of its own changed nothing.
+    func history(client: String, dealId: String) async throws -> DealHistory {
+        guard SubjectToken(rawValue: dealId) != nil else { throw ErrorBody(code: ErrorBody.badRequest, message: "invalid deal id", field: "dealId") }
+        guard try await current(client: client, dealId: dealId) != nil else {
+            throw ErrorBody(code: ErrorBody.notFound, message: "no deal \(dealId)", field: "dealId")
+        }
+        var versionOf: [UInt64: Int64] = [:]  // the last event a version folded → that version
+        var oldest: (version: Int64, event: UInt64)?
+        var newest: UInt64 = 0
+        var next: UInt64 = 1
+        let decoder = MessagePackDecoder()
+        while let stored = try await jetStream.nextMessage(stream: Subjects.Deal.statusStream,
+                                                          subject: Subjects.Deal.storedStatus(client: client, deal: dealId), from: next) {
+            next = stored.seq + 1
+            guard let status = try? decoder.decode(DealStatus.self, from: stored.payload) else { continue }
+            versionOf[status.lastEventSequence] = status.version
+            if oldest == nil || status.version < oldest!.version { oldest = (status.version, status.lastEventSequence) }
+            newest = max(newest, status.lastEventSequence)
+        }
+        let handled = try await store.handled(client: client, dealId: dealId)
+        var entries: [DealHistory.Entry] = []
+        next = 1
+        while let stored = try await jetStream.nextMessage(stream: Subjects.Deal.eventsStream, subject: "deal.event.\(client).\(dealId)", from: next) {
+            next = stored.seq + 1
+            guard entries.count < Self.historyLimit else { return DealHistory(dealId: dealId, entries: entries, truncated: true) }
+            guard let event = try? decoder.decode(DealEvent.self, from: stored.payload) else { continue }
+            let seq = stored.seq
+            if let version = versionOf[seq] {
+                entries.append(DealHistory.Entry(eventSequence: seq, event: event, outcome: .applied, version: version))
+            } else if let oldest, seq < newest, oldest.version == 1 || seq > oldest.event {
+                entries.append(DealHistory.Entry(eventSequence: seq, event: event, outcome: .notApplied, reason: handled[seq]))
+            } else {
+                entries.append(DealHistory.Entry(eventSequence: seq, event: event, outcome: handled[seq] == nil ? .unknown : .notApplied,
+                                                 reason: handled[seq]))
+            }
+        }
+        return DealHistory(dealId: dealId, entries: entries)
     }
 
     /// Validates against the deal as this replica knows it, then records the change as a deal event (the audit trail).

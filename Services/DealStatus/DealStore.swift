@@ -253,6 +253,19 @@ struct DealStore: Sendable {
         }
     }
 
+    /// What this instance recorded of the events of one deal that changed nothing, by stream sequence: "rejected: …" or
+    /// "ignored: …".
+    func handled(client: String, dealId: String) async throws -> [UInt64: String] {
+        try await store.read { db in
+            var found: [UInt64: String] = [:]
+            for row in try Row.fetchAll(db, sql: "SELECT eventSequence, outcome, reason FROM handledEvent WHERE client = ? AND dealId = ?",
+                                        arguments: [client, dealId]) {
+                found[UInt64(row["eventSequence"] as Int64)] = "\(row["outcome"] as String): \(row["reason"] as String)"
+            }
+            return found
+        }
+    }
+
     /// One page of a client's deals matching `query`, and the total count.
     func list(client: String, _ query: DealListQuery) async throws -> DealPage {
         var clauses = ["client = ?"]

@@ -16,7 +16,7 @@ struct TerminalMain: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "terminal",
         abstract: "Live FX deal statuses and netting for one corporate client.",
-        subcommands: [Deals.self, NettingCommand.self, Requisites.self],
+        subcommands: [Deals.self, NettingCommand.self, Requisites.self, History.self],
         defaultSubcommand: Deals.self
     )
 }
@@ -698,6 +698,56 @@ struct NettingCommand: AsyncParsableCommand {
 }
 
 // MARK: requisites
+
+struct History: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "A deal's audit trail: every event of it, and what came of each.")
+
+    @OptionGroup var client: ClientOptions
+    @Option(help: "Deal number.") var deal: String
+    @Flag(help: "The history as one JSON document.") var json = false
+
+    func run() async throws {
+        var connection: NatsConnection?
+        do {
+            let connected = try await client.connect()
+            connection = connected
+            let history = try await connected.request(DealHistoryQuery(dealId: deal), to: "deal.query.\(client.client).history",
+                                                      expecting: DealHistory.self)
+            await connected.drain()
+            if json { return printJSON(history) }
+            print("Deal \(history.dealId) — \(history.entries.count) events\(history.truncated ? " (the oldest; more exist)" : "")")
+            for entry in history.entries { print(Self.line(entry)) }
+        } catch {
+            await connection?.drain()
+            throw fail(error)
+        }
+    }
+
+    /// "2024-12-02T10:00:05Z  #7  REQUISITES_CHANGED  CNY 40807156700000009999 ICBKCNBJ (requested by …)  → version 5"
+    static func line(_ entry: DealHistory.Entry) -> String {
+        let event = entry.event
+        var what = event.kind.rawValue
+        switch event.kind {
+        case .booked, .amended:
+            if let terms = event.terms { what += " \(terms.product.rawValue) \(terms.side.rawValue) \(terms.amount.formatted()) @ \(terms.rate) value \(terms.valueDate)" }
+        case .confirmation:
+            what += " \(event.confirmation?.rawValue ?? "?")" + (event.mismatchedFields.map { " (" + $0.joined(separator: ", ") + ")" } ?? "")
+        case .settlement:
+            what += " \(event.legId ?? "?") \(event.settlement?.rawValue ?? "?")"
+        case .requisitesChanged:
+            what += " " + (event.requisites ?? []).map { "\($0.currency) \($0.account) \($0.bic)" }.joined(separator: "; ")
+        case .cancelled:
+            break
+        }
+        if let reason = event.reason { what += " (\(reason))" }
+        let outcome = switch entry.outcome {
+        case .applied: "→ version \(entry.version.map(String.init) ?? "?")"
+        case .notApplied: "→ changed nothing" + (entry.reason.map { ": \($0)" } ?? "")
+        case .unknown: "→ not known here" + (entry.reason.map { ": \($0)" } ?? "")
+        }
+        return "  \(event.occurredAt.formatted(.iso8601))  #\(entry.eventSequence)  \(what)  \(outcome)"
+    }
+}
 
 struct Requisites: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Change a deal's settlement details for one currency (before release).")

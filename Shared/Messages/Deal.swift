@@ -349,6 +349,57 @@ public struct DealGet: WireMessage, Equatable {
     public init(dealId: String) { self.dealId = dealId }
 }
 
+/// `deal.query.<client>.history`: a deal's audit trail.
+public struct DealHistoryQuery: WireMessage, Equatable {
+    public static let schema = "DealHistoryQuery/1"
+    public var dealId: String
+
+    public init(dealId: String) { self.dealId = dealId }
+}
+
+/// Every event of a deal as DEAL_EVENTS holds it, oldest first, with what came of each: the audit trail of its
+/// confirmations, payments, amendments and settlement-details changes (who asked is in the event's `reason`).
+public struct DealHistory: WireMessage, Equatable {
+    public static let schema = "DealHistory/1"
+
+    public enum Outcome: String, Codable, Sendable {
+        /// It changed the deal: `version` is the version it made.
+        case applied = "APPLIED"
+        /// It changed nothing: refused (an invalid move) or absorbed (a duplicate, a late report); `reason` says which
+        /// when the answering replica handled it.
+        case notApplied = "NOT_APPLIED"
+        /// Not handled yet, or handled before the oldest version DEAL_STATUS keeps (its last 32).
+        case unknown = "UNKNOWN"
+    }
+
+    public struct Entry: Codable, Sendable, Equatable {
+        public var eventSequence: UInt64
+        public var event: DealEvent
+        public var outcome: Outcome
+        public var version: Int64?
+        public var reason: String?
+
+        public init(eventSequence: UInt64, event: DealEvent, outcome: Outcome, version: Int64? = nil, reason: String? = nil) {
+            self.eventSequence = eventSequence
+            self.event = event
+            self.outcome = outcome
+            self.version = version
+            self.reason = reason
+        }
+    }
+
+    public var dealId: String
+    public var entries: [Entry]
+    /// More events than one answer holds (`limit`): the oldest are listed.
+    public var truncated: Bool
+
+    public init(dealId: String, entries: [Entry], truncated: Bool = false) {
+        self.dealId = dealId
+        self.entries = entries
+        self.truncated = truncated
+    }
+}
+
 /// `deal.cmd.<client>.requisites`: new settlement details for one currency of a deal.
 public struct ChangeRequisites: WireMessage, Equatable {
     public static let schema = "ChangeRequisites/1"

@@ -29,6 +29,8 @@ extension Subjects {
         public static func queryList(client: SubjectToken) -> String { "deal.query.\(client).list" }
         /// `deal.query.<client>.get`: one deal of a client.
         public static func queryGet(client: SubjectToken) -> String { "deal.query.\(client).get" }
+        /// A deal's audit trail: every event of it and what came of each.
+        public static func queryHistory(client: SubjectToken) -> String { "deal.query.\(client).history" }
         /// `deal.cmd.<client>.requisites`: change a deal's settlement details.
         public static func requisites(client: SubjectToken) -> String { "deal.cmd.\(client).requisites" }
 
@@ -36,6 +38,7 @@ extension Subjects {
         public static let queryListPattern = "deal.query.*.list"
         /// What the service subscribes to for `queryGet`; the capture is the client.
         public static let queryGetPattern = "deal.query.*.get"
+        public static let queryHistoryPattern = "deal.query.*.history"
         /// What the service subscribes to for `requisites`; the capture is the client.
         public static let requisitesPattern = "deal.cmd.*.requisites"
     }

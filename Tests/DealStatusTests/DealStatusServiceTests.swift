@@ -278,6 +278,36 @@ struct DealStatusServiceTests {
         await replica.stop()
     }
 
+    @Test("a deal's history lists every event with the version it made, or why it changed nothing; who changed the requisites is in it")
+    func history() async throws {
+        let running = try await OneReplica.start()
+        defer { running.removeFiles() }
+        let (replica, client, js) = (running.replica, running.client, running.js)
+        for event in [booked(), confirm(.awaiting, 1), confirm(.confirmed, 2), confirm(.confirmed, 3), settle("NEAR-RUB", .sent, 4),
+                      DealEvent(eventId: "x", client: "C1", dealId: "D1", kind: .cancelled, occurredAt: t0.addingTimeInterval(600))] {
+            try await publish(js, event)
+        }
+        #expect(await eventually { (try? await replica.service.known(client: "C1", dealId: "D1"))??.0.version == 4 })
+        let cny = SettlementRequisites(currency: "CNY", account: "40807156700000009999", bic: "ICBKCNBJ")
+        let accepted = try await client.request(ChangeRequisites(requestId: "h1", dealId: "D1", requisites: cny, requestedBy: "treasurer"),
+                                                to: "deal.cmd.C1.requisites", expecting: CommandAccepted.self)
+        #expect(accepted.appliedInVersion == 5)
+        #expect(await eventually { (try? await replica.service.store.rejections(client: "C1", dealId: "D1"))?.count == 1 })
+        let history = try await client.request(DealHistoryQuery(dealId: "D1"), to: "deal.query.C1.history", expecting: DealHistory.self)
+        #expect(history.entries.map(\.event.kind) == [.booked, .confirmation, .confirmation, .confirmation, .settlement, .cancelled, .requisitesChanged])
+        #expect(history.entries.map(\.outcome) == [.applied, .applied, .applied, .notApplied, .applied, .notApplied, .applied])
+        #expect(history.entries.map(\.version) == [1, 2, 3, nil, 4, nil, 5])
+        #expect(history.entries[3].reason == "ignored: confirmation already CONFIRMED")
+        #expect(history.entries[5].reason?.hasPrefix("rejected: leg NEAR-RUB is already SENT") == true)
+        #expect(history.entries[6].event.requisites == [cny] && history.entries[6].event.reason == "requested by treasurer")
+        #expect(history.entries.map(\.eventSequence) == history.entries.map(\.eventSequence).sorted() && !history.truncated)
+        await #expect(throws: ErrorBody(code: 404, message: "no deal D9", field: "dealId")) {
+            _ = try await client.request(DealHistoryQuery(dealId: "D9"), to: "deal.query.C1.history", expecting: DealHistory.self)
+        }
+        await client.drain()
+        await replica.stop()
+    }
+
     @Test("a requisites change that a payment released in the meantime refuses is answered 409, not 'accepted'")
     func requisitesRefusedMeanwhile() async throws {
         let server = try NatsServer()

@@ -672,6 +672,17 @@ def test_terminal_netting_and_requisites_commands(nats_server, bin_dir, tmp_dir)
                 deal_now = next(d for d in list_deals(nats_server.url)["deals"] if d["terms"]["dealId"] == other["terms"]["dealId"])
                 return any(r["currency"] == currency and r["account"] == "40702000000000000042" for r in deal_now["terms"]["requisites"])
             wait_for(changed, timeout=10, interval=0.1, what="the new settlement details on the deal")
+            # The deal's audit trail shows the change, who asked for it and the version it made.
+            code, out, err = run_terminal(bin_dir, nats_server.url, "history", "--deal", other["terms"]["dealId"], "--json")
+            assert code == 0, err
+            history = json.loads(out)
+            change = [e for e in history["entries"] if e["event"]["kind"] == "REQUISITES_CHANGED"]
+            assert len(change) == 1 and change[0]["outcome"] == "APPLIED" and change[0]["event"]["reason"] == "requested by terminal-C1", history
+            assert history["entries"][0]["event"]["kind"] == "BOOKED" and history["entries"][0]["version"] == 1
+            code, out, err = run_terminal(bin_dir, nats_server.url, "history", "--deal", other["terms"]["dealId"])
+            assert code == 0 and f"REQUISITES_CHANGED {currency} 40702000000000000042 SVYZRUMM (requested by terminal-C1)  → version {change[0]['version']}" in out, out
+            code, out, err = run_terminal(bin_dir, nats_server.url, "history", "--deal", "NO-SUCH-DEAL")
+            assert code == 1 and "error 404" in err, (code, err)
         settled = next(d for d in page["deals"] if d["settlement"] == "SETTLED")
         code, out, err = run_terminal(bin_dir, nats_server.url, "requisites", "--deal", settled["terms"]["dealId"], "--currency",
                                       settled["terms"]["baseCurrency"], "--account", "40702000000000000043", "--bic", "SVYZRUMM")
