@@ -755,48 +755,66 @@ final class DealStatusService: Sendable {
         }
     }
 
-    /// At most this many events in one history answer.
+    /// At most this many events in one history answer: the newest.
     static let historyLimit = 500
 
-    /// A deal's audit trail: its events from DEAL_EVENTS, oldest first, each with the version it made (from the versions
-    /// DEAL_STATUS keeps), or why it changed nothing (when this replica handled it). One version is made per change,
-    /// so an event between two kept versions without one of its own changed nothing.
+    /// A deal's audit trail: its events from DEAL_EVENTS, oldest first (the newest `historyLimit`), each with the version
+    /// it made (from the versions DEAL_STATUS keeps) or, when it made none, why as far as known. One version is made per
+    /// change, so an event between two kept versions, or handled (at or below the event consumer's ack floor) after
+    /// the newest, without a version of its own changed nothing. Both streams are read through short-lived consumers:
+    /// a few requests however long the deal's life.
     func history(client: String, dealId: String) async throws -> DealHistory {
         guard SubjectToken(rawValue: dealId) != nil else { throw ErrorBody(code: ErrorBody.badRequest, message: "invalid deal id", field: "dealId") }
-        guard try await current(client: client, dealId: dealId) != nil else {
-            throw ErrorBody(code: ErrorBody.notFound, message: "no deal \(dealId)", field: "dealId")
-        }
+        // Read first: what is at or below it and has no version changed nothing.
+        let ackFloor = try await jetStream.consumerInfo(stream: Subjects.Deal.eventsStream, consumer: Self.consumerName).ackFloor.streamSeq
+        let decoder = MessagePackDecoder()
         var versionOf: [UInt64: Int64] = [:]  // the last event a version folded → that version
         var oldest: (version: Int64, event: UInt64)?
         var newest: UInt64 = 0
-        var next: UInt64 = 1
-        let decoder = MessagePackDecoder()
-        while let stored = try await jetStream.nextMessage(stream: Subjects.Deal.statusStream,
-                                                          subject: Subjects.Deal.storedStatus(client: client, deal: dealId), from: next) {
-            next = stored.seq + 1
+        for stored in try await readAll(stream: Subjects.Deal.statusStream, subject: Subjects.Deal.storedStatus(client: client, deal: dealId)) {
             guard let status = try? decoder.decode(DealStatus.self, from: stored.payload) else { continue }
             versionOf[status.lastEventSequence] = status.version
             if oldest == nil || status.version < oldest!.version { oldest = (status.version, status.lastEventSequence) }
             newest = max(newest, status.lastEventSequence)
         }
+        let events = try await readAll(stream: Subjects.Deal.eventsStream, subject: "deal.event.\(client).\(dealId)")
+        guard !events.isEmpty else { throw ErrorBody(code: ErrorBody.notFound, message: "no deal \(dealId)", field: "dealId") }
         let handled = try await store.handled(client: client, dealId: dealId)
-        var entries: [DealHistory.Entry] = []
-        next = 1
-        while let stored = try await jetStream.nextMessage(stream: Subjects.Deal.eventsStream, subject: "deal.event.\(client).\(dealId)", from: next) {
-            next = stored.seq + 1
-            guard entries.count < Self.historyLimit else { return DealHistory(dealId: dealId, entries: entries, truncated: true) }
-            guard let event = try? decoder.decode(DealEvent.self, from: stored.payload) else { continue }
-            let seq = stored.seq
-            if let version = versionOf[seq] {
-                entries.append(DealHistory.Entry(eventSequence: seq, event: event, outcome: .applied, version: version))
-            } else if let oldest, seq < newest, oldest.version == 1 || seq > oldest.event {
-                entries.append(DealHistory.Entry(eventSequence: seq, event: event, outcome: .notApplied, reason: handled[seq]))
-            } else {
-                entries.append(DealHistory.Entry(eventSequence: seq, event: event, outcome: handled[seq] == nil ? .unknown : .notApplied,
-                                                 reason: handled[seq]))
+        let entries = events.suffix(Self.historyLimit).map { stored -> DealHistory.Entry in
+            let seq = stored.streamSequence
+            let event = try? decoder.decode(DealEvent.self, from: stored.payload)
+            if let version = versionOf[seq] { return DealHistory.Entry(eventSequence: seq, event: event, outcome: .applied, version: version) }
+            guard event != nil else { return DealHistory.Entry(eventSequence: seq, event: nil, outcome: .notApplied, reason: "rejected: not a readable deal event") }
+            // Certain: between kept versions (all of them kept when the oldest is the booking), or handled after the newest.
+            let withinKept = oldest.map { seq < newest && ($0.version == 1 || seq > $0.event) } ?? false
+            if withinKept || (seq > newest && seq <= ackFloor) {
+                return DealHistory.Entry(eventSequence: seq, event: event, outcome: .notApplied, reason: handled[seq])
             }
+            // Before the kept versions: what this replica recorded is a hint only (it may have seen the deal late).
+            return DealHistory.Entry(eventSequence: seq, event: event, outcome: .unknown, reason: handled[seq].map { "recorded here: \($0)" })
         }
-        return DealHistory(dealId: dealId, entries: entries)
+        return DealHistory(dealId: dealId, entries: entries, truncated: events.count > Self.historyLimit)
+    }
+
+    /// Every message on `subject` in `stream`, oldest first, through a short-lived ephemeral consumer.
+    private func readAll(stream: String, subject: String) async throws -> [JetStreamMessage] {
+        var config = ConsumerConfig(filterSubject: subject)
+        config.ackPolicy = .none
+        config.ackWait = nil
+        config.maxAckPending = nil
+        config.maxDeliver = nil
+        config.memStorage = true
+        config.inactiveThreshold = 10_000_000_000
+        let info = try await jetStream.ensureConsumer(stream: stream, config)
+        defer { Task { [jetStream] in try? await jetStream.deleteConsumer(stream: stream, consumer: info.name) } }
+        let consumer = jetStream.pullConsumer(stream: stream, durable: info.name)
+        var all: [JetStreamMessage] = []
+        while UInt64(all.count) < info.numPending {
+            let batch = try await consumer.fetch(batch: 1_000, noWait: true)
+            if batch.isEmpty { break }
+            all += batch
+        }
+        return all
     }
 
     /// Validates against the deal as this replica knows it, then records the change as a deal event (the audit trail).

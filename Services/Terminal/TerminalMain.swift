@@ -715,7 +715,7 @@ struct History: AsyncParsableCommand {
                                                       expecting: DealHistory.self)
             await connected.drain()
             if json { return printJSON(history) }
-            print("Deal \(history.dealId) — \(history.entries.count) events\(history.truncated ? " (the oldest; more exist)" : "")")
+            print("Deal \(history.dealId) — \(history.entries.count) events\(history.truncated ? " (the newest; older ones exist)" : "")")
             for entry in history.entries { print(Self.line(entry)) }
         } catch {
             await connection?.drain()
@@ -725,7 +725,7 @@ struct History: AsyncParsableCommand {
 
     /// "2024-12-02T10:00:05Z  #7  REQUISITES_CHANGED  CNY 40807156700000009999 ICBKCNBJ (requested by …)  → version 5"
     static func line(_ entry: DealHistory.Entry) -> String {
-        let event = entry.event
+        guard let event = entry.event else { return "  #\(entry.eventSequence)  (not a readable deal event)  → changed nothing" }
         var what = event.kind.rawValue
         switch event.kind {
         case .booked, .amended:

@@ -368,18 +368,20 @@ public struct DealHistory: WireMessage, Equatable {
         /// It changed nothing: refused (an invalid move) or absorbed (a duplicate, a late report); `reason` says which
         /// when the answering replica handled it.
         case notApplied = "NOT_APPLIED"
-        /// Not handled yet, or handled before the oldest version DEAL_STATUS keeps (its last 32).
+        /// Not handled yet, or older than the oldest version DEAL_STATUS keeps (its last 32); `reason` then is what the
+        /// answering replica recorded, if anything ("recorded here: …").
         case unknown = "UNKNOWN"
     }
 
     public struct Entry: Codable, Sendable, Equatable {
         public var eventSequence: UInt64
-        public var event: DealEvent
+        /// Nil when the stored bytes are not a readable deal event (refused as such).
+        public var event: DealEvent?
         public var outcome: Outcome
         public var version: Int64?
         public var reason: String?
 
-        public init(eventSequence: UInt64, event: DealEvent, outcome: Outcome, version: Int64? = nil, reason: String? = nil) {
+        public init(eventSequence: UInt64, event: DealEvent?, outcome: Outcome, version: Int64? = nil, reason: String? = nil) {
             self.eventSequence = eventSequence
             self.event = event
             self.outcome = outcome
@@ -390,7 +392,7 @@ public struct DealHistory: WireMessage, Equatable {
 
     public var dealId: String
     public var entries: [Entry]
-    /// More events than one answer holds (`limit`): the oldest are listed.
+    /// More events than one answer holds (500): the newest are listed.
     public var truncated: Bool
 
     public init(dealId: String, entries: [Entry], truncated: Bool = false) {

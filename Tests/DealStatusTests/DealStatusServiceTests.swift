@@ -294,16 +294,27 @@ struct DealStatusServiceTests {
         #expect(accepted.appliedInVersion == 5)
         #expect(await eventually { (try? await replica.service.store.rejections(client: "C1", dealId: "D1"))?.count == 1 })
         let history = try await client.request(DealHistoryQuery(dealId: "D1"), to: "deal.query.C1.history", expecting: DealHistory.self)
-        #expect(history.entries.map(\.event.kind) == [.booked, .confirmation, .confirmation, .confirmation, .settlement, .cancelled, .requisitesChanged])
+        #expect(history.entries.map(\.event?.kind) == [.booked, .confirmation, .confirmation, .confirmation, .settlement, .cancelled, .requisitesChanged])
         #expect(history.entries.map(\.outcome) == [.applied, .applied, .applied, .notApplied, .applied, .notApplied, .applied])
         #expect(history.entries.map(\.version) == [1, 2, 3, nil, 4, nil, 5])
         #expect(history.entries[3].reason == "ignored: confirmation already CONFIRMED")
         #expect(history.entries[5].reason?.hasPrefix("rejected: leg NEAR-RUB is already SENT") == true)
-        #expect(history.entries[6].event.requisites == [cny] && history.entries[6].event.reason == "requested by treasurer")
+        #expect(history.entries[6].event?.requisites == [cny] && history.entries[6].event?.reason == "requested by treasurer")
         #expect(history.entries.map(\.eventSequence) == history.entries.map(\.eventSequence).sorted() && !history.truncated)
         await #expect(throws: ErrorBody(code: 404, message: "no deal D9", field: "dealId")) {
             _ = try await client.request(DealHistoryQuery(dealId: "D9"), to: "deal.query.C1.history", expecting: DealHistory.self)
         }
+        // A deal with refused events only (never booked), one of them unreadable: its trail says so.
+        var early = confirm(.awaiting, 1)
+        (early.dealId, early.eventId) = ("D7", "D7-early")
+        try await publish(js, early)
+        _ = try await js.publish([0xC1], to: "deal.event.C1.D7", msgId: "garbage-D7")
+        #expect(await eventually {
+            (try? await js.consumerInfo(stream: Subjects.Deal.eventsStream, consumer: DealStatusService.consumerName))?.numAckPending == 0
+        })
+        let refused = try await client.request(DealHistoryQuery(dealId: "D7"), to: "deal.query.C1.history", expecting: DealHistory.self)
+        #expect(refused.entries.map(\.outcome) == [.notApplied, .notApplied])
+        #expect(refused.entries[0].reason == "rejected: deal D7 is not booked" && refused.entries[1].event == nil)
         await client.drain()
         await replica.stop()
     }

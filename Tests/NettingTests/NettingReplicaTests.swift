@@ -221,14 +221,14 @@ struct NettingReplicaTests {
             }
             #expect(await consumerDrained(feed, stream: Subjects.Deal.eventsStream, consumer: DealStatusService.consumerName))
             #expect(await consumerDrained(feed, stream: Subjects.Deal.statusStream, consumer: NettingService.consumerName))
-            // Every set is closed at the version it stands at (one with no deal to net refuses), a fresh netting
-            // instance joins (rebuilding its copy), and deals change after the close.
+            // Every set is closed at the version it stands at, a fresh netting instance joins (rebuilding its copy),
+            // and deals change after the close.
             if kill { nettingInstances.append(try await Instance.netting(server.url, dir, "nt-\(tag)-3")) }
             for client in (1...clients).map({ "C\($0)" }) {
                 for date in ["2024-12-02", "2024-12-03", "2024-12-04"] {
                     let preview = try await feed.connection.request(NettingPreview(valueDate: date), to: "netting.cmd.\(client).preview",
                                                                     expecting: NettingSummary.self)
-                    _ = try? await feed.connection.request(NettingClose(valueDate: date, expectedVersion: preview.version, closedBy: "treasurer"),
+                    _ = try await feed.connection.request(NettingClose(valueDate: date, expectedVersion: preview.version, closedBy: "treasurer"),
                                                            to: "netting.cmd.\(client).close", expecting: NettingSummary.self)
                 }
             }
@@ -239,6 +239,10 @@ struct NettingReplicaTests {
             if let reference {
                 // The other replica's last versions reach this one's copy through the projection.
                 #expect(await eventually(within: .seconds(20)) { await sets(survivor, clients: clients) == reference })
+                // So does the instance that joined after the kill, its copy rebuilt from NETTING_STATUS.
+                if kill, let joined = nettingInstances.last?.netting {
+                    #expect(await eventually(within: .seconds(20)) { await sets(joined, clients: clients) == reference })
+                }
             }
             let final = await sets(survivor, clients: clients)
             let versions = try await storedSetVersions(feed)
