@@ -771,13 +771,13 @@ final class DealStatusService: Sendable {
         var versionOf: [UInt64: Int64] = [:]  // the last event a version folded → that version
         var oldest: (version: Int64, event: UInt64)?
         var newest: UInt64 = 0
-        for stored in try await readAll(stream: Subjects.Deal.statusStream, subject: Subjects.Deal.storedStatus(client: client, deal: dealId)) {
+        for stored in try await jetStream.readAll(stream: Subjects.Deal.statusStream, subject: Subjects.Deal.storedStatus(client: client, deal: dealId)) {
             guard let status = try? decoder.decode(DealStatus.self, from: stored.payload) else { continue }
             versionOf[status.lastEventSequence] = status.version
             if oldest == nil || status.version < oldest!.version { oldest = (status.version, status.lastEventSequence) }
             newest = max(newest, status.lastEventSequence)
         }
-        let events = try await readAll(stream: Subjects.Deal.eventsStream, subject: "deal.event.\(client).\(dealId)")
+        let events = try await jetStream.readAll(stream: Subjects.Deal.eventsStream, subject: "deal.event.\(client).\(dealId)")
         guard !events.isEmpty else { throw ErrorBody(code: ErrorBody.notFound, message: "no deal \(dealId)", field: "dealId") }
         let handled = try await store.handled(client: client, dealId: dealId)
         let entries = events.suffix(Self.historyLimit).map { stored -> DealHistory.Entry in
@@ -794,27 +794,6 @@ final class DealStatusService: Sendable {
             return DealHistory.Entry(eventSequence: seq, event: event, outcome: .unknown, reason: handled[seq].map { "recorded here: \($0)" })
         }
         return DealHistory(dealId: dealId, entries: entries, truncated: events.count > Self.historyLimit)
-    }
-
-    /// Every message on `subject` in `stream`, oldest first, through a short-lived ephemeral consumer.
-    private func readAll(stream: String, subject: String) async throws -> [JetStreamMessage] {
-        var config = ConsumerConfig(filterSubject: subject)
-        config.ackPolicy = .none
-        config.ackWait = nil
-        config.maxAckPending = nil
-        config.maxDeliver = nil
-        config.memStorage = true
-        config.inactiveThreshold = 10_000_000_000
-        let info = try await jetStream.ensureConsumer(stream: stream, config)
-        defer { Task { [jetStream] in try? await jetStream.deleteConsumer(stream: stream, consumer: info.name) } }
-        let consumer = jetStream.pullConsumer(stream: stream, durable: info.name)
-        var all: [JetStreamMessage] = []
-        while UInt64(all.count) < info.numPending {
-            let batch = try await consumer.fetch(batch: 1_000, noWait: true)
-            if batch.isEmpty { break }
-            all += batch
-        }
-        return all
     }
 
     /// Validates against the deal as this replica knows it, then records the change as a deal event (the audit trail).

@@ -44,15 +44,9 @@ extension JetStream {
     private func createSnapshotConsumer(stream: String, filter: String, inbox: String, heartbeat: Duration, subscription: Subscription)
         async throws -> ConsumerInfo
     {
-        var config = ConsumerConfig(filterSubject: filter)
+        var config = ConsumerConfig.unacknowledged(filter: filter, inactiveThreshold: .seconds(30))
         config.deliverPolicy = .lastPerSubject
-        config.ackPolicy = .none
-        config.ackWait = nil
-        config.maxDeliver = nil
-        config.maxAckPending = nil
         config.deliverSubject = inbox
-        config.inactiveThreshold = 30_000_000_000
-        config.memStorage = true
         config.idleHeartbeat = heartbeat.nanoseconds
         do {
             return try await ensureConsumer(stream: stream, config)
@@ -60,6 +54,38 @@ extension JetStream {
             subscription.unsubscribe()
             throw error
         }
+    }
+}
+
+extension ConsumerConfig {
+    /// An ephemeral consumer whose messages nobody acknowledges (no ack wait, redelivery or limit), kept in memory, on
+    /// `filter`; the server removes it `inactiveThreshold` after its last use.
+    public static func unacknowledged(filter: String, inactiveThreshold: Duration) -> ConsumerConfig {
+        var config = ConsumerConfig(filterSubject: filter)
+        config.ackPolicy = .none
+        config.ackWait = nil
+        config.maxDeliver = nil
+        config.maxAckPending = nil
+        config.inactiveThreshold = inactiveThreshold.nanoseconds
+        config.memStorage = true
+        return config
+    }
+}
+
+extension JetStream {
+    /// Every message on `subject` in `stream`, oldest first, through a short-lived ephemeral pull consumer: a few
+    /// requests however many messages, rather than one `STREAM.MSG.GET` each.
+    public func readAll(stream: String, subject: String) async throws -> [JetStreamMessage] {
+        let info = try await ensureConsumer(stream: stream, .unacknowledged(filter: subject, inactiveThreshold: .seconds(10)))
+        defer { Task { [self] in try? await deleteConsumer(stream: stream, consumer: info.name) } }
+        let consumer = pullConsumer(stream: stream, durable: info.name)
+        var all: [JetStreamMessage] = []
+        while UInt64(all.count) < info.numPending {
+            let batch = try await consumer.fetch(batch: 1_000, noWait: true)
+            if batch.isEmpty { break }
+            all += batch
+        }
+        return all
     }
 }
 

@@ -165,21 +165,9 @@ func sets(_ service: NettingService, clients: Int = 1) async -> [String: SetCont
 
 /// The versions of every set stored in NETTING_STATUS, in order.
 func storedSetVersions(_ js: JetStream) async throws -> [String: [Int64]] {
-    var config = ConsumerConfig()
-    config.ackPolicy = .none
-    config.ackWait = nil
-    config.maxAckPending = nil
-    config.maxDeliver = nil
-    config.inactiveThreshold = 10_000_000_000
-    let info = try await js.ensureConsumer(stream: Subjects.Netting.statusStream, config)
-    let consumer = js.pullConsumer(stream: Subjects.Netting.statusStream, durable: info.name)
     var versions: [String: [Int64]] = [:]
-    while true {
-        let batch = try await consumer.fetch(batch: 500, noWait: true)
-        if batch.isEmpty { break }
-        for message in batch {
-            versions[message.subject, default: []].append(try MessagePackDecoder().decode(NettingSet.self, from: message.payload).version)
-        }
+    for message in try await js.readAll(stream: Subjects.Netting.statusStream, subject: Subjects.Netting.allStoredStatuses) {
+        versions[message.subject, default: []].append(try MessagePackDecoder().decode(NettingSet.self, from: message.payload).version)
     }
     return versions
 }
