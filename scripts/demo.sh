@@ -69,6 +69,8 @@ Svyaz demo is running. Where to look:
   live deals          $BIN/terminal deals --client C1            (full screen; --json for one JSON line per update)
   netting             $BIN/terminal netting preview --client C1 --value-date <a forward's or swap's value date from the table>
                       (then: netting exclude|include --deal … --expected-version N, netting close --version N --by you)
+  a deal's audit      $BIN/terminal history --client C1 --deal <a deal number from the table>
+  settlement details  $BIN/terminal requisites --client C1 --deal <…> --currency RUB --account 40702810900000000042 --bic SABRRUMM
   simulator           3 clients (C1–C3), 20 deal events/s: spots settle; forwards and swaps stay confirmed, unsettled
                       (nettable; their value dates are weeks ahead); now and then a dispute, an amendment, a cancellation; log: .run/logs/simulator.log
   logs                .run/logs/
