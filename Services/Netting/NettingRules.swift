@@ -240,6 +240,10 @@ enum NettingRules {
     }
 
     private static func requireOpen(_ set: NettingSet, expectedVersion: Int64?) throws {
+        if let expectedVersion, expectedVersion < 0 {
+            throw ErrorBody(code: ErrorBody.badRequest, message: "expectedVersion must be a version of the set (0 or more), got \(expectedVersion)",
+                            field: "expectedVersion")
+        }
         guard set.state == .open else {
             throw ErrorBody(code: ErrorBody.conflict, message: "the netting set for \(set.valueDate) is closed (version \(set.version))")
         }

@@ -152,6 +152,9 @@ struct NettingRulesTests {
         confirmedNow.version = awaiting.version + 1
         let joined = try #require(NettingRules.apply(confirmedNow, to: busier, at: tradeTime))
         #expect(joined.netVersion == joined.version && amount(joined, "CNY") == "850010.50")
+        #expect(throws: ErrorBody(code: 400, message: "expectedVersion must be a version of the set (0 or more), got -1", field: "expectedVersion")) {
+            try NettingRules.close(joined, expectedVersion: -1, by: "treasurer", at: tradeTime)
+        }
         #expect(throws: ErrorBody(code: 409, message: "the netting set for \(valueDate) changed since version \(seen.version): its net or the deals in it changed at version \(joined.version); preview again")) {
             try NettingRules.close(joined, expectedVersion: seen.version, by: "treasurer", at: tradeTime)
         }
