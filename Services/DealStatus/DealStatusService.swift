@@ -665,17 +665,9 @@ final class DealStatusService: Sendable {
             return true
         } catch {
             logger.error("projection write failed; retrying", metadata: ["error": "\(error)", "versions": "\(batch.count)"])
-            pendingWrites.withLock { pending in
-                // Only the newest version of each deal is written anyway: while SQLite refuses, the queue stays as long
-                // as there are deals, not versions.
-                var newest: [String: DealStore.Version] = [:]
-                for version in batch + pending {
-                    let key = Self.key(client: version.status.terms.client, dealId: version.status.terms.dealId)
-                    if let kept = newest[key], kept.status.version >= version.status.version { continue }
-                    newest[key] = version
-                }
-                pending = newest.values.sorted { $0.sequence < $1.sequence }
-            }
+            // Only the newest version of each deal is written anyway: while SQLite refuses, the queue stays as long as
+            // there are deals, not versions.
+            pendingWrites.withLock { pending in pending = DealStore.Version.newestPerDeal(batch + pending) }
             projectionWriteFailures.add(1, ordering: .relaxed)
             projectionWriteFailureCounter.increment()
             return false
@@ -708,11 +700,7 @@ final class DealStatusService: Sendable {
         let store = self.store
         try micro.addEndpoint("list", subject: "deal.query.*.list", request: DealListQuery.self, maxConcurrency: 8) { [self] query, request in
             let client = try request.clientToken()
-            for (field, day) in [("valueDateFrom", query.valueDateFrom), ("valueDateTo", query.valueDateTo)] {
-                guard let day, !CalendarDay.isValid(day) else { continue }
-                throw ErrorBody(code: ErrorBody.badRequest, message: "\(field) must be YYYY-MM-DD and exist, got \"\(day)\"", field: field)
-            }
-            try Self.checkRanges(of: query)
+            try Self.check(query)
             await awaitProjection()
             return try await store.list(client: client, query)
         }
@@ -732,9 +720,14 @@ final class DealStatusService: Sendable {
         }
     }
 
-    /// The list's amount and rate bounds: amounts in a known currency (else 422, as for any money), both in the same one
-    /// (amounts compare only within a currency; else 400); rates positive, with at most 18 decimals (else 400).
-    static func checkRanges(of query: DealListQuery) throws {
+    /// The list's filters that decoding cannot check: value dates that exist (else 400); amounts in a known currency
+    /// (else 422, as for any money), both in the same one (amounts compare only within a currency; else 400); an account
+    /// with some letter or digit; rates positive, with at most 18 decimals (else 400).
+    static func check(_ query: DealListQuery) throws {
+        for (field, day) in [("valueDateFrom", query.valueDateFrom), ("valueDateTo", query.valueDateTo)] {
+            guard let day, !CalendarDay.isValid(day) else { continue }
+            throw ErrorBody(code: ErrorBody.badRequest, message: "\(field) must be YYYY-MM-DD and exist, got \"\(day)\"", field: field)
+        }
         for (field, amount) in [("amountFrom", query.amountFrom), ("amountTo", query.amountTo)] {
             guard let amount, !amount.currency.isKnown else { continue }
             throw ErrorBody(code: ErrorBody.unprocessable, message: "\(field) names an unknown currency \"\(amount.currency.rawValue)\"",

@@ -109,6 +109,18 @@ struct DealStore: Sendable {
             self.sequence = sequence
             self.encoded = encoded
         }
+
+        /// The newest of `versions` for each deal, in stream order: all that writing them needs to store.
+        static func newestPerDeal(_ versions: [Version]) -> [Version] {
+            var newest: [DealKey: Version] = [:]
+            newest.reserveCapacity(versions.count)
+            for version in versions {
+                let key = DealKey(client: version.status.terms.client, dealId: version.status.terms.dealId)
+                if let seen = newest[key], seen.status.version >= version.status.version { continue }
+                newest[key] = version
+            }
+            return newest.values.sorted { $0.sequence < $1.sequence }
+        }
     }
 
     /// Stores `status` unless a newer version is already there (replays and redeliveries are harmless).
@@ -120,15 +132,7 @@ struct DealStore: Sendable {
     /// Stores each version that is newer than the stored one, in one transaction; returns how many were stored.
     @discardableResult
     func upsertAll(_ versions: [Version]) async throws -> Int {
-        // Only the newest version of each deal in the batch needs writing.
-        var newest: [DealKey: Version] = [:]
-        newest.reserveCapacity(versions.count)
-        for version in versions {
-            let key = DealKey(client: version.status.terms.client, dealId: version.status.terms.dealId)
-            if let seen = newest[key], seen.status.version >= version.status.version { continue }
-            newest[key] = version
-        }
-        let rows = newest.values.sorted { $0.sequence < $1.sequence }
+        let rows = Version.newestPerDeal(versions)
         return try await store.write { db in
             var stored = 0
             let encoder = MessagePackEncoder()

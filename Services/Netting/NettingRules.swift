@@ -71,8 +71,6 @@ enum NettingRules {
             entry.reason = "left after close (\(why)); settles gross"
             next.deals[index!] = entry
             next.leftAfterClose = (next.leftAfterClose ?? []) + [NettingDeparture(dealId: dealId, reason: why, at: now)]
-            // A set closed before `agreedNet` existed kept its net unchanged after the close: that is what was agreed.
-            if next.agreedNet == nil { next.agreedNet = set.net }
         case (.closed, let old?):
             // Outside the agreed net: it follows the deal (its gross payments are what the treasurer funds) and stays
             // out. A deal that left keeps why; one only the client's exclusion kept out needs none.
@@ -85,6 +83,9 @@ enum NettingRules {
             }
             next.deals[index!] = entry
         }
+        // A set closed before `agreedNet` existed kept its net unchanged after the close until a first departure: that is
+        // what was agreed.
+        if next.leftAfterClose != set.leftAfterClose, next.agreedNet == nil { next.agreedNet = set.net }
         recompute(&next)  // a closed set: a leaver is paid gross now, out of the net, or it would be paid twice
         if next.deals == set.deals && next.net == set.net { return nil }
         stamp(&next, after: set, at: now)
@@ -109,7 +110,6 @@ enum NettingRules {
         if !newlyGross.isEmpty {
             let why = "\(newlyGross.joined(separator: ", ")): settlement details changed after close"
             next.leftAfterClose = (next.leftAfterClose ?? []) + [NettingDeparture(dealId: old.dealId, reason: why, at: now)]
-            if next.agreedNet == nil { next.agreedNet = next.net }
         }
         return kept
     }

@@ -47,8 +47,11 @@ public final class LatestVersions<Value: Sendable>: Sendable {
         /// Room for `capacity` entries from the start: the table never grows under the lock on the hot path (doubling
         /// a table of 100k entries rehashes every key, milliseconds during which no event is folded).
         @usableFromInline init(capacity: Int) {
-            entries.reserveCapacity(min(capacity, 1 << 20))  // a limit meant as "unbounded" reserves no absurd table
+            entries.reserveCapacity(Self.reserved(for: capacity))
         }
+
+        /// The table's room for `capacity` entries: a limit meant as "unbounded" reserves no absurd table.
+        @usableFromInline static func reserved(for capacity: Int) -> Int { min(capacity, 1 << 20) }
     }
 
     @usableFromInline let state: Mutex<State>
@@ -90,7 +93,7 @@ public final class LatestVersions<Value: Sendable>: Sendable {
     func evict(_ state: inout State) -> [String: Entry] {
         let dropped = state.entries
         state.entries = [:]
-        state.entries.reserveCapacity(min(limit, 1 << 20))
+        state.entries.reserveCapacity(State.reserved(for: limit))
         state.evicting += 1
         return dropped
     }
@@ -124,11 +127,6 @@ public final class LatestVersions<Value: Sendable>: Sendable {
 
     /// How many sets of dropped keys are kept apart before they are merged.
     public static var evictedGenerations: Int { 4 }
-
-    /// True once every key there is has been loaded (`markComplete`): a key neither held nor dropped for room then
-    /// does not exist (`isKnownAbsent`).
-    @inlinable
-    public var isComplete: Bool { state.withLock { $0.complete } }
 
     /// Whether `key` is known not to exist: every key has been loaded, and this one is neither held nor one dropped for
     /// room (whose value callers find in their store).
