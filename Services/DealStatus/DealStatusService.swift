@@ -752,41 +752,59 @@ final class DealStatusService: Sendable {
     static let historyLimit = 500
 
     /// A deal's audit trail: its events from DEAL_EVENTS, oldest first (the newest `historyLimit`), each with the version
-    /// it made (from the versions DEAL_STATUS keeps) or, when it made none, why as far as known. One version is made per
-    /// change, so an event between two kept versions, or handled (at or below the event consumer's ack floor) after
-    /// the newest, without a version of its own changed nothing. Both streams are read through short-lived consumers:
-    /// a few requests however long the deal's life.
+    /// it made (from the versions DEAL_STATUS keeps) or, when it made none, why. One version is made per change, so an
+    /// event between two kept versions, or handled (at or below the event consumer's ack floor) after the newest,
+    /// without a version of its own changed nothing. Why is what the rules say of it against the kept version before
+    /// it: the rules are a function of the event and that state, so every replica, and one rebuilt from the streams,
+    /// gives the reason the handling replica recorded. Both streams are read through short-lived consumers: a few
+    /// requests however long the deal's life.
     func history(client: String, dealId: String) async throws -> DealHistory {
         guard SubjectToken(rawValue: dealId) != nil else { throw ErrorBody(code: ErrorBody.badRequest, message: "invalid deal id", field: "dealId") }
         // Read first: what is at or below it and has no version changed nothing.
         let ackFloor = try await jetStream.consumerInfo(stream: Subjects.Deal.eventsStream, consumer: Self.consumerName).ackFloor.streamSeq
         let decoder = MessagePackDecoder()
-        var versionOf: [UInt64: Int64] = [:]  // the last event a version folded → that version
-        var oldest: (version: Int64, event: UInt64)?
-        var newest: UInt64 = 0
+        var kept: [DealStatus] = []  // by the last event each folded
         for stored in try await jetStream.readAll(stream: Subjects.Deal.statusStream, subject: Subjects.Deal.storedStatus(client: client, deal: dealId)) {
             guard let status = try? decoder.decode(DealStatus.self, from: stored.payload) else { continue }
-            versionOf[status.lastEventSequence] = status.version
-            if oldest == nil || status.version < oldest!.version { oldest = (status.version, status.lastEventSequence) }
-            newest = max(newest, status.lastEventSequence)
+            kept.append(status)
         }
+        kept.sort { $0.lastEventSequence < $1.lastEventSequence }
+        let versionOf = Dictionary(kept.map { ($0.lastEventSequence, $0.version) }, uniquingKeysWith: max)
+        let oldest = kept.min { $0.version < $1.version }
+        let newest = kept.last?.lastEventSequence ?? 0
         let events = try await jetStream.readAll(stream: Subjects.Deal.eventsStream, subject: "deal.event.\(client).\(dealId)")
         guard !events.isEmpty else { throw ErrorBody(code: ErrorBody.notFound, message: "no deal \(dealId)", field: "dealId") }
         let handled = try await store.handled(client: client, dealId: dealId)
         let entries = events.suffix(Self.historyLimit).map { stored -> DealHistory.Entry in
             let seq = stored.streamSequence
-            let event = try? decoder.decode(DealEvent.self, from: stored.payload)
+            let event: DealEvent
+            switch Self.decodeEvent(stored.payload, subject: stored.subject, client: client, dealId: dealId) {
+            case .success(let decoded): event = decoded
+            case .failure(let problem):
+                return DealHistory.Entry(eventSequence: seq, event: nil, outcome: .notApplied, reason: "rejected: \(problem.message)")
+            }
             if let version = versionOf[seq] { return DealHistory.Entry(eventSequence: seq, event: event, outcome: .applied, version: version) }
-            guard event != nil else { return DealHistory.Entry(eventSequence: seq, event: nil, outcome: .notApplied, reason: "rejected: not a readable deal event") }
             // Certain: between kept versions (all of them kept when the oldest is the booking), or handled after the newest.
-            let withinKept = oldest.map { seq < newest && ($0.version == 1 || seq > $0.event) } ?? false
+            let withinKept = oldest.map { seq < newest && ($0.version == 1 || seq > $0.lastEventSequence) } ?? false
             if withinKept || (seq > newest && seq <= ackFloor) {
-                return DealHistory.Entry(eventSequence: seq, event: event, outcome: .notApplied, reason: handled[seq])
+                let before = kept.last { $0.lastEventSequence < seq }
+                return DealHistory.Entry(eventSequence: seq, event: event, outcome: .notApplied,
+                                         reason: handled[seq] ?? Self.whyUnchanged(event, sequence: seq, state: before))
             }
             // Before the kept versions: what this replica recorded is a hint only (it may have seen the deal late).
             return DealHistory.Entry(eventSequence: seq, event: event, outcome: .unknown, reason: handled[seq].map { "recorded here: \($0)" })
         }
         return DealHistory(dealId: dealId, entries: entries, truncated: events.count > Self.historyLimit)
+    }
+
+    /// Why an event that made no version changed nothing, as the rules judge it against the deal's state before it and
+    /// as `DealStore.handled` words it; nil if the rules would now apply it (they changed since it was handled).
+    static func whyUnchanged(_ event: DealEvent, sequence: UInt64, state: DealStatus?) -> String? {
+        switch DealRules.apply(event, sequence: sequence, to: state) {
+        case .applied: nil
+        case .ignored(let reason): "\(DealStore.Outcome.ignored.rawValue): \(reason)"
+        case .rejected(let reason): "\(DealStore.Outcome.rejected.rawValue): \(reason)"
+        }
     }
 
     /// Validates against the deal as this replica knows it, then records the change as a deal event (the audit trail).

@@ -366,7 +366,7 @@ public struct DealHistory: WireMessage, Equatable {
         /// It changed the deal: `version` is the version it made.
         case applied = "APPLIED"
         /// It changed nothing: refused (an invalid move) or absorbed (a duplicate, a late report); `reason` says which
-        /// when the answering replica handled it.
+        /// and why ("rejected: …", "ignored: …"), on whichever replica answers.
         case notApplied = "NOT_APPLIED"
         /// Not handled yet, or older than the oldest version DEAL_STATUS keeps (its last 32); `reason` then is what the
         /// answering replica recorded, if anything ("recorded here: …").

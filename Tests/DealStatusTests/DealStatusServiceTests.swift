@@ -315,8 +315,20 @@ struct DealStatusServiceTests {
         let refused = try await client.request(DealHistoryQuery(dealId: "D7"), to: "deal.query.C1.history", expecting: DealHistory.self)
         #expect(refused.entries.map(\.outcome) == [.notApplied, .notApplied])
         #expect(refused.entries[0].reason == "rejected: deal D7 is not booked" && refused.entries[1].event == nil)
-        await client.drain()
+        #expect(refused.entries[1].reason?.hasPrefix("rejected: malformed event") == true)
+
+        // Another replica, which handled none of these events (a fresh SQLite file), tells the same trail and reasons.
         await replica.stop()
+        let other = try await Replica.start(running.server, directory: running.directory, name: "r2")
+        let answered = await eventually {
+            (try? await client.request(DealHistoryQuery(dealId: "D1"), to: "deal.query.C1.history", expecting: DealHistory.self)) != nil
+        }
+        #expect(answered)
+        #expect(try await other.service.store.handled(client: "C1", dealId: "D1").isEmpty)
+        #expect(try await client.request(DealHistoryQuery(dealId: "D1"), to: "deal.query.C1.history", expecting: DealHistory.self) == history)
+        #expect(try await client.request(DealHistoryQuery(dealId: "D7"), to: "deal.query.C1.history", expecting: DealHistory.self) == refused)
+        await client.drain()
+        await other.stop()
     }
 
     @Test("a requisites change that a payment released in the meantime refuses is answered 409, not 'accepted'")
