@@ -96,39 +96,107 @@ final class NettingService: Sendable {
 
     /// Applies one client's statuses from a batch: each set they touch moves by one version (not one per status).
     ///
-    /// Replicas share the consumer, so two versions of one deal can be applied at once by two replicas. Which sets a
-    /// deal is in is read from this replica's copy, which has caught up with NETTING_STATUS (`processStatuses`); and
-    /// after the batch, a deal of which DEAL_STATUS already holds a newer version than the one applied here gets that one applied
-    /// too. Between them, a deal amended to another date while another replica applies its older status leaves no set
-    /// with its old payments (`NettingRules.apply` keeps it there as `movedAway`).
+    /// Replicas share the consumer, so the versions of one deal are split between them and applied at once. What a
+    /// closed set makes of a deal depends on every version (new settlement details and back again take it out of the
+    /// net), so for a deal a closed set follows, each replica applies the versions without a gap, as a single instance
+    /// does: those between the one its sets hold and those in hand are read from DEAL_STATUS first. Which sets a deal is in is read from
+    /// this replica's copy, which has caught up with NETTING_STATUS (`processStatuses`); and after the batch, versions
+    /// DEAL_STATUS holds beyond those applied here are applied too. Between them, a deal amended to another date while
+    /// another replica applies its older status leaves no set with its old payments (`NettingRules.apply` keeps it
+    /// there as `movedAway`), and a replica that applies older versions after a newer one finds them stale.
     func process(client: String, _ messages: [JetStreamMessage]) async throws {
-        var statuses: [DealStatus] = []
+        var inHand: [StoredStatus] = []
         var applied: [JetStreamMessage] = []
         for message in messages {
             do {
-                statuses.append(try MessagePackDecoder().decode(DealStatus.self, from: message.payload))
+                inHand.append(StoredStatus(sequence: message.streamSequence, status: try MessagePackDecoder().decode(DealStatus.self, from: message.payload)))
                 applied.append(message)
             } catch {
                 logger.error("undecodable deal status skipped", metadata: ["subject": "\(message.subject)", "error": "\(error)"])
                 try message.term()
             }
         }
+        let dealIds = Set(inHand.map(\.status.terms.dealId))
         var touched = Set<String>()
-        for _ in 0..<4 where !statuses.isEmpty {
-            var dates = Set<String>()
-            for status in statuses {
-                dates.formUnion(status.legs.map(\.valueDate))
-                // A deal amended to another date leaves the sets it was in.
-                dates.formUnion(try await store.valueDates(client: client, dealId: status.terms.dealId))
-            }
+        for round in 0..<4 where !dealIds.isEmpty {
+            let (statuses, memberOf) = try await versionsToApply(client: client, dealIds: dealIds, inHand: inHand, upToStored: round > 0)
+            if statuses.isEmpty && round > 0 { break }
+            // A deal amended to another date leaves the sets it was in.
+            var dates = memberOf
+            for status in statuses { dates.formUnion(status.legs.map(\.valueDate)) }
             let now = Date()
             for valueDate in dates.union(touched).sorted() {
                 _ = try await update(client: client, valueDate: valueDate) { set in NettingRules.apply(statuses, to: set, at: now) }
             }
             touched.formUnion(dates)
-            statuses = try await newerStatuses(than: statuses, client: client)
+            inHand = []
         }
         for message in applied { try message.ack() }
+    }
+
+    /// A deal status with its DEAL_STATUS sequence.
+    struct StoredStatus: Sendable {
+        let sequence: UInt64
+        let status: DealStatus
+    }
+
+    /// The versions of `dealIds` to apply next, in stream order: every version after the one this replica's sets hold
+    /// of each deal, up to the newest in hand or, with `upToStored`, the newest DEAL_STATUS holds. Versions missing
+    /// in between are read from the stream (those it still keeps, its last 32 per deal) for a deal a closed set
+    /// follows. Also the value dates of the sets the deals are in.
+    private func versionsToApply(client: String, dealIds: Set<String>, inHand: [StoredStatus], upToStored: Bool) async throws
+        -> ([DealStatus], Set<String>)
+    {
+        var memberOf = Set<String>()
+        for dealId in dealIds { memberOf.formUnion(try await store.valueDates(client: client, dealId: dealId)) }
+        var held: [String: Int64] = [:]  // the version of each deal its sets hold (the newest over them)
+        var closing = Set<String>()  // deals in a closed set, or with a payment on a closed set's date
+        let inHandByDeal = Dictionary(grouping: inHand) { $0.status.terms.dealId }
+        let paying = inHand.reduce(into: [String: Set<String>]()) { $0[$1.status.terms.dealId, default: []].formUnion($1.status.legs.map(\.valueDate)) }
+        for valueDate in memberOf.union(paying.values.joined()) {
+            guard let set = try await known(client: client, valueDate: valueDate)?.0 else { continue }
+            for deal in set.deals where dealIds.contains(deal.dealId) {
+                held[deal.dealId] = max(held[deal.dealId] ?? 0, deal.dealVersion)
+                if set.state == .closed { closing.insert(deal.dealId) }
+            }
+            if set.state == .closed { closing.formUnion(paying.filter { $0.value.contains(valueDate) }.keys) }
+        }
+        let found = try await withThrowingTaskGroup(of: [StoredStatus].self) { group in
+            for dealId in dealIds {
+                let (mine, after) = (inHandByDeal[dealId] ?? [], held[dealId] ?? 0)
+                let complete = closing.contains(dealId)
+                group.addTask {
+                    try await self.versionsToApply(client: client, dealId: dealId, after: after, inHand: mine, upToStored: upToStored,
+                                                   complete: complete)
+                }
+            }
+            return try await group.reduce(into: []) { $0 += $1 }
+        }
+        return (found.sorted { $0.sequence < $1.sequence }.map(\.status), memberOf)
+    }
+
+    /// `versionsToApply` for one deal whose sets hold version `held`; versions missing in between are read only when
+    /// `complete` (the deal is in a closed set, or pays on a closed set's date). An open set is what the newest version
+    /// of each deal makes it, whatever came between.
+    private func versionsToApply(client: String, dealId: String, after held: Int64, inHand: [StoredStatus], upToStored: Bool,
+                                 complete: Bool) async throws -> [StoredStatus]
+    {
+        let subject = Subjects.Deal.storedStatus(client: client, deal: dealId)
+        var byVersion: [Int64: StoredStatus] = [:]
+        for stored in inHand where stored.status.version > held { byVersion[stored.status.version] = stored }
+        if upToStored, let newest = try await jetStream.lastMessage(stream: Subjects.Deal.statusStream, subject: subject),
+           let status = try? MessagePackDecoder().decode(DealStatus.self, from: newest.payload), status.version > held {
+            byVersion[status.version] = StoredStatus(sequence: newest.seq, status: status)
+        }
+        guard let target = byVersion.keys.max() else { return [] }
+        if complete, byVersion.count < target - held {
+            for message in try await jetStream.readAll(stream: Subjects.Deal.statusStream, subject: subject) {
+                guard let status = try? MessagePackDecoder().decode(DealStatus.self, from: message.payload),
+                      status.version > held, status.version <= target else { continue }
+                byVersion[status.version] = StoredStatus(sequence: message.streamSequence, status: status)
+            }
+        }
+        return Array(byVersion.values)
     }
 
     /// Waits until this replica's copy holds every set version NETTING_STATUS had stored when called. Statuses
@@ -140,24 +208,6 @@ final class NettingService: Sendable {
             try Task.checkCancellation()
             logger.warning("deal statuses wait for this replica's copy of the sets to catch up",
                            metadata: ["copy": "\(projectedUpTo.value)", "stream": "\(target)"])
-        }
-    }
-
-    /// The newest stored version of each deal in `statuses`, where it is newer than the newest of them here.
-    private func newerStatuses(than statuses: [DealStatus], client: String) async throws -> [DealStatus] {
-        var newest: [String: Int64] = [:]
-        for status in statuses { newest[status.terms.dealId] = max(newest[status.terms.dealId] ?? 0, status.version) }
-        return try await withThrowingTaskGroup(of: DealStatus?.self) { group in
-            for (dealId, version) in newest {
-                group.addTask {
-                    guard let stored = try await self.jetStream.lastMessage(stream: Subjects.Deal.statusStream,
-                                                                            subject: Subjects.Deal.storedStatus(client: client, deal: dealId)),
-                          let status = try? MessagePackDecoder().decode(DealStatus.self, from: stored.payload), status.version > version
-                    else { return nil }
-                    return status
-                }
-            }
-            return try await group.reduce(into: []) { found, status in if let status { found.append(status) } }
         }
     }
 

@@ -365,3 +365,67 @@ struct NettingRebuildTests {
         await feed.connection.drain()
     }
 }
+
+@Suite("netting replicas share a deal's versions")
+struct NettingVersionGapTests {
+    @Test("a replica handed only the last of a deal's versions after the close applies those between, as one instance would: new settlement details and back still take the deal out of the agreed net")
+    func versionsBetweenAreApplied() async throws {
+        let server = try NatsServer()
+        let dir = try scratchDirectory("netting-gap")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let dealStatus = try await Instance.dealStatus(server.url, dir, "ds")
+        let first = try await Instance.netting(server.url, dir, "nt")
+        let feed = try await Instance.connectFast(server.url, "feed")
+        let js = JetStream(connection: feed)
+        try await publishBatch(js, nettingLifecycle(deals: 6))
+        #expect(await consumerDrained(js, stream: Subjects.Deal.eventsStream, consumer: DealStatusService.consumerName))
+        #expect(await consumerDrained(js, stream: Subjects.Deal.statusStream, consumer: NettingService.consumerName))
+        let date = "2024-12-03"  // N1 and N4, both netted
+        let open = try await feed.request(NettingPreview(valueDate: date), to: "netting.cmd.C1.preview", expecting: NettingSummary.self)
+        #expect(open.dealsIn == ["N1", "N4"])
+        let closed = try await feed.request(NettingClose(valueDate: date, expectedVersion: open.version, closedBy: "treasurer"),
+                                            to: "netting.cmd.C1.close", expecting: NettingSummary.self)
+        #expect(closed.state == .closed)
+        await first.stop()
+
+        // N1's ruble details change and change back: two versions. Another replica holds the first (still busy with
+        // it); the second goes to a new replica.
+        func details(_ account: String, _ suffix: String) -> DealEvent {
+            var event = DealEvent(eventId: "N1-rub-\(suffix)", client: "C1", dealId: "N1", kind: .requisitesChanged, occurredAt: tradeTime.addingTimeInterval(60))
+            event.requisites = [SettlementRequisites(currency: "RUB", account: account, bic: "B")]
+            return event
+        }
+        try await publishBatch(js, [details("A-RUB-2", "changed"), details("A-RUB", "back")])
+        #expect(await consumerDrained(js, stream: Subjects.Deal.eventsStream, consumer: DealStatusService.consumerName))
+        let held = try await js.pullConsumer(stream: Subjects.Deal.statusStream, durable: NettingService.consumerName).fetch(batch: 10)
+        let versions = try held.map { try MessagePackDecoder().decode(DealStatus.self, from: $0.payload) }
+        try #require(versions.map(\.version) == [4, 5] && versions.map(\.terms.dealId) == ["N1", "N1"])
+        #expect(versions[0].terms.requisites.contains { $0.account == "A-RUB-2" } && versions[1].terms.requisites.contains { $0.account == "A-RUB" })
+        let busy = Task {  // keeps the first from going back to the consumer (its ack wait is 2 s)
+            while !Task.isCancelled {
+                try? held[0].inProgress()
+                try? await Task.sleep(for: .milliseconds(250))
+            }
+        }
+        let second = try await Instance.netting(server.url, dir, "nt2")
+        try held[1].nak()
+
+        let left = await eventually {
+            let set = try? await second.netting?.known(client: "C1", valueDate: date)?.0
+            return set?.leftAfterClose?.map(\.dealId) == ["N1"]
+        }
+        #expect(left)
+        #expect(try await js.consumerInfo(stream: Subjects.Deal.statusStream, consumer: NettingService.consumerName).numAckPending == 1)  // still the first
+        busy.cancel()
+        await busy.value
+        try held[0].ack()  // the other replica, done: N1 is already past that version
+        #expect(await consumerDrained(js, stream: Subjects.Deal.statusStream, consumer: NettingService.consumerName))
+        let after = try await feed.request(NettingPreview(valueDate: date), to: "netting.cmd.C1.preview", expecting: NettingSummary.self)
+        #expect(after.dealsIn == ["N4"])
+        #expect(after.dealsOut.first { $0.dealId == "N1" }?.reason == "left after close (settlement details changed after close); settles gross")
+        #expect(after.leftAfterClose?.map(\.reason) == ["settlement details changed after close"])
+        await second.stop()
+        await dealStatus.stop()
+        await feed.drain()
+    }
+}
