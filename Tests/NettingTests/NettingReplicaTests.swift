@@ -104,8 +104,8 @@ func nettingLifecycle(deals: Int, clients: Int = 1) -> [DealEvent] {
 }
 
 /// What happens to the plain confirmed deals of `nettingLifecycle` after their sets are closed: some get new RUB
-/// details (they leave the net), some pay their base currency in the net and then get new RUB details (that payment
-/// alone leaves), some are cancelled.
+/// details (they leave the net), some get new RUB details and then the old ones again (they leave too), some pay their
+/// base currency in the net and then get new RUB details (that payment alone leaves), some are cancelled.
 func afterClose(deals: Int, clients: Int = 1) -> [DealEvent] {
     var perDeal: [[DealEvent]] = []
     for n in 1...deals where n % 5 != 0 && n % 7 != 0 && n % 11 != 0 && n % 13 != 0 {
@@ -122,6 +122,8 @@ func afterClose(deals: Int, clients: Int = 1) -> [DealEvent] {
                             event("s", .settlement) { $0.legId = "NEAR-\(base)"; $0.settlement = .sent }, newRub])
         } else if n % 4 == 1 {
             perDeal.append([newRub])
+        } else if n % 4 == 3 {  // and back: the deal still leaves the net (a replica handed the last version reads the one between)
+            perDeal.append([newRub, event("rub-back", .requisitesChanged) { $0.requisites = [SettlementRequisites(currency: "RUB", account: "A-RUB", bic: "B")] }])
         } else if n % 17 == 2 {
             perDeal.append([event("x", .cancelled)])
         }
