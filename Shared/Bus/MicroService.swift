@@ -149,6 +149,7 @@ public final class MicroService: Sendable {
         let subscription = try connection.subscribeDirect(to: subject, queue: queueGroup) { [weak self] message in
             guard let self, let endpoint = slot.withLock({ $0 }) else { return }
             let start = ContinuousClock.now
+            guard self.repliesToInbox(message, endpoint, start: start) else { return }
             self.respond(to: message, endpoint, start: start, result: Result { try handler(ServiceRequest(message: message)) })
         }
         let endpoint = Endpoint(name: name, subject: subject, queueGroup: queueGroup, metadata: metadata, mode: .inline(handler),
@@ -201,6 +202,7 @@ public final class MicroService: Sendable {
 
     private func handle(_ message: BusMessage, _ endpoint: Endpoint, _ handler: Handler) async {
         let start = ContinuousClock.now
+        guard repliesToInbox(message, endpoint, start: start) else { return }
         let result: Result<ServiceReply, any Error>
         do {
             result = .success(try await handler(ServiceRequest(message: message)))
@@ -208,6 +210,26 @@ public final class MicroService: Sendable {
             result = .failure(error)
         }
         respond(to: message, endpoint, start: start, result: result)
+    }
+
+    /// Whether a reply to `message` may be sent: it asks for none, or for one on an inbox (`_INBOX.…`, or a prefix
+    /// of its own like the terminal's `_INBOX_<client>.…`). A request naming any other subject is not handled and
+    /// gets no reply (counted as an error): nats-server does not check a reply subject against the requester's
+    /// permissions, and a service publishing its answer there with its own would let a client write into streams
+    /// (`deal.snapshot.…`) or call the JetStream API (`$JS.API.…`).
+    private func repliesToInbox(_ message: BusMessage, _ endpoint: Endpoint, start: ContinuousClock.Instant) -> Bool {
+        guard let reply = message.reply, !Self.isInbox(reply) else { return true }
+        logger.warning("request ignored: its reply subject is not an inbox", metadata: ["endpoint": "\(endpoint.name)", "reply": "\(reply)"])
+        record(endpoint, start: start, failure: "400:reply subject \(reply) is not an inbox")
+        return false
+    }
+
+    /// `_INBOX` followed by `.` or `_` (a client's own inbox prefix), and at least one more token.
+    static func isInbox(_ subject: String) -> Bool {
+        let bytes = subject.utf8
+        guard bytes.starts(with: "_INBOX".utf8), bytes.count > 7 else { return false }
+        let next = bytes[bytes.index(bytes.startIndex, offsetBy: 6)]
+        return next == UInt8(ascii: ".") || next == UInt8(ascii: "_")
     }
 
     /// Sends the reply (or the ADR-32 error reply) and records stats and metrics.
@@ -234,6 +256,10 @@ public final class MicroService: Sendable {
                 logger.warning("reply not sent", metadata: ["endpoint": "\(endpoint.name)", "error": "\(error)"])
             }
         }
+        record(endpoint, start: start, failure: failure)
+    }
+
+    private func record(_ endpoint: Endpoint, start: ContinuousClock.Instant, failure: String?) {
         let elapsed = (ContinuousClock.now - start).nanoseconds
         endpoint.requestCounter.increment()
         endpoint.duration.recordNanoseconds(elapsed)
@@ -325,7 +351,7 @@ public final class MicroService: Sendable {
     }
 
     private func answerDiscovery(verb: String, message: BusMessage) {
-        guard let reply = message.reply else { return }
+        guard let reply = message.reply, Self.isInbox(reply) else { return }
         let encoder = JSONEncoder()
         encoder.keyEncodingStrategy = .convertToSnakeCase
         guard let body = try? encoder.encode(discoveryResponse(verb: verb)) else { return }

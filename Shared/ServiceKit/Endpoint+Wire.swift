@@ -1,4 +1,5 @@
 import Bus
+import Logging
 import Messages
 import Wire
 
@@ -92,12 +93,27 @@ extension MicroService {
                 return ServiceReply(payload: try await handler(decoded, incoming), headers: ["Content-Type": "application/msgpack"])
             } catch let error as ErrorBody {
                 throw error.serviceError(encoder)
+            } catch {
+                self.logger.error("endpoint failed", metadata: ["endpoint": "\(name)", "error": "\(error)"])
+                throw Self.errorBody(for: error).serviceError(encoder)
             }
         }
     }
 }
 
 extension MicroService {
+    /// The answer to a request that failed for a reason of ours, not of the request (a handler throws `ErrorBody` for
+    /// those): 503 when NATS or JetStream did not answer in time or at all (try again), else 500. Both carry an
+    /// `ErrorBody` like every error reply; what went wrong inside is logged, not told to the client.
+    static func errorBody(for error: any Error) -> ErrorBody {
+        switch error as? BusError {
+        case .timeout?, .noResponders?, .connectionClosed?:
+            ErrorBody(code: ErrorBody.unavailable, message: "a service this request needs did not answer; try again")
+        default:
+            ErrorBody(code: ErrorBody.internalError, message: "internal error; it has been logged")
+        }
+    }
+
     /// The request field a decoding error is about, when it names one (unknown or missing).
     static func field(of error: any Error) -> String? {
         switch error as? WireError {

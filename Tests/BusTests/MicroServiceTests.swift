@@ -1,5 +1,6 @@
 import Bus
 import Foundation
+import Synchronization
 import Testing
 import TestSupport
 
@@ -68,6 +69,42 @@ struct MicroServiceTests {
         await #expect(throws: BusError.noResponders(subject: "calc.double")) {
             try await nc.request(Array("1".utf8), to: "calc.double", timeout: .seconds(1))
         }
+    }
+
+    @Test("a request whose reply subject is not an inbox is not handled: a client cannot have a service publish into a stream or call the JetStream API")
+    func repliesOnlyToInboxes() async throws {
+        let server = try NatsServer()
+        let nc = try await connect(server, sendAsap: true)
+        let js = JetStream(connection: nc)
+        _ = try await js.ensureStream(StreamConfig(name: "KEEP", subjects: ["keep.>"]))
+        let handled = Counter()
+        let service = try MicroService(connection: nc, identity: .init(name: "guarded", version: "1.0.0"))
+        try service.addEndpoint("echo", subject: "svc.echo") { request in
+            handled.add()
+            return ServiceReply(payload: request.payload)
+        }
+        let task = Task { try await service.run() }
+        try nc.flush()
+        try nc.publish(Array("forged".utf8), to: "svc.echo", reply: "keep.forged")
+        try nc.publish(Array("{}".utf8), to: "svc.echo", reply: "$JS.API.STREAM.DELETE.KEEP")
+        try nc.publish(Array("x".utf8), to: "svc.echo", reply: "_INBOXED")  // an inbox prefix needs its separator
+        // Requests are handled in order: once this one is answered, the three before it were dealt with.
+        #expect(try await nc.request(Array("hi".utf8), to: "svc.echo").payload == Array("hi".utf8))
+        #expect(handled.value == 1)
+        let kept = try await js.streamInfo("KEEP")
+        #expect(kept.state.messages == 0)
+        let stats = try json(try await nc.request([], to: "$SRV.STATS.guarded"))
+        let endpoint = try #require((stats["endpoints"] as? [[String: Any]])?.first)
+        #expect(endpoint["num_requests"] as? Int == 4 && endpoint["num_errors"] as? Int == 3)
+        #expect((endpoint["last_error"] as? String)?.contains("is not an inbox") == true)
+        // A client's own inbox prefix (the terminal's `_INBOX_<client>`) is an inbox.
+        var own = ConnectionOptions(servers: [server.url], name: "own-inbox")
+        own.inboxPrefix = "_INBOX_C1"
+        let client = try await NatsConnection.connect(own, logger: nc.logger)
+        #expect(try await client.request(Array("mine".utf8), to: "svc.echo").payload == Array("mine".utf8))
+        await client.drain()
+        await service.stop()
+        try await task.value
     }
 
     @Test("PING, INFO and STATS answer for all, by name and by id, with per-endpoint counts")
@@ -144,4 +181,11 @@ extension Array {
         for element in self { out.append(try await transform(element)) }
         return out
     }
+}
+
+/// A count that handlers running on other threads add to.
+final class Counter: Sendable {
+    private let count = Mutex(0)
+    func add() { count.withLock { $0 += 1 } }
+    var value: Int { count.withLock { $0 } }
 }

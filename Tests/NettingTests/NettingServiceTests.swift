@@ -278,6 +278,23 @@ struct ClientPermissionTests {
             let snooping = try c2.subscribe(to: subject)
             await #expect(throws: BusError.self, "subscribing to \(subject)") { for try await _ in snooping {} }
         }
+        // Nor can it have a service answer into a stream or into the JetStream API: a request naming a reply subject
+        // that is not an inbox is not handled (nats-server does not check reply subjects against permissions).
+        let events = try await feed.streamInfo(Subjects.Deal.eventsStream).state.messages
+        let change = ChangeRequisites(requestId: "forged-reply", dealId: "D1", requisites: example[0].requisites[0])
+        try c1.publish(try MessagePackEncoder().encode(change), to: "deal.cmd.C1.requisites", reply: "deal.event.C1.D1")
+        try c1.publish(try MessagePackEncoder().encode(DealGet(dealId: "D1")), to: "deal.query.C1.get",
+                       reply: "$JS.API.STREAM.DELETE.\(Subjects.Deal.eventsStream)")
+        try c1.flush()
+        let ignored = await eventually {
+            guard let reply = try? await platform.dealStatus.connection.request([], to: "$SRV.STATS.deal-status"),
+                  let stats = try? JSONSerialization.jsonObject(with: Data(reply.payload)) as? [String: Any],
+                  let endpoints = stats["endpoints"] as? [[String: Any]] else { return false }
+            return endpoints.filter { ["requisites", "get"].contains($0["name"] as? String) }
+                .allSatisfy { ($0["last_error"] as? String)?.contains("is not an inbox") == true }
+        }
+        #expect(ignored)
+        #expect(try await feed.streamInfo(Subjects.Deal.eventsStream).state.messages == events)
         // A client cannot forge a deal event either (only services publish them): the stream stores nothing.
         let stored = try await feed.streamInfo(Subjects.Deal.eventsStream).state.messages
         try c1.publish(try MessagePackEncoder().encode(DealEvent(eventId: "forged", client: "C1", dealId: "D1", kind: .cancelled,
