@@ -787,9 +787,14 @@ final class DealStatusService: Sendable {
             // Certain: between kept versions (all of them kept when the oldest is the booking), or handled after the newest.
             let withinKept = oldest.map { seq < newest && ($0.version == 1 || seq > $0.lastEventSequence) } ?? false
             if withinKept || (seq > newest && seq <= ackFloor) {
-                let before = kept.last { $0.lastEventSequence < seq }
-                return DealHistory.Entry(eventSequence: seq, event: event, outcome: .notApplied,
-                                         reason: handled[seq] ?? Self.whyUnchanged(event, sequence: seq, state: before))
+                // Judged against the stream's versions, not what this replica recorded: it may have judged the event
+                // against a state another replica had moved on from.
+                if let why = Self.whyUnchanged(event, sequence: seq, state: kept.last { $0.lastEventSequence < seq }) {
+                    return DealHistory.Entry(eventSequence: seq, event: event, outcome: .notApplied, reason: why)
+                }
+                // The rules would apply it, yet no kept version has it: a kept version unreadable, or rules changed since.
+                return DealHistory.Entry(eventSequence: seq, event: event, outcome: .unknown,
+                                         reason: handled[seq].map { "recorded here: \($0)" } ?? "no kept version shows what it made")
             }
             // Before the kept versions: what this replica recorded is a hint only (it may have seen the deal late).
             return DealHistory.Entry(eventSequence: seq, event: event, outcome: .unknown, reason: handled[seq].map { "recorded here: \($0)" })
@@ -798,7 +803,7 @@ final class DealStatusService: Sendable {
     }
 
     /// Why an event that made no version changed nothing, as the rules judge it against the deal's state before it and
-    /// as `DealStore.handled` words it; nil if the rules would now apply it (they changed since it was handled).
+    /// as `DealStore.handled` words it; nil if the rules would apply it.
     static func whyUnchanged(_ event: DealEvent, sequence: UInt64, state: DealStatus?) -> String? {
         switch DealRules.apply(event, sequence: sequence, to: state) {
         case .applied: nil

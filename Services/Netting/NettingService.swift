@@ -98,10 +98,12 @@ final class NettingService: Sendable {
     ///
     /// Replicas share the consumer, so the versions of one deal are split between them and applied at once. What a
     /// closed set makes of a deal depends on every version (new settlement details and back again take it out of the
-    /// net), so for a deal a closed set follows, each replica applies the versions without a gap, as a single instance
-    /// does: those between the one its sets hold and those in hand are read from DEAL_STATUS first. Which sets a deal is in is read from
-    /// this replica's copy, which has caught up with NETTING_STATUS (`processStatuses`); and after the batch, versions
-    /// DEAL_STATUS holds beyond those applied here are applied too. Between them, a deal amended to another date while
+    /// net), so for a deal a closed set follows, a replica also applies the versions before those in hand that no
+    /// replica has finished with yet (above the consumer's ack floor), read from DEAL_STATUS: a version another
+    /// replica is still applying is then applied here first, as a single instance would. An open set is what the
+    /// newest version of each deal makes it, so there one may be skipped. Which sets a deal is in is read from this
+    /// replica's copy, which has caught up with NETTING_STATUS (`processStatuses`); and after the batch, a version
+    /// DEAL_STATUS holds beyond those applied here is applied too. Between them, a deal amended to another date while
     /// another replica applies its older status leaves no set with its old payments (`NettingRules.apply` keeps it
     /// there as `movedAway`), and a replica that applies older versions after a newer one finds them stale.
     func process(client: String, _ messages: [JetStreamMessage]) async throws {
@@ -117,10 +119,14 @@ final class NettingService: Sendable {
             }
         }
         let dealIds = Set(inHand.map(\.status.terms.dealId))
+        var seen: [String: Int64] = [:]  // the newest version of each deal handled in this call
+        var ackFloor: UInt64?
         var touched = Set<String>()
         for round in 0..<4 where !dealIds.isEmpty {
-            let (statuses, memberOf) = try await versionsToApply(client: client, dealIds: dealIds, inHand: inHand, upToStored: round > 0)
+            let (statuses, memberOf) = try await versionsToApply(client: client, dealIds: dealIds, inHand: inHand, seen: seen, upToStored: round > 0,
+                                                                 ackFloor: &ackFloor)
             if statuses.isEmpty && round > 0 { break }
+            for status in statuses { seen[status.terms.dealId] = max(seen[status.terms.dealId] ?? 0, status.version) }
             // A deal amended to another date leaves the sets it was in.
             var dates = memberOf
             for status in statuses { dates.formUnion(status.legs.map(\.valueDate)) }
@@ -140,63 +146,74 @@ final class NettingService: Sendable {
         let status: DealStatus
     }
 
-    /// The versions of `dealIds` to apply next, in stream order: every version after the one this replica's sets hold
-    /// of each deal, up to the newest in hand or, with `upToStored`, the newest DEAL_STATUS holds. Versions missing
-    /// in between are read from the stream (those it still keeps, its last 32 per deal) for a deal a closed set
-    /// follows. Also the value dates of the sets the deals are in.
-    private func versionsToApply(client: String, dealIds: Set<String>, inHand: [StoredStatus], upToStored: Bool) async throws
-        -> ([DealStatus], Set<String>)
+    /// At most this many deals of one batch are looked up in DEAL_STATUS at once.
+    static let lookupsAtOnce = 16
+
+    /// The statuses of `dealIds` to apply next, in stream order, and the value dates of the sets the deals are in:
+    /// those in hand or, with `upToStored`, the newest DEAL_STATUS holds of each deal if it is newer than what this
+    /// call has `seen`; and for a deal a closed set follows, the versions before them that no replica has finished with.
+    /// `ackFloor` is read once a call, when first needed (an older floor only means looking at a few more versions).
+    private func versionsToApply(client: String, dealIds: Set<String>, inHand: [StoredStatus], seen: [String: Int64], upToStored: Bool,
+                                 ackFloor: inout UInt64?) async throws -> ([DealStatus], Set<String>)
     {
         var memberOf = Set<String>()
         for dealId in dealIds { memberOf.formUnion(try await store.valueDates(client: client, dealId: dealId)) }
-        var held: [String: Int64] = [:]  // the version of each deal its sets hold (the newest over them)
         var closing = Set<String>()  // deals in a closed set, or with a payment on a closed set's date
-        let inHandByDeal = Dictionary(grouping: inHand) { $0.status.terms.dealId }
         let paying = inHand.reduce(into: [String: Set<String>]()) { $0[$1.status.terms.dealId, default: []].formUnion($1.status.legs.map(\.valueDate)) }
         for valueDate in memberOf.union(paying.values.joined()) {
-            guard let set = try await known(client: client, valueDate: valueDate)?.0 else { continue }
-            for deal in set.deals where dealIds.contains(deal.dealId) {
-                held[deal.dealId] = max(held[deal.dealId] ?? 0, deal.dealVersion)
-                if set.state == .closed { closing.insert(deal.dealId) }
-            }
-            if set.state == .closed { closing.formUnion(paying.filter { $0.value.contains(valueDate) }.keys) }
+            guard let set = try await known(client: client, valueDate: valueDate)?.0, set.state == .closed else { continue }
+            closing.formUnion(set.deals.lazy.map(\.dealId).filter(dealIds.contains))
+            closing.formUnion(paying.filter { $0.value.contains(valueDate) }.keys)
         }
-        let found = try await withThrowingTaskGroup(of: [StoredStatus].self) { group in
-            for dealId in dealIds {
-                let (mine, after) = (inHandByDeal[dealId] ?? [], held[dealId] ?? 0)
-                let complete = closing.contains(dealId)
+        // Versions at or below the ack floor were applied (statuses are acknowledged once their sets are published).
+        if ackFloor == nil && !closing.isEmpty {
+            ackFloor = try await jetStream.consumerInfo(stream: Subjects.Deal.statusStream, consumer: Self.consumerName).ackFloor.streamSeq
+        }
+        let floor = ackFloor ?? 0
+        let inHandByDeal = Dictionary(grouping: inHand) { $0.status.terms.dealId }
+        var found: [StoredStatus] = []
+        var waiting = dealIds.makeIterator()
+        try await withThrowingTaskGroup(of: [StoredStatus].self) { group in
+            func lookUpNext() {
+                guard let dealId = waiting.next() else { return }
+                let (mine, after) = (inHandByDeal[dealId] ?? [], seen[dealId] ?? 0)
+                let from = closing.contains(dealId) ? floor + 1 : nil
                 group.addTask {
-                    try await self.versionsToApply(client: client, dealId: dealId, after: after, inHand: mine, upToStored: upToStored,
-                                                   complete: complete)
+                    try await self.versionsToApply(client: client, dealId: dealId, inHand: mine, after: after, upToStored: upToStored,
+                                                   unfinishedFrom: from)
                 }
             }
-            return try await group.reduce(into: []) { $0 += $1 }
+            for _ in 0..<Self.lookupsAtOnce { lookUpNext() }
+            while let statuses = try await group.next() {
+                found += statuses
+                lookUpNext()
+            }
         }
         return (found.sorted { $0.sequence < $1.sequence }.map(\.status), memberOf)
     }
 
-    /// `versionsToApply` for one deal whose sets hold version `held`; versions missing in between are read only when
-    /// `complete` (the deal is in a closed set, or pays on a closed set's date). An open set is what the newest version
-    /// of each deal makes it, whatever came between.
-    private func versionsToApply(client: String, dealId: String, after held: Int64, inHand: [StoredStatus], upToStored: Bool,
-                                 complete: Bool) async throws -> [StoredStatus]
+    /// `versionsToApply` for one deal: its statuses in hand, else (`upToStored`) the newest stored if newer than
+    /// `after`; then, with `unfinishedFrom`, every version stored on the deal's subject from that sequence up to the
+    /// newest of those (the ones replicas are still applying), in order. Nothing when there is nothing newer.
+    private func versionsToApply(client: String, dealId: String, inHand: [StoredStatus], after: Int64, upToStored: Bool,
+                                 unfinishedFrom: UInt64?) async throws -> [StoredStatus]
     {
         let subject = Subjects.Deal.storedStatus(client: client, deal: dealId)
-        var byVersion: [Int64: StoredStatus] = [:]
-        for stored in inHand where stored.status.version > held { byVersion[stored.status.version] = stored }
+        var statuses = inHand
         if upToStored, let newest = try await jetStream.lastMessage(stream: Subjects.Deal.statusStream, subject: subject),
-           let status = try? MessagePackDecoder().decode(DealStatus.self, from: newest.payload), status.version > held {
-            byVersion[status.version] = StoredStatus(sequence: newest.seq, status: status)
+           let status = try? MessagePackDecoder().decode(DealStatus.self, from: newest.payload), status.version > after {
+            statuses.append(StoredStatus(sequence: newest.seq, status: status))
         }
-        guard let target = byVersion.keys.max() else { return [] }
-        if complete, byVersion.count < target - held {
-            for message in try await jetStream.readAll(stream: Subjects.Deal.statusStream, subject: subject) {
-                guard let status = try? MessagePackDecoder().decode(DealStatus.self, from: message.payload),
-                      status.version > held, status.version <= target else { continue }
-                byVersion[status.version] = StoredStatus(sequence: message.streamSequence, status: status)
+        guard let last = statuses.map(\.sequence).max(), var next = unfinishedFrom, next < last else { return statuses }
+        var have = Set(statuses.map(\.sequence))
+        while next < last, let stored = try await jetStream.nextMessage(stream: Subjects.Deal.statusStream, subject: subject, from: next),
+              stored.seq < last {
+            if have.insert(stored.seq).inserted, let status = try? MessagePackDecoder().decode(DealStatus.self, from: stored.payload) {
+                statuses.append(StoredStatus(sequence: stored.seq, status: status))
             }
+            next = stored.seq + 1
         }
-        return Array(byVersion.values)
+        return statuses
     }
 
     /// Waits until this replica's copy holds every set version NETTING_STATUS had stored when called. Statuses
