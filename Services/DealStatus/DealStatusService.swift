@@ -705,6 +705,7 @@ final class DealStatusService: Sendable {
             return try await store.list(client: client, query)
         }
         try micro.addEndpoint("get", subject: "deal.query.*.get", request: DealGet.self, maxConcurrency: 8) { [self] get, request in
+            guard SubjectToken(rawValue: get.dealId) != nil else { throw ErrorBody(code: ErrorBody.badRequest, message: "invalid deal id", field: "dealId") }
             guard let status = try await self.current(client: try request.clientToken(), dealId: get.dealId) else {
                 throw ErrorBody(code: ErrorBody.notFound, message: "no deal \(get.dealId)", field: "dealId")
             }
@@ -721,8 +722,9 @@ final class DealStatusService: Sendable {
     }
 
     /// The list's filters that decoding cannot check: value dates that exist (else 400); amounts in a known currency
-    /// (else 422, as for any money), both in the same one (amounts compare only within a currency; else 400); an account
-    /// with some letter or digit; rates positive, with at most 18 decimals (else 400).
+    /// (else 422, as for any money), both in the same one (amounts compare only within a currency; else 400); a page
+    /// of 1–500 deals from offset 0 or more, a currency and a pair shaped as codes, an account with some letter or
+    /// digit; rates positive, with at most 18 decimals (else 400).
     static func check(_ query: DealListQuery) throws {
         for (field, day) in [("valueDateFrom", query.valueDateFrom), ("valueDateTo", query.valueDateTo)] {
             guard let day, !CalendarDay.isValid(day) else { continue }
@@ -737,6 +739,22 @@ final class DealStatusService: Sendable {
             throw ErrorBody(code: ErrorBody.badRequest, message: """
                 amountFrom and amountTo must name one currency, got \(from.currency.rawValue) and \(to.currency.rawValue)
                 """, field: "amountTo.currency")
+        }
+        if let limit = query.limit, !(1...DealStore.pageLimit).contains(limit) {
+            throw ErrorBody(code: ErrorBody.badRequest, message: "limit must be 1 to \(DealStore.pageLimit), got \(limit)", field: "limit")
+        }
+        if let offset = query.offset, offset < 0 {
+            throw ErrorBody(code: ErrorBody.badRequest, message: "offset must be 0 or more, got \(offset)", field: "offset")
+        }
+        // Codes in any case, as the terminal takes them; the shape only (a code no deal has finds none).
+        func isCode(_ text: Substring) -> Bool { CurrencyCode(rawValue: text.uppercased()) != nil }
+        if let currency = query.currency, !isCode(currency[...]) {
+            throw ErrorBody(code: ErrorBody.badRequest, message: "currency must be an ISO 4217 code such as USD, got \(currency.debugDescription)",
+                            field: "currency")
+        }
+        if let pair = query.pair, pair.utf8.count != 6 || !isCode(pair.prefix(3)) || !isCode(pair.suffix(3)) {
+            throw ErrorBody(code: ErrorBody.badRequest, message: "pair must be two ISO 4217 codes such as USDRUB, got \(pair.debugDescription)",
+                            field: "pair")
         }
         if let account = query.account, !account.contains(where: { $0.isLetter || $0.isNumber }) {
             throw ErrorBody(code: ErrorBody.badRequest, message: "account must name an account, got \"\(account)\"", field: "account")
@@ -818,6 +836,13 @@ final class DealStatusService: Sendable {
             throw ErrorBody(code: ErrorBody.badRequest, message: "invalid deal id", field: "dealId")
         }
         guard !command.requestId.isEmpty else { throw ErrorBody(code: ErrorBody.badRequest, message: "requestId is required", field: "requestId") }
+        // It goes into the event's id (a message id header): one token, so that ids of different clients and deals
+        // cannot run into each other.
+        guard SubjectToken(rawValue: command.requestId) != nil else {
+            throw ErrorBody(code: ErrorBody.badRequest, message: """
+                requestId must be at most \(SubjectToken.maxBytes) bytes without dots, wildcards, spaces or control characters
+                """, field: "requestId")
+        }
         let details: SettlementRequisites
         do {
             details = try command.requisites.validated()
@@ -836,8 +861,8 @@ final class DealStatusService: Sendable {
             throw ErrorBody(code: ErrorBody.conflict, message: "leg \(fixed.id) is \(fixed.status.rawValue); requisites are fixed")
         }
         // The request id is the caller's: it makes a retry idempotent for this client and deal only, so that another
-        // client (or deal) using the same id is not taken for a retry.
-        let event = DealEvent(eventId: "requisites-\(client)-\(command.dealId)-\(command.requestId)", client: client, dealId: command.dealId,
+        // client (or deal) using the same id is not taken for a retry. Dots part the three tokens, which have none.
+        let event = DealEvent(eventId: "requisites.\(client).\(command.dealId).\(command.requestId)", client: client, dealId: command.dealId,
                               kind: .requisitesChanged,
                               occurredAt: Date(), requisites: [details], reason: command.requestedBy.map { "requested by \($0)" })
         let subject = "deal.event.\(client).\(command.dealId)"

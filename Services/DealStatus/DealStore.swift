@@ -270,6 +270,9 @@ struct DealStore: Sendable {
         }
     }
 
+    /// The most deals one page holds.
+    static let pageLimit = 500
+
     /// One page of a client's deals matching `query`, and the total count.
     func list(client: String, _ query: DealListQuery) async throws -> DealPage {
         var clauses = ["client = ?"]
@@ -331,7 +334,7 @@ struct DealStore: Sendable {
         case .updatedAt: column = "updatedAt"
         case .settledAt: column = "settledAt"
         }
-        let limit = min(max(query.limit ?? 50, 1), 500)
+        let limit = min(max(query.limit ?? 50, 1), Self.pageLimit)  // the endpoint refuses others
         let offset = max(query.offset ?? 0, 0)
         let whereSQL = clauses.joined(separator: " AND ")
         let statement = StatementArguments(arguments.map { $0.databaseValue })

@@ -274,6 +274,27 @@ struct DealStatusServiceTests {
         await #expect(throws: ErrorBody(code: 400, message: "valueDateFrom must be YYYY-MM-DD and exist, got \"2024-02-30\"", field: "valueDateFrom")) {
             _ = try await ids { $0.valueDateFrom = "2024-02-30" }
         }
+        // Paging and codes out of shape are refused, not bent into something else.
+        for (limit, offset) in [(0, 0), (501, 0), (-5, 0), (10, -1)] {
+            let field = offset < 0 ? "offset" : "limit"
+            await #expect(throws: ErrorBody(code: 400, message: offset < 0 ? "offset must be 0 or more, got \(offset)" : "limit must be 1 to 500, got \(limit)",
+                                            field: field)) {
+                _ = try await ids { $0.limit = limit; $0.offset = offset }
+            }
+        }
+        #expect(try await ids { $0.pair = "cnyrub"; $0.currency = "cny"; $0.limit = 500; $0.sort = .dealId; $0.descending = false } == ["A-1", "A_2"])
+        await #expect(throws: ErrorBody(code: 400, message: "currency must be an ISO 4217 code such as USD, got \"US\"", field: "currency")) {
+            _ = try await ids { $0.currency = "US" }
+        }
+        await #expect(throws: ErrorBody(code: 400, message: "pair must be two ISO 4217 codes such as USDRUB, got \"usd/rub\"", field: "pair")) {
+            _ = try await ids { $0.pair = "usd/rub" }
+        }
+        // A deal id that is not one token (a wildcard would name other deals' subjects) is refused by get.
+        for dealId in [">", "A-1.x", "", "A 1"] {
+            await #expect(throws: ErrorBody(code: 400, message: "invalid deal id", field: "dealId")) {
+                _ = try await client.request(DealGet(dealId: dealId), to: "deal.query.C1.get", expecting: DealStatus.self)
+            }
+        }
         await client.drain()
         await replica.stop()
     }
@@ -488,6 +509,18 @@ struct DealStatusServiceTests {
                                                  to: "deal.cmd.C1.requisites", expecting: CommandAccepted.self)
                 } catch let error as ErrorBody {
                     #expect(error.code == 422 && error.field == field, "\(account) \(bic): \(error)")
+                    throw error
+                }
+            }
+        }
+        // A request id goes into the event's message id: one token, or 400 (a dot would let ids of two deals meet).
+        for requestId in ["a.b", "line\r\nNats-Msg-Id: x", String(repeating: "r", count: 129)] {
+            await #expect(throws: ErrorBody.self) {
+                do {
+                    _ = try await client.request(ChangeRequisites(requestId: requestId, dealId: "D2", requisites: cny), to: "deal.cmd.C1.requisites",
+                                                 expecting: CommandAccepted.self)
+                } catch let error as ErrorBody {
+                    #expect(error.code == 400 && error.field == "requestId")
                     throw error
                 }
             }
