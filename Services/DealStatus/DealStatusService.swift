@@ -35,7 +35,7 @@ final class DealStatusService: Sendable {
     /// Complete (every deal) once the projection has loaded the snapshot: a deal not held then does not exist yet.
     private let latestKnown = LatestVersions<DealStatus>(limit: 200_000) { $0.version }
     /// Versions received from DEAL_STATUS, waiting to be written to SQLite in one transaction (write-behind).
-    private let pendingWrites = Mutex<[DealStore.Version]>([])
+    private let pendingWrites = Mutex(PendingWrites())
     private let writeSignal = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
     /// Which projection subscription may mark memory complete: one being replaced may still be delivering.
     private let projectionGeneration = Mutex(0)
@@ -45,6 +45,8 @@ final class DealStatusService: Sendable {
     /// Projection writes SQLite refused (each is kept and tried again): `deal_status_projection_write_failures_total`.
     let projectionWriteFailures = Atomic<Int>(0)
     private let projectionWriteFailureCounter = Counter(label: "deal_status_projection_write_failures_total")
+    /// Stored messages on DEAL_STATUS the projection could not read as a version and passed over.
+    private let unreadableStatusCounter = Counter(label: "deal_status_unreadable_versions_total")
     /// The highest DEAL_STATUS sequence in memory: the requisites command waits on it for its outcome.
     private let projectedUpTo = Watermark()
     /// Which events the delivery thread leaves to the event task (see `inline`).
@@ -602,17 +604,35 @@ final class DealStatusService: Sendable {
         }
     }
 
-    /// Versions from DEAL_STATUS, on the projection's delivery thread: into memory, and queued for SQLite.
+    /// What the projection has received and SQLite not yet taken.
+    struct PendingWrites {
+        var versions: [DealStore.Version] = []
+        /// The last stored message that is not a readable version (skipped): written once what came before it is.
+        var skippedUpTo: UInt64 = 0
+    }
+
+    /// Versions from DEAL_STATUS, on the projection's delivery thread: into memory, and queued for SQLite. A stored
+    /// message that is not a readable version is logged, counted and passed over; stopping at it would stop the
+    /// projection for good (it would be read again on every restart).
     private func project(_ events: [SnapshotEvent], generation: Int) throws {
         var received: [DealStore.Version] = []
         received.reserveCapacity(events.count)
+        var skipped: UInt64 = 0
         for event in events {
             switch event {
             case .message(let message):
                 // A version this replica published is in memory already: no need to decode it again.
                 let key = Subject.tokens(of: message.subject, count: 4, at: 2, 3).map { Self.key(client: $0.0, dealId: $0.1) }
-                let status = try key.flatMap { latestKnown.held(as: message, key: $0) }
-                    ?? MessagePackDecoder().decode(DealStatus.self, from: message.payload)
+                let status: DealStatus
+                do {
+                    status = try key.flatMap { latestKnown.held(as: message, key: $0) } ?? MessagePackDecoder().decode(DealStatus.self, from: message.payload)
+                } catch {
+                    logger.error("unreadable deal status skipped", metadata: ["seq": "\(message.streamSequence)", "subject": "\(message.subject)",
+                                                                         "error": "\(error)"])
+                    unreadableStatusCounter.increment()
+                    skipped = message.streamSequence
+                    continue
+                }
                 latestKnown.remember(status, key: key ?? Self.key(client: status.terms.client, dealId: status.terms.dealId),
                                      sequence: message.streamSequence)
                 received.append(DealStore.Version(status, sequence: message.streamSequence, encoded: message.payload))
@@ -622,10 +642,14 @@ final class DealStatusService: Sendable {
                 }
             }
         }
-        guard let last = received.last else { return }
-        pendingWrites.withLock { $0 += received }
+        let last = max(received.last?.sequence ?? 0, skipped)
+        guard last > 0 else { return }
+        pendingWrites.withLock { pending in
+            pending.versions += received
+            pending.skippedUpTo = max(pending.skippedUpTo, skipped)
+        }
         writeSignal.continuation.yield()
-        projectedUpTo.advance(to: last.sequence)
+        projectedUpTo.advance(to: last)
     }
 
     /// Writes what `followStatuses` received, all that has gathered since the last write in one transaction, at most
@@ -650,14 +674,17 @@ final class DealStatusService: Sendable {
     /// Writes what has gathered; false when SQLite refused it, which is then kept, ahead of what came since, so that
     /// `writtenUpTo` never passes a version that is not written.
     func writePending() async -> Bool {
-        let batch = pendingWrites.withLock { pending in
-            defer { pending.removeAll(keepingCapacity: true) }
-            return pending
+        let (batch, skippedUpTo) = pendingWrites.withLock { pending in
+            defer { pending = PendingWrites(versions: []) }
+            return (pending.versions, pending.skippedUpTo)
         }
-        guard !batch.isEmpty else { return true }
+        guard !batch.isEmpty else {
+            writtenUpTo.advance(to: skippedUpTo)
+            return true
+        }
         do {
             try await store.upsertAll(batch)
-            writtenUpTo.advance(to: batch.map(\.sequence).max() ?? 0)
+            writtenUpTo.advance(to: max(batch.map(\.sequence).max() ?? 0, skippedUpTo))
             return true
         } catch is CancellationError {
             // Stopping: the projection is rebuilt from DEAL_STATUS on the next start.
@@ -667,7 +694,10 @@ final class DealStatusService: Sendable {
             logger.error("projection write failed; retrying", metadata: ["error": "\(error)", "versions": "\(batch.count)"])
             // Only the newest version of each deal is written anyway: while SQLite refuses, the queue stays as long as
             // there are deals, not versions.
-            pendingWrites.withLock { pending in pending = DealStore.Version.newestPerDeal(batch + pending) }
+            pendingWrites.withLock { pending in
+                pending.versions = DealStore.Version.newestPerDeal(batch + pending.versions)
+                pending.skippedUpTo = max(pending.skippedUpTo, skippedUpTo)
+            }
             projectionWriteFailures.add(1, ordering: .relaxed)
             projectionWriteFailureCounter.increment()
             return false

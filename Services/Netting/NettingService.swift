@@ -294,8 +294,16 @@ final class NettingService: Sendable {
                     // it is not decoded again. It is still remembered and stored here, in case its publisher never
                     // learns it was stored (an ack lost with the connection).
                     let key = Subject.tokens(of: message.subject, count: 4, at: 2, 3).map { Self.key(client: $0.0, valueDate: $0.1) }
-                    let set = try key.flatMap { latestKnown.held(as: message, key: $0) }
-                        ?? MessagePackDecoder().decode(NettingSet.self, from: message.payload)
+                    let set: NettingSet
+                    do {
+                        set = try key.flatMap { latestKnown.held(as: message, key: $0) } ?? MessagePackDecoder().decode(NettingSet.self, from: message.payload)
+                    } catch {
+                        // Passed over: stopping at it would stop the copy, and with it every status waiting for it, for good.
+                        logger.error("unreadable netting set skipped", metadata: ["seq": "\(message.streamSequence)", "subject": "\(message.subject)",
+                                                                              "error": "\(error)"])
+                        projectedUpTo.advance(to: message.streamSequence)
+                        continue
+                    }
                     if latestKnown.remember(set, key: key ?? Self.key(client: set.client, valueDate: set.valueDate),
                                             sequence: message.streamSequence) {
                         try await store.upsert(set, statusSequence: message.streamSequence)

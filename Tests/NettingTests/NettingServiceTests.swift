@@ -182,6 +182,25 @@ struct NettingServiceTests {
 
 @Suite("netting through a nats-server restart")
 struct NettingRestartTests {
+    @Test("a stored message that is not a readable version, on DEAL_STATUS or NETTING_STATUS, is passed over: the projections and the sets go on")
+    func unreadableStoredMessages() async throws {
+        let platform = try await Platform(nettingReplicas: 1)
+        let client = try await NatsConnection.connect(ConnectionOptions(servers: [platform.server.url], name: "ops"), logger: Logger(label: "ops"))
+        let js = JetStream(connection: client)
+        _ = try await js.publish([0xC1, 0x00], to: Subjects.Deal.storedStatus(client: "C1", deal: "JUNK"), msgId: "junk-status")
+        _ = try await js.publish([0xC1, 0x00], to: Subjects.Netting.storedStatus(client: "C1", set: "2030-01-02"), msgId: "junk-set")
+        try await bookAndConfirm(js, example[0])
+        let netted = await eventually(within: .seconds(20)) {
+            (try? await client.request(NettingPreview(valueDate: valueDate), to: "netting.cmd.C1.preview", expecting: NettingSummary.self))?
+                .dealsIn == [example[0].dealId]
+        }
+        #expect(netted)
+        let listed = try await client.request(DealListQuery(), to: "deal.query.C1.list", expecting: DealPage.self)
+        #expect(listed.deals.map(\.terms.dealId) == [example[0].dealId] && listed.deals.first?.confirmation == .confirmed)
+        await client.drain()
+        await platform.stop()
+    }
+
     @Test("after nats-server stops and comes back, new deals still reach the set and the preview")
     func serverRestart() async throws {
         let platform = try await Platform(nettingReplicas: 1)
