@@ -85,11 +85,20 @@ final class NettingService: Sendable {
             try await self.awaitSets()
             var byClient: [String: [JetStreamMessage]] = [:]
             for message in batch { byClient[Subject(message.subject)[2] ?? "", default: []].append(message) }
-            try await withThrowingTaskGroup(of: Void.self) { group in
+            // One client's failure (a set that cannot be published) holds back that client's statuses only: they go
+            // back to the consumer, to be tried again a second later, and the others are applied.
+            await withDiscardingTaskGroup { group in
                 for (client, messages) in byClient {
-                    group.addTask { try await self.process(client: client, messages) }
+                    group.addTask {
+                        do {
+                            try await self.process(client: client, messages)
+                        } catch {
+                            if Task.isCancelled { return }
+                            self.logger.warning("deal statuses of a client held back", metadata: ["client": "\(client)", "error": "\(error)"])
+                            for message in messages { try? message.nak(delay: .seconds(1)) }
+                        }
+                    }
                 }
-                try await group.waitForAll()
             }
         }
     }
