@@ -20,9 +20,11 @@ enum DealTermsError: Error, Equatable, CustomStringConvertible {
     case invalidValueDate(String)
     case farLegNotAfterNear(near: String, far: String)
     case amountTooLarge(String)
+    case sameCurrency(CurrencyCode)
 
     var description: String {
         switch self {
+        case .sameCurrency(let code): "an FX deal exchanges two currencies, got \(code.rawValue) for \(code.rawValue)"
         case .amountTooLarge(let amount): "amount \(amount) is beyond any FX deal (at most \(DealRules.maximumMinorUnits) minor units a payment)"
         case .invalidValueDate(let text): "value date must be YYYY-MM-DD and exist, got \(text.debugDescription)"
         case .farLegNotAfterNear(let near, let far): "the far leg (\(far)) must settle after the near leg (\(near))"
@@ -43,6 +45,8 @@ enum DealRules {
             throw MoneyError.currencyMismatch(terms.amount.currency, terms.baseCurrency)
         }
         guard terms.amount.minor > 0 else { throw MoneyError.invalidAmount(terms.amount.decimalString) }
+        // Two payments in one currency would also share a leg id.
+        guard terms.baseCurrency != terms.quoteCurrency else { throw DealTermsError.sameCurrency(terms.baseCurrency) }
         // A value date names a netting set and is a subject token: exactly YYYY-MM-DD, a day that exists.
         guard CalendarDay.isValid(terms.valueDate) else { throw DealTermsError.invalidValueDate(terms.valueDate) }
         if terms.product == .swap, let far = terms.farValueDate {

@@ -61,7 +61,7 @@ struct DealRulesTests {
         #expect(swap?.legs[3].amount == Money(minor: 926_148_000, currency: "RUB"))  // 819,600.00 × 11.3000
     }
 
-    @Test("impossible bookings are rejected: zero amount, zero rate, swap without far leg, events before booking, amounts beyond any FX deal")
+    @Test("impossible bookings are rejected: zero amount, zero rate, swap without far leg, events before booking, amounts beyond any FX deal, one currency for itself")
     func badBookings() {
         #expect(rejection(run([booked(terms(amount: "0.00"))]).1[0]) != nil)
         #expect(rejection(run([booked(terms(rate: "0"))]).1[0]) != nil)
@@ -74,6 +74,10 @@ struct DealRulesTests {
             == "invalid terms: amount 10,000,000,000,000.01 CNY is beyond any FX deal (at most 1000000000000000 minor units a payment)")
         #expect(rejection(run([booked(terms(amount: "1000000000000.00"))]).1[0])?.contains("11,234,500,000,000.00 RUB is beyond any FX deal") == true)
         #expect(rejection(run([booked(terms(amount: "10000000000000.00", rate: "1"))]).1[0]) == nil)  // exactly the limit
+        // One currency for another of the same: two payments that would cancel out, under one leg id.
+        var same = terms()
+        same.quoteCurrency = same.baseCurrency
+        #expect(rejection(run([booked(same)]).1[0]) == "invalid terms: an FX deal exchanges two currencies, got CNY for CNY")
     }
 
     @Test("a value date must be a real day as YYYY-MM-DD (it names a netting set and is a subject token); a swap's far leg settles after its near leg",
