@@ -289,6 +289,13 @@ struct DealStatusServiceTests {
         await #expect(throws: ErrorBody(code: 400, message: "pair must be two ISO 4217 codes such as USDRUB, got \"usd/rub\"", field: "pair")) {
             _ = try await ids { $0.pair = "usd/rub" }
         }
+        // A value the field does not take is a 400 naming it.
+        do {
+            _ = try await client.request([0x81, 0xA4] + Array("sort".utf8) + [0xA4] + Array("nope".utf8), to: "deal.query.C1.list")
+            Issue.record("an unknown sort was answered")
+        } catch BusError.serviceError(let code, _, let body) {
+            #expect(code == 400 && (try? MessagePackDecoder().decode(ErrorBody.self, from: body))?.field == "sort")
+        }
         // A deal id that is not one token (a wildcard would name other deals' subjects) is refused by get.
         for dealId in [">", "A-1.x", "", "A 1"] {
             await #expect(throws: ErrorBody(code: 400, message: "invalid deal id", field: "dealId")) {

@@ -13,7 +13,7 @@ struct EndpointErrorTests {
     struct Answer: Codable, Sendable { var text: String }
     struct Broken: Error, CustomStringConvertible { var description: String { "SQLite said: disk I/O error at /var/lib/secret.sqlite" } }
 
-    @Test("a dependency that does not answer is a 503, a fault of ours a 500 that keeps its details in the log, both with a body")
+    @Test("a dependency that does not answer is a 503, a fault of ours a 500 that keeps its details in the log, both with a body; a mistyped field is a 400 naming it")
     func failuresOfOurs() async throws {
         let server = try NatsServer()
         var options = ConnectionOptions(servers: [server.url], name: "svc")
@@ -39,6 +39,16 @@ struct EndpointErrorTests {
         }
         await #expect(throws: ErrorBody(code: 422, message: "no", field: "what")) {
             _ = try await nc.request(Ask(what: "refused"), to: "faulty.ask", expecting: Answer.self)
+        }
+        // A field of the wrong type, or nil where a value is needed, is a 400 naming it.
+        for body in [[0x81, 0xA4] + Array("what".utf8) + [0x05], [0x81, 0xA4] + Array("what".utf8) + [0xC0]] as [[UInt8]] {
+            do {
+                _ = try await nc.request(body, to: "faulty.ask")
+                Issue.record("a mistyped field was answered")
+            } catch BusError.serviceError(let code, _, let reply) {
+                let error = try MessagePackDecoder().decode(ErrorBody.self, from: reply)
+                #expect(code == 400 && error.field == "what", "\(error)")
+            }
         }
         // The raw reply: ADR-32 headers and a MessagePack body, whatever failed.
         do {
