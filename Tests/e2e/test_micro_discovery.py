@@ -103,11 +103,26 @@ def test_discover_and_call_refdata(nats_server, bin_dir, tmp_dir):
             kwd = msgpack.unpackb((await nc.request("ref.currency.get", msgpack.packb({"code": "KWD"}), timeout=5)).data)
             assert kwd == {"code": "KWD", "minorUnits": 3}
 
-            # STATS count the requests across both instances.
-            stats = await discover(nc, "$SRV.STATS.refdata", want=2)
-            total = sum(e["num_requests"] for s in stats for e in s["endpoints"] if e["name"] == "fx-counter")
-            errors = sum(e["num_errors"] for s in stats for e in s["endpoints"] if e["name"] == "fx-counter")
-            assert total == 6 and errors == 4  # 2 good, malformed, missing field, negative, oversize
+            # A request naming a reply subject that is not an inbox is not handled (nats-server does not check reply
+            # subjects against permissions, and the service would publish with its own): nothing is sent there.
+            sniff = await nc.subscribe("forged.reply")
+            await nc.publish("ref.fx.counter", msgpack.packb(req), reply="forged.reply")
+
+            # STATS count the requests across both instances (the forged one once it is dealt with).
+            loop = asyncio.get_running_loop()
+            end = loop.time() + 10
+            while True:
+                stats = await discover(nc, "$SRV.STATS.refdata", want=2)
+                counter = [e for s in stats for e in s["endpoints"] if e["name"] == "fx-counter"]
+                total = sum(e["num_requests"] for e in counter)
+                if total == 7 or loop.time() > end:
+                    break
+                await asyncio.sleep(0.05)
+            errors = sum(e["num_errors"] for e in counter)
+            assert total == 7 and errors == 5  # 2 good, malformed, missing field, negative, oversize, forged reply
+            assert any("is not an inbox" in (e.get("last_error") or "") for e in counter)
+            await nc.flush()
+            assert sniff.pending_msgs == 0, "an answer was published on the forged reply subject"
 
             with pytest.raises(NoRespondersError):
                 await nc.request("ref.nothing.here", b"", timeout=2)
