@@ -85,17 +85,15 @@ final class NettingService: Sendable {
             try await self.awaitSets()
             var byClient: [String: [JetStreamMessage]] = [:]
             for message in batch { byClient[Subject(message.subject)[2] ?? "", default: []].append(message) }
-            // One client's failure (a set that cannot be published) holds back that client's statuses only: they go
-            // back to the consumer, to be tried again a second later, and the others are applied.
+            // A client's failure holds back that client's statuses only (`process`); the others are applied.
             await withDiscardingTaskGroup { group in
                 for (client, messages) in byClient {
                     group.addTask {
                         do {
                             try await self.process(client: client, messages)
                         } catch {
-                            if Task.isCancelled { return }
-                            self.logger.warning("deal statuses of a client held back", metadata: ["client": "\(client)", "error": "\(error)"])
-                            for message in messages { try? message.nak(delay: .seconds(1)) }
+                            // Stopping, or a message that could not be acknowledged: it comes back after the ack wait.
+                            if !Task.isCancelled { self.logger.warning("deal statuses left to come back", metadata: ["client": "\(client)", "error": "\(error)"]) }
                         }
                     }
                 }
@@ -115,13 +113,19 @@ final class NettingService: Sendable {
     /// DEAL_STATUS holds beyond those applied here is applied too. Between them, a deal amended to another date while
     /// another replica applies its older status leaves no set with its old payments (`NettingRules.apply` keeps it
     /// there as `movedAway`), and a replica that applies older versions after a newer one finds them stale.
+    ///
+    /// A set that cannot be published (its stream refuses, or its newest version cannot be read) holds back only the
+    /// statuses of deals on its date: the other dates take theirs, and those statuses are handed back to be tried
+    /// again later (1 s, then twice as long each time, up to 30 s). Applying them again changes nothing where they
+    /// were applied already.
     func process(client: String, _ messages: [JetStreamMessage]) async throws {
         var inHand: [StoredStatus] = []
-        var applied: [JetStreamMessage] = []
+        var applied: [(message: JetStreamMessage, dealId: String)] = []
         for message in messages {
             do {
-                inHand.append(StoredStatus(sequence: message.streamSequence, status: try MessagePackDecoder().decode(DealStatus.self, from: message.payload)))
-                applied.append(message)
+                let status = try MessagePackDecoder().decode(DealStatus.self, from: message.payload)
+                inHand.append(StoredStatus(sequence: message.streamSequence, status: status))
+                applied.append((message, status.terms.dealId))
             } catch {
                 logger.error("undecodable deal status skipped", metadata: ["subject": "\(message.subject)", "error": "\(error)"])
                 try message.term()
@@ -129,24 +133,51 @@ final class NettingService: Sendable {
         }
         let dealIds = Set(inHand.map(\.status.terms.dealId))
         var seen: [String: Int64] = [:]  // the newest version of each deal handled in this call
+        var handledUpTo: [String: UInt64] = [:]  // and its DEAL_STATUS sequence
+        var datesOf: [String: Set<String>] = [:]  // the dates each deal's statuses touched
         var ackFloor: UInt64?
         var touched = Set<String>()
-        for round in 0..<4 where !dealIds.isEmpty {
-            let (statuses, memberOf) = try await versionsToApply(client: client, dealIds: dealIds, inHand: inHand, seen: seen, upToStored: round > 0,
-                                                                 ackFloor: &ackFloor)
-            if statuses.isEmpty && round > 0 { break }
-            for status in statuses { seen[status.terms.dealId] = max(seen[status.terms.dealId] ?? 0, status.version) }
-            // A deal amended to another date leaves the sets it was in.
-            var dates = memberOf
-            for status in statuses { dates.formUnion(status.legs.map(\.valueDate)) }
-            let now = Date()
-            for valueDate in dates.union(touched).sorted() {
-                _ = try await update(client: client, valueDate: valueDate) { set in NettingRules.apply(statuses, to: set, at: now) }
+        var failed: [String: any Error] = [:]  // dates whose set could not be published, and why
+        do {
+            for round in 0..<4 where !dealIds.isEmpty {
+                let (found, memberOf) = try await versionsToApply(client: client, dealIds: dealIds, inHand: inHand, seen: seen,
+                                                                  handledUpTo: handledUpTo, upToStored: round > 0, ackFloor: &ackFloor)
+                if found.isEmpty && round > 0 { break }
+                let statuses = found.map(\.status)
+                for stored in found {
+                    let dealId = stored.status.terms.dealId
+                    seen[dealId] = max(seen[dealId] ?? 0, stored.status.version)
+                    handledUpTo[dealId] = max(handledUpTo[dealId] ?? 0, stored.sequence)
+                    // A deal amended to another date leaves the sets it was in.
+                    datesOf[dealId, default: []].formUnion(stored.status.legs.map(\.valueDate))
+                }
+                for (dealId, dates) in memberOf { datesOf[dealId, default: []].formUnion(dates) }
+                let dates = Set(datesOf.values.joined())
+                let now = Date()
+                for valueDate in dates.union(touched).sorted() {
+                    do {
+                        _ = try await update(client: client, valueDate: valueDate) { set in NettingRules.apply(statuses, to: set, at: now) }
+                        failed[valueDate] = nil
+                    } catch where !(error is CancellationError) {
+                        failed[valueDate] = error
+                    }
+                }
+                touched.formUnion(dates)
+                inHand = []
             }
-            touched.formUnion(dates)
-            inHand = []
+        } catch where !(error is CancellationError) {
+            failed[""] = error  // which sets the statuses touch is not known: all are held back
         }
-        for message in applied { try message.ack() }
+        for (valueDate, error) in failed {
+            logger.warning("deal statuses held back", metadata: ["client": "\(client)", "valueDate": "\(valueDate)", "error": "\(error)"])
+        }
+        for (message, dealId) in applied {
+            if failed[""] != nil || !(datesOf[dealId] ?? []).isDisjoint(with: failed.keys) {
+                try message.nak(delay: .seconds(min(30, 1 << min(5, max(0, Int(message.deliveryCount) - 1)))))
+            } else {
+                try message.ack()
+            }
+        }
     }
 
     /// A deal status with its DEAL_STATUS sequence.
@@ -161,12 +192,15 @@ final class NettingService: Sendable {
     /// The statuses of `dealIds` to apply next, in stream order, and the value dates of the sets the deals are in:
     /// those in hand or, with `upToStored`, the newest DEAL_STATUS holds of each deal if it is newer than what this
     /// call has `seen`; and for a deal a closed set follows, the versions before them that no replica has finished with.
-    /// `ackFloor` is read once a call, when first needed (an older floor only means looking at a few more versions).
-    private func versionsToApply(client: String, dealIds: Set<String>, inHand: [StoredStatus], seen: [String: Int64], upToStored: Bool,
-                                 ackFloor: inout UInt64?) async throws -> ([DealStatus], Set<String>)
+    /// `ackFloor` is read once a call, when first needed (an older floor only means looking at a few more versions);
+    /// `handledUpTo` says where the versions this call applied end, so that they are not read again.
+    private func versionsToApply(client: String, dealIds: Set<String>, inHand: [StoredStatus], seen: [String: Int64],
+                                 handledUpTo: [String: UInt64], upToStored: Bool, ackFloor: inout UInt64?) async throws
+        -> ([StoredStatus], [String: Set<String>])
     {
-        var memberOf = Set<String>()
-        for dealId in dealIds { memberOf.formUnion(try await store.valueDates(client: client, dealId: dealId)) }
+        var memberOfByDeal: [String: Set<String>] = [:]
+        for dealId in dealIds { memberOfByDeal[dealId] = Set(try await store.valueDates(client: client, dealId: dealId)) }
+        let memberOf = Set(memberOfByDeal.values.joined())
         var closing = Set<String>()  // deals in a closed set, or with a payment on a closed set's date
         let paying = inHand.reduce(into: [String: Set<String>]()) { $0[$1.status.terms.dealId, default: []].formUnion($1.status.legs.map(\.valueDate)) }
         for valueDate in memberOf.union(paying.values.joined()) {
@@ -186,7 +220,7 @@ final class NettingService: Sendable {
             func lookUpNext() {
                 guard let dealId = waiting.next() else { return }
                 let (mine, after) = (inHandByDeal[dealId] ?? [], seen[dealId] ?? 0)
-                let from = closing.contains(dealId) ? floor + 1 : nil
+                let from = closing.contains(dealId) ? max(floor, handledUpTo[dealId] ?? 0) + 1 : nil
                 group.addTask {
                     try await self.versionsToApply(client: client, dealId: dealId, inHand: mine, after: after, upToStored: upToStored,
                                                    unfinishedFrom: from)
@@ -198,7 +232,7 @@ final class NettingService: Sendable {
                 lookUpNext()
             }
         }
-        return (found.sorted { $0.sequence < $1.sequence }.map(\.status), memberOf)
+        return (found.sorted { $0.sequence < $1.sequence }, memberOfByDeal)
     }
 
     /// `versionsToApply` for one deal: its statuses in hand, else (`upToStored`) the newest stored if newer than

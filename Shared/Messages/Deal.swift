@@ -368,8 +368,9 @@ public struct DealHistory: WireMessage, Equatable {
         /// It changed nothing: refused (an invalid move) or absorbed (a duplicate, a late report); `reason` says which
         /// and why ("rejected: …", "ignored: …"), on whichever replica answers.
         case notApplied = "NOT_APPLIED"
-        /// Not handled yet, or older than the oldest version DEAL_STATUS keeps (its last 32); `reason` then is what the
-        /// answering replica recorded, if anything ("recorded here: …").
+        /// Not handled yet, or older than the oldest version DEAL_STATUS keeps (its last 32), or one the rules would
+        /// apply that no kept version shows (a kept version unreadable); `reason` then is what the answering replica
+        /// recorded, if anything ("recorded here: …"), else "no kept version shows what it made" for the last case.
         case unknown = "UNKNOWN"
     }
 

@@ -106,11 +106,12 @@ extension MicroService {
     /// those): 503 when NATS or JetStream did not answer in time or at all (try again), else 500. Both carry an
     /// `ErrorBody` like every error reply; what went wrong inside is logged, not told to the client.
     static func errorBody(for error: any Error) -> ErrorBody {
-        switch error as? BusError {
-        case .timeout?, .noResponders?, .connectionClosed?:
-            ErrorBody(code: ErrorBody.unavailable, message: "a service this request needs did not answer; try again")
-        default:
-            ErrorBody(code: ErrorBody.internalError, message: "internal error; it has been logged")
+        let unavailable = ErrorBody(code: ErrorBody.unavailable, message: "a service this request needs did not answer; try again")
+        switch error {
+        case BusError.timeout, BusError.noResponders, BusError.connectionClosed: return unavailable
+        case BusError.jetStream(let code, _, _) where code == 503: return unavailable  // JetStream not available (yet)
+        case is CancellationError: return unavailable  // the service is stopping; another replica will answer
+        default: return ErrorBody(code: ErrorBody.internalError, message: "internal error; it has been logged")
         }
     }
 

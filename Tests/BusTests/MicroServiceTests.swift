@@ -93,10 +93,14 @@ struct MicroServiceTests {
         #expect(handled.value == 1)
         let kept = try await js.streamInfo("KEEP")
         #expect(kept.state.messages == 0)
-        let stats = try json(try await nc.request([], to: "$SRV.STATS.guarded"))
-        let endpoint = try #require((stats["endpoints"] as? [[String: Any]])?.first)
-        #expect(endpoint["num_requests"] as? Int == 4 && endpoint["num_errors"] as? Int == 3)
-        #expect((endpoint["last_error"] as? String)?.contains("is not an inbox") == true)
+        // The answer goes out before the request is counted: wait for the count.
+        let counted = await eventually {
+            guard let reply = try? await nc.request([], to: "$SRV.STATS.guarded"), let stats = try? json(reply),
+                  let endpoint = (stats["endpoints"] as? [[String: Any]])?.first else { return false }
+            return endpoint["num_requests"] as? Int == 4 && endpoint["num_errors"] as? Int == 3
+                && (endpoint["last_error"] as? String)?.contains("is not an inbox") == true
+        }
+        #expect(counted)
         // A client's own inbox prefix (the terminal's `_INBOX_<client>`) is an inbox.
         var own = ConnectionOptions(servers: [server.url], name: "own-inbox")
         own.inboxPrefix = "_INBOX_C1"
