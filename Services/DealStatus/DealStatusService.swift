@@ -879,26 +879,45 @@ final class DealStatusService: Sendable {
         } catch let error as RequisitesError {
             throw ErrorBody(code: ErrorBody.unprocessable, message: error.description, field: error.field)
         }
-        guard let status = try await current(client: client, dealId: command.dealId) else {
-            throw ErrorBody(code: ErrorBody.notFound, message: "no deal \(command.dealId)", field: "dealId")
-        }
-        let legs = status.legs.filter { $0.amount.currency == details.currency }
-        guard !legs.isEmpty else {
-            throw ErrorBody(code: ErrorBody.unprocessable, message: "deal \(command.dealId) has no \(details.currency) leg",
-                            field: "requisites.currency")
-        }
-        if let fixed = DealRules.requisitesFixed(in: details.currency, of: legs) {
-            throw ErrorBody(code: ErrorBody.conflict, message: "leg \(fixed.id) is \(fixed.status.rawValue); requisites are fixed")
-        }
+        let subject = "deal.event.\(client).\(command.dealId)"
         // The request id is the caller's: it makes a retry idempotent for this client and deal only, so that another
         // client (or deal) using the same id is not taken for a retry. Dots part the three tokens, which have none.
         let event = DealEvent(eventId: "requisites.\(client).\(command.dealId).\(command.requestId)", client: client, dealId: command.dealId,
                               kind: .requisitesChanged,
                               occurredAt: Date(), requisites: [details], reason: command.requestedBy.map { "requested by \($0)" })
-        let subject = "deal.event.\(client).\(command.dealId)"
-        let ack = try await jetStream.publish(try MessagePackEncoder().encode(event), to: subject,
-                                              headers: [Header.contentType: ContentType.msgpack, Header.schema: DealEvent.schema],
-                                              msgId: event.eventId)
+        let payload = try MessagePackEncoder().encode(event)
+        var status: DealStatus
+        var stored: PubAck?
+        var tries = 0
+        repeat {
+            tries += 1
+            guard tries <= 8 else {
+                throw ErrorBody(code: ErrorBody.conflict, message: "deal \(command.dealId) is changing too fast; try again")
+            }
+            // Appended only if no event of the deal came after the last one read here: a change whose answer was lost
+            // (its publish held in the client library while the connection was down) cannot land later, after a
+            // newer change, and undo it. Another event in between: check again and retry.
+            let last = try await jetStream.lastMessage(stream: Subjects.Deal.eventsStream, subject: subject)?.seq ?? 0
+            guard let current = try await current(client: client, dealId: command.dealId) else {
+                throw ErrorBody(code: ErrorBody.notFound, message: "no deal \(command.dealId)", field: "dealId")
+            }
+            status = current
+            let legs = status.legs.filter { $0.amount.currency == details.currency }
+            guard !legs.isEmpty else {
+                throw ErrorBody(code: ErrorBody.unprocessable, message: "deal \(command.dealId) has no \(details.currency) leg",
+                                field: "requisites.currency")
+            }
+            if let fixed = DealRules.requisitesFixed(in: details.currency, of: legs) {
+                throw ErrorBody(code: ErrorBody.conflict, message: "leg \(fixed.id) is \(fixed.status.rawValue); requisites are fixed")
+            }
+            do {
+                stored = try await jetStream.publish(payload, to: subject, headers: [Header.contentType: ContentType.msgpack, Header.schema: DealEvent.schema],
+                                                  msgId: event.eventId, expectedLastSubjectSequence: last)
+            } catch BusError.wrongLastSequence {
+                try Task.checkCancellation()
+            }
+        } while stored == nil
+        let ack = stored!
         // The request id was used before (within the stream's dedupe window) for other details: not a retry of this
         // request, and it would not be applied.
         if ack.duplicate, let first = try await jetStream.nextMessage(stream: Subjects.Deal.eventsStream, subject: subject, from: ack.sequence),

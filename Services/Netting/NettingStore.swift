@@ -50,9 +50,9 @@ struct NettingStore: Sendable {
         }
     }
 
-    /// Stores `set` unless a newer version is already there.
-    func upsert(_ set: NettingSet, statusSequence: UInt64) async throws {
-        let blob = try MessagePackEncoder().encodeData(set)
+    /// Stores `set` unless this version or a newer one is already there; `encoded`: its bytes, when at hand.
+    func upsert(_ set: NettingSet, statusSequence: UInt64, encoded: [UInt8]? = nil) async throws {
+        let blob = try encoded.map { Data($0) } ?? MessagePackEncoder().encodeData(set)
         try await store.write { db in
             let stored = try Int64.fetchOne(db, sql: "SELECT version FROM nettingSet WHERE client = ? AND valueDate = ?",
                                             arguments: [set.client, set.valueDate])

@@ -532,9 +532,21 @@ struct DealStatusServiceTests {
                 }
             }
         }
+        let sent = try client.subscribe(to: "deal.event.C1.D2")
+        try client.flush()
         let spaced = SettlementRequisites(currency: "CNY", account: "4080 7156 7000 0000 8888", bic: "icbk cnbj")
         let tidy = try await client.request(ChangeRequisites(requestId: "req-4", dealId: "D2", requisites: spaced), to: "deal.cmd.C1.requisites",
                                             expecting: CommandAccepted.self)
+        // The change is appended only after the deal's last event as read when it was checked: the same bytes landing
+        // later (held while the connection was down, past the dedupe window) are refused, not applied over newer ones.
+        var change: BusMessage?
+        for try await message in sent { change = message; break }
+        let fence = try #require(change?.headers[Header.expectedLastSubjectSequence].flatMap(UInt64.init))
+        #expect(fence < tidy.eventSequence)
+        do {
+            _ = try await js.publish(try #require(change?.payload), to: "deal.event.C1.D2", msgId: "landing-late", expectedLastSubjectSequence: fence)
+            Issue.record("a change held back was stored after a newer event")
+        } catch BusError.wrongLastSequence {}
         let appliedIn = try #require(tidy.appliedInVersion)
         #expect(await eventually { (try? await replica.service.store.current(client: "C1", dealId: "D2"))??.0.version == appliedIn })
         let d2 = try #require(try await replica.service.store.current(client: "C1", dealId: "D2")?.0)
