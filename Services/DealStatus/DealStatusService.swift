@@ -625,7 +625,7 @@ final class DealStatusService: Sendable {
                 let key = Subject.tokens(of: message.subject, count: 4, at: 2, 3).map { Self.key(client: $0.0, dealId: $0.1) }
                 let status: DealStatus
                 do {
-                    status = try key.flatMap { latestKnown.held(as: message, key: $0) } ?? MessagePackDecoder().decode(DealStatus.self, from: message.payload)
+                    status = try latestKnown.value(in: message, key: key)
                 } catch {
                     logger.error("unreadable deal status skipped", metadata: ["seq": "\(message.streamSequence)", "subject": "\(message.subject)",
                                                                          "error": "\(error)"])

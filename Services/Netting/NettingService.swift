@@ -346,7 +346,7 @@ final class NettingService: Sendable {
                     let key = Subject.tokens(of: message.subject, count: 4, at: 2, 3).map { Self.key(client: $0.0, valueDate: $0.1) }
                     let set: NettingSet
                     do {
-                        set = try key.flatMap { latestKnown.held(as: message, key: $0) } ?? MessagePackDecoder().decode(NettingSet.self, from: message.payload)
+                        set = try latestKnown.value(in: message, key: key)
                     } catch {
                         // Passed over: stopping at it would stop the copy, and with it every status waiting for it, for good.
                         logger.error("unreadable netting set skipped", metadata: ["seq": "\(message.streamSequence)", "subject": "\(message.subject)",

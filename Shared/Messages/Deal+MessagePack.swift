@@ -209,7 +209,7 @@ extension DealStatus: MessagePackReadable {
     public init?(messagePack input: inout MessagePackInput) {
         guard let count = input.map() else { return nil }
         var terms: DealTerms?, version: Int64?, confirmation: ConfirmationStatus?, confirmationReason: String?
-        var mismatchedFields: [String]?, legs: [PaymentLeg]?, settlement: DealSettlementStatus?, settledAt: Date?
+        var mismatchedFields: [String]?, confirmationAt: Date?, legs: [PaymentLeg]?, settlement: DealSettlementStatus?, settledAt: Date?
         var updatedAt: Date?, lastEventSequence: UInt64?
         for _ in 0..<count {
             guard let key = input.string() else { return nil }
@@ -219,6 +219,7 @@ extension DealStatus: MessagePackReadable {
             case "confirmation": guard confirmation == nil, let v = input.value(ConfirmationStatus.self) else { return nil }; confirmation = v
             case "confirmationReason": guard confirmationReason == nil, let v = input.string() else { return nil }; confirmationReason = v
             case "mismatchedFields": guard mismatchedFields == nil, let v = input.strings() else { return nil }; mismatchedFields = v
+            case "confirmationAt": guard confirmationAt == nil, let v = input.date() else { return nil }; confirmationAt = v
             case "legs": guard legs == nil, let v = input.array(of: PaymentLeg.self) else { return nil }; legs = v
             case "settlement": guard settlement == nil, let v = input.value(DealSettlementStatus.self) else { return nil }; settlement = v
             case "settledAt": guard settledAt == nil, let v = input.date() else { return nil }; settledAt = v
@@ -229,8 +230,8 @@ extension DealStatus: MessagePackReadable {
         }
         guard let terms, let version, let confirmation, let legs, let settlement, let updatedAt, let lastEventSequence else { return nil }
         self.init(terms: terms, version: version, confirmation: confirmation, confirmationReason: confirmationReason,
-                  mismatchedFields: mismatchedFields, legs: legs, settlement: settlement, settledAt: settledAt, updatedAt: updatedAt,
-                  lastEventSequence: lastEventSequence)
+                  mismatchedFields: mismatchedFields, confirmationAt: confirmationAt, legs: legs, settlement: settlement, settledAt: settledAt,
+                  updatedAt: updatedAt, lastEventSequence: lastEventSequence)
     }
 }
 

@@ -192,3 +192,13 @@ extension LatestVersions where Value: WireMessage {
     /// The headers every version carries.
     public static var headers: Headers { [Header.contentType: ContentType.msgpack, Header.schema: Value.schema] }
 }
+
+extension LatestVersions where Value: Decodable {
+    /// The value `message` stores under `key` (nil when its subject names none): the one held here when the message
+    /// is its stored copy (`held(as:key:)`, no decode), else decoded from it.
+    @inlinable
+    public func value(in message: JetStreamMessage, key: String?) throws -> Value {
+        if let key, let held = held(as: message, key: key) { return held }
+        return try MessagePackDecoder().decode(Value.self, from: message.payload)
+    }
+}

@@ -85,7 +85,7 @@ struct DealMessagePackTests {
             return DealStatus(
                 terms: terms, version: int(0...Int64.max), confirmation: ConfirmationStatus.allCases[Int(int(0...5))],
                 confirmationReason: optional { $0.text() }, mismatchedFields: optional { v in (0..<v.int(0...3)).map { _ in v.text() } },
-                legs: (0..<int(0...20)).map { _ in leg() }, settlement: DealSettlementStatus.allCases[Int(int(0...5))],
+                confirmationAt: optional { $0.date() }, legs: (0..<int(0...20)).map { _ in leg() }, settlement: DealSettlementStatus.allCases[Int(int(0...5))],
                 settledAt: optional { $0.date() }, updatedAt: date(), lastEventSequence: UInt64(bitPattern: int(Int64.min...Int64.max)))
         }
     }
