@@ -45,6 +45,8 @@ final class DealStatusService: Sendable {
     /// Projection writes SQLite refused (each is kept and tried again): `deal_status_projection_write_failures_total`.
     let projectionWriteFailures = Atomic<Int>(0)
     private let projectionWriteFailureCounter = Counter(label: "deal_status_projection_write_failures_total")
+    /// Tests only: runs just before a settlement-details change is appended (to put another event of the deal first).
+    let beforeRequisitesAppend = Mutex<(@Sendable () async throws -> Void)?>(nil)
     /// Stored messages on DEAL_STATUS the projection could not read as a version and passed over.
     private let unreadableStatusCounter = Counter(label: "deal_status_unreadable_versions_total")
     /// The highest DEAL_STATUS sequence in memory: the requisites command waits on it for its outcome.
@@ -910,11 +912,26 @@ final class DealStatusService: Sendable {
             if let fixed = DealRules.requisitesFixed(in: details.currency, of: legs) {
                 throw ErrorBody(code: ErrorBody.conflict, message: "leg \(fixed.id) is \(fixed.status.rawValue); requisites are fixed")
             }
+            if let hook = beforeRequisitesAppend.withLock({ $0 }) { try await hook() }
             do {
                 stored = try await jetStream.publish(payload, to: subject, headers: [Header.contentType: ContentType.msgpack, Header.schema: DealEvent.schema],
                                                   msgId: event.eventId, expectedLastSubjectSequence: last)
             } catch BusError.wrongLastSequence {
                 try Task.checkCancellation()
+                // Another event came first. If it changes this currency's details for another request, this change
+                // (checked against the details before it, perhaps held while the connection was down) must not land
+                // after it and undo it: the caller decides again.
+                var next = last + 1
+                while let later = try await jetStream.nextMessage(stream: Subjects.Deal.eventsStream, subject: subject, from: next) {
+                    next = later.seq + 1
+                    guard let other = try? MessagePackDecoder().decode(DealEvent.self, from: later.payload), other.kind == .requisitesChanged,
+                          other.eventId != event.eventId, other.requisites?.contains(where: { $0.currency == details.currency }) == true
+                    else { continue }
+                    throw ErrorBody(code: ErrorBody.conflict, message: """
+                        the \(details.currency.rawValue) settlement details of deal \(command.dealId) were changed meanwhile (event \(later.seq)); \
+                        check them and send again
+                        """)
+                }
             }
         } while stored == nil
         let ack = stored!

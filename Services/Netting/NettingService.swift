@@ -157,8 +157,8 @@ final class NettingService: Sendable {
                 for valueDate in dates.union(touched).sorted() {
                     do {
                         _ = try await update(client: client, valueDate: valueDate) { set in NettingRules.apply(statuses, to: set, at: now) }
-                        failed[valueDate] = nil
                     } catch where !(error is CancellationError) {
+                        // Held back even if a later round gets through: that round applies only its own statuses.
                         failed[valueDate] = error
                     }
                 }

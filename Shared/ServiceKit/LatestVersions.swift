@@ -202,3 +202,12 @@ extension LatestVersions where Value: Decodable {
         return try MessagePackDecoder().decode(Value.self, from: message.payload)
     }
 }
+
+extension LatestVersions where Value: MessagePackReadable {
+    /// The same, read by the value's own reader (`MessagePackReadable`) without a run-time conformance check.
+    @inlinable
+    public func value(in message: JetStreamMessage, key: String?) throws -> Value {
+        if let key, let held = held(as: message, key: key) { return held }
+        return try MessagePackDecoder().decode(Value.self, from: message.payload)
+    }
+}

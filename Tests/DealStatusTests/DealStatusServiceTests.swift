@@ -359,6 +359,46 @@ struct DealStatusServiceTests {
         await other.stop()
     }
 
+    @Test("a settlement-details change overtaken by another event is checked again: by an unrelated event it goes ahead, by another change of those details it is refused")
+    func requisitesOvertaken() async throws {
+        let running = try await OneReplica.start()
+        defer { running.removeFiles() }
+        let (replica, client, js) = (running.replica, running.client, running.js)
+        try await publish(js, booked())
+        #expect(await eventually { (try? await replica.service.known(client: "C1", dealId: "D1"))??.0.version == 1 })
+        // Just before the change is appended, another event of the deal lands first (once).
+        func first(_ event: DealEvent) {
+            let pending = Mutex<DealEvent?>(event)
+            replica.service.beforeRequisitesAppend.withLock { hook in
+                hook = { if let event = pending.withLock({ taken in defer { taken = nil }; return taken }) { try await publish(js, event) } }
+            }
+        }
+        first(confirm(.awaiting, 1))
+        let cny = SettlementRequisites(currency: "CNY", account: "40807156700000009999", bic: "ICBKCNBJ")
+        let accepted = try await client.request(ChangeRequisites(requestId: "after-confirmation", dealId: "D1", requisites: cny),
+                                                to: "deal.cmd.C1.requisites", expecting: CommandAccepted.self)
+        #expect(accepted.appliedInVersion == 3)  // booked, AWAITING, then the new details
+        var other = DealEvent(eventId: "treasury-desk", client: "C1", dealId: "D1", kind: .requisitesChanged, occurredAt: t0)
+        other.requisites = [SettlementRequisites(currency: "CNY", account: "40807156700000007777", bic: "ICBKCNBJ")]
+        first(other)
+        let again = SettlementRequisites(currency: "CNY", account: "40807156700000008888", bic: "ICBKCNBJ")
+        await #expect(throws: ErrorBody.self) {
+            do {
+                _ = try await client.request(ChangeRequisites(requestId: "overtaken", dealId: "D1", requisites: again), to: "deal.cmd.C1.requisites",
+                                             expecting: CommandAccepted.self)
+            } catch let error as ErrorBody {
+                #expect(error.code == 409 && error.message.hasPrefix("the CNY settlement details of deal D1 were changed meanwhile"))
+                throw error
+            }
+        }
+        // The other change stands, not this one.
+        #expect(await eventually {
+            (try? await replica.service.known(client: "C1", dealId: "D1"))??.0.terms.requisites.contains { $0.account == "40807156700000007777" } == true
+        })
+        await client.drain()
+        await replica.stop()
+    }
+
     @Test("a requisites change that a payment released in the meantime refuses is answered 409, not 'accepted'")
     func requisitesRefusedMeanwhile() async throws {
         let server = try NatsServer()
