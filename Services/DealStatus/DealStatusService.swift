@@ -924,8 +924,10 @@ final class DealStatusService: Sendable {
                 var next = last + 1
                 while let later = try await jetStream.nextMessage(stream: Subjects.Deal.eventsStream, subject: subject, from: next) {
                     next = later.seq + 1
+                    // (The same details for another request, e.g. an earlier try of this one, are in effect: checked again.)
                     guard let other = try? MessagePackDecoder().decode(DealEvent.self, from: later.payload), other.kind == .requisitesChanged,
-                          other.eventId != event.eventId, other.requisites?.contains(where: { $0.currency == details.currency }) == true
+                          other.eventId != event.eventId, other.requisites?.contains(where: { $0.currency == details.currency }) == true,
+                          other.requisites?.contains(details) != true
                     else { continue }
                     throw ErrorBody(code: ErrorBody.conflict, message: """
                         the \(details.currency.rawValue) settlement details of deal \(command.dealId) were changed meanwhile (event \(later.seq)); \

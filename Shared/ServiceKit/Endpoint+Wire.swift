@@ -116,22 +116,10 @@ extension MicroService {
     }
 
     /// The request field a decoding error is about, when it names one (unknown, missing, of the wrong type, nil,
-    /// out of range, or a value it does not take, such as an unknown enum case).
+    /// out of range, or a value it does not take, such as an unknown enum case: the decoder turns a type's own
+    /// `DecodingError` into `invalidValue` with its path).
     static func field(of error: any Error) -> String? {
-        if let error = error as? DecodingError {  // thrown by a type's own init(from:), e.g. a raw-value enum
-            let path: [any CodingKey]
-            switch error {
-            case .dataCorrupted(let context), .typeMismatch(_, let context), .valueNotFound(_, let context): path = context.codingPath
-            case .keyNotFound(let key, let context): path = context.codingPath + [key]
-            @unknown default: path = []
-            }
-            var field = ""
-            for key in path {
-                if let index = key.intValue { field += "[\(index)]" } else { field += (field.isEmpty ? "" : ".") + key.stringValue }
-            }
-            return field.isEmpty ? nil : field
-        }
-        return switch error as? WireError {
+        switch error as? WireError {
         case .unknownKey(let key, let path)?, .keyNotFound(let key, let path)?: path.isEmpty ? key : path + "." + key
         case .typeMismatch(_, _, let path)?, .valueNotFound(_, let path)?, .numberOverflow(let path)?, .invalidValue(_, let path)?:
             path.isEmpty ? nil : path

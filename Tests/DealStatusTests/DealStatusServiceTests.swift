@@ -377,9 +377,17 @@ struct DealStatusServiceTests {
         let cny = SettlementRequisites(currency: "CNY", account: "40807156700000009999", bic: "ICBKCNBJ")
         let accepted = try await client.request(ChangeRequisites(requestId: "after-confirmation", dealId: "D1", requisites: cny),
                                                 to: "deal.cmd.C1.requisites", expecting: CommandAccepted.self)
-        #expect(accepted.appliedInVersion == 3)  // booked, AWAITING, then the new details
+        #expect(accepted.appliedInVersion ?? 3 == 3)  // booked, AWAITING, then the new details (nil: not folded within the answer's wait)
+        #expect(await eventually { (try? await replica.service.known(client: "C1", dealId: "D1"))??.0.terms.requisites.contains(cny) == true })
         var other = DealEvent(eventId: "treasury-desk", client: "C1", dealId: "D1", kind: .requisitesChanged, occurredAt: t0)
         other.requisites = [SettlementRequisites(currency: "CNY", account: "40807156700000007777", bic: "ICBKCNBJ")]
+        // The same details again for another request, the earlier try landing first: in effect, so accepted.
+        var earlierTry = DealEvent(eventId: "earlier-try", client: "C1", dealId: "D1", kind: .requisitesChanged, occurredAt: t0)
+        earlierTry.requisites = [cny]
+        first(earlierTry)
+        let same = try await client.request(ChangeRequisites(requestId: "same-again", dealId: "D1", requisites: cny), to: "deal.cmd.C1.requisites",
+                                            expecting: CommandAccepted.self)
+        #expect(same.appliedInVersion ?? 3 == 3)
         first(other)
         let again = SettlementRequisites(currency: "CNY", account: "40807156700000008888", bic: "ICBKCNBJ")
         await #expect(throws: ErrorBody.self) {
