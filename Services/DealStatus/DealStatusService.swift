@@ -914,8 +914,9 @@ final class DealStatusService: Sendable {
             }
             if let hook = beforeRequisitesAppend.withLock({ $0 }) { try await hook() }
             do {
-                stored = try await jetStream.publish(payload, to: subject, headers: [Header.contentType: ContentType.msgpack, Header.schema: DealEvent.schema],
-                                                  msgId: event.eventId, expectedLastSubjectSequence: last)
+                stored = try await jetStream.publish(payload, to: subject,
+                                                     headers: [Header.contentType: ContentType.msgpack, Header.schema: DealEvent.schema],
+                                                     msgId: event.eventId, expectedLastSubjectSequence: last)
             } catch BusError.wrongLastSequence {
                 try Task.checkCancellation()
                 // Another event came first. If it changes this currency's details for another request, this change
