@@ -113,6 +113,12 @@ struct Deals: AsyncParsableCommand {
             guard CalendarDay.isValid(day) else { throw ValidationError("\(flag) must be a day as YYYY-MM-DD, got \"\(day)\"") }
         }
         if deal?.isEmpty == true { throw ValidationError("--deal needs some text of a deal number") }
+        // Codes in any case; a code out of shape would match nothing and look like "no deals".
+        func isCode(_ text: Substring) -> Bool { CurrencyCode(rawValue: text.uppercased()) != nil }
+        if let pair, pair.utf8.count != 6 || !isCode(pair.prefix(3)) || !isCode(pair.suffix(3)) {
+            throw ValidationError("--pair must be two ISO 4217 codes such as CNYRUB, got \"\(pair)\"")
+        }
+        if let currency, !isCode(currency[...]) { throw ValidationError("--currency must be an ISO 4217 code such as USD, got \"\(currency)\"") }
         if let account, !account.contains(where: { $0.isLetter || $0.isNumber }) { throw ValidationError("--account needs an account number") }
         let amounts = try [("--amount-from", amountFrom), ("--amount-to", amountTo)].compactMap { flag, text in
             try text.map { try Self.amount($0, flag: flag) }

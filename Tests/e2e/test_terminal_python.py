@@ -146,7 +146,9 @@ def test_python_terminal_follows_deal_status(nats_server, bin_dir, tmp_dir):
         for args, message in [(["--amount-from", "5 USD", "--amount-to", "9 EUR"], "must name one currency"),
                               (["--amount-to", "5.001 USD"], "--amount-to must be an amount and a known currency"),
                               (["--amount-to", "5"], "--amount-to must be an amount and a known currency"),
-                              (["--rate-from", "0"], "--rate-from must be a positive rate")]:
+                              (["--rate-from", "0"], "--rate-from must be a positive rate"),
+                              (["--pair", "usd/rub"], "--pair must be two ISO 4217 codes"),
+                              (["--currency", "US"], "--currency must be an ISO 4217 code")]:
             code, out, err = run_terminal(bin_dir, nats_server.url, "deals", "--once", *args)
             assert code != 0 and message in err, (args, code, err)
         # Every deal is paid out, so nothing is left to net; preview says so and a stale close is a clear conflict.
