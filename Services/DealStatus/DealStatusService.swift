@@ -737,7 +737,7 @@ final class DealStatusService: Sendable {
             return try await store.list(client: client, query)
         }
         try micro.addEndpoint("get", subject: "deal.query.*.get", request: DealGet.self, maxConcurrency: 8) { [self] get, request in
-            guard SubjectToken(rawValue: get.dealId) != nil else { throw ErrorBody(code: ErrorBody.badRequest, message: "invalid deal id", field: "dealId") }
+            try Self.checkDealId(get.dealId)
             guard let status = try await self.current(client: try request.clientToken(), dealId: get.dealId) else {
                 throw ErrorBody(code: ErrorBody.notFound, message: "no deal \(get.dealId)", field: "dealId")
             }
@@ -779,12 +779,11 @@ final class DealStatusService: Sendable {
             throw ErrorBody(code: ErrorBody.badRequest, message: "offset must be 0 or more, got \(offset)", field: "offset")
         }
         // Codes in any case, as the terminal takes them; the shape only (a code no deal has finds none).
-        func isCode(_ text: Substring) -> Bool { CurrencyCode(rawValue: text.uppercased()) != nil }
-        if let currency = query.currency, !isCode(currency[...]) {
+        if let currency = query.currency, CurrencyCode(anyCase: currency) == nil {
             throw ErrorBody(code: ErrorBody.badRequest, message: "currency must be an ISO 4217 code such as USD, got \(currency.debugDescription)",
                             field: "currency")
         }
-        if let pair = query.pair, pair.utf8.count != 6 || !isCode(pair.prefix(3)) || !isCode(pair.suffix(3)) {
+        if let pair = query.pair, CurrencyCode.pair(anyCase: pair) == nil {
             throw ErrorBody(code: ErrorBody.badRequest, message: "pair must be two ISO 4217 codes such as USDRUB, got \(pair.debugDescription)",
                             field: "pair")
         }
@@ -798,6 +797,12 @@ final class DealStatusService: Sendable {
         }
     }
 
+    /// A deal id a request names must be one subject token (a wildcard or a dot would name other deals' subjects).
+    static func checkDealId(_ dealId: String) throws {
+        guard SubjectToken(rawValue: dealId) == nil else { return }
+        throw ErrorBody(code: ErrorBody.badRequest, message: "invalid deal id", field: "dealId")
+    }
+
     /// At most this many events in one history answer: the newest.
     static let historyLimit = 500
 
@@ -809,7 +814,7 @@ final class DealStatusService: Sendable {
     /// gives the reason the handling replica recorded. Both streams are read through short-lived consumers: a few
     /// requests however long the deal's life.
     func history(client: String, dealId: String) async throws -> DealHistory {
-        guard SubjectToken(rawValue: dealId) != nil else { throw ErrorBody(code: ErrorBody.badRequest, message: "invalid deal id", field: "dealId") }
+        try Self.checkDealId(dealId)
         // Read first: what is at or below it and has no version changed nothing.
         let ackFloor = try await jetStream.consumerInfo(stream: Subjects.Deal.eventsStream, consumer: Self.consumerName).ackFloor.streamSeq
         let decoder = MessagePackDecoder()
@@ -864,9 +869,7 @@ final class DealStatusService: Sendable {
 
     /// Validates against the deal as this replica knows it, then records the change as a deal event (the audit trail).
     func changeRequisites(_ command: ChangeRequisites, client: String) async throws -> CommandAccepted {
-        guard SubjectToken(rawValue: command.dealId) != nil else {
-            throw ErrorBody(code: ErrorBody.badRequest, message: "invalid deal id", field: "dealId")
-        }
+        try Self.checkDealId(command.dealId)
         guard !command.requestId.isEmpty else { throw ErrorBody(code: ErrorBody.badRequest, message: "requestId is required", field: "requestId") }
         // It goes into the event's id (a message id header): one token, so that ids of different clients and deals
         // cannot run into each other.

@@ -114,11 +114,12 @@ struct Deals: AsyncParsableCommand {
         }
         if deal?.isEmpty == true { throw ValidationError("--deal needs some text of a deal number") }
         // Codes in any case; a code out of shape would match nothing and look like "no deals".
-        func isCode(_ text: Substring) -> Bool { CurrencyCode(rawValue: text.uppercased()) != nil }
-        if let pair, pair.utf8.count != 6 || !isCode(pair.prefix(3)) || !isCode(pair.suffix(3)) {
+        if let pair, CurrencyCode.pair(anyCase: pair) == nil {
             throw ValidationError("--pair must be two ISO 4217 codes such as CNYRUB, got \"\(pair)\"")
         }
-        if let currency, !isCode(currency[...]) { throw ValidationError("--currency must be an ISO 4217 code such as USD, got \"\(currency)\"") }
+        if let currency, CurrencyCode(anyCase: currency) == nil {
+            throw ValidationError("--currency must be an ISO 4217 code such as USD, got \"\(currency)\"")
+        }
         if let account, !account.contains(where: { $0.isLetter || $0.isNumber }) { throw ValidationError("--account needs an account number") }
         let amounts = try [("--amount-from", amountFrom), ("--amount-to", amountTo)].compactMap { flag, text in
             try text.map { try Self.amount($0, flag: flag) }
@@ -135,7 +136,7 @@ struct Deals: AsyncParsableCommand {
     /// "50000.00 USD" or "1,000,000 CNY": an amount in a known currency, with at most its minor digits.
     static func amount(_ text: String, flag: String) throws -> Money {
         let parts = text.split(separator: " ", omittingEmptySubsequences: true)
-        guard parts.count == 2, let currency = CurrencyCode(rawValue: parts[1].uppercased()), currency.isKnown,
+        guard parts.count == 2, let currency = CurrencyCode(anyCase: parts[1]), currency.isKnown,
               let money = try? Money(parsing: parts[0].replacingOccurrences(of: ",", with: ""), currency: currency).validated()
         else {
             throw ValidationError("\(flag) must be an amount and a known currency, e.g. \"50000.00 USD\", got \"\(text)\"")

@@ -16,6 +16,17 @@ public struct CurrencyCode: RawRepresentable, Codable, Hashable, Comparable, Sen
         self.rawValue = rawValue
     }
 
+    /// A code as people type it, in any case ("usd"); nil unless three ASCII letters.
+    public init?(anyCase text: some StringProtocol) { self.init(rawValue: text.uppercased()) }
+
+    /// A currency pair as people type it, six letters in any case ("cnyrub"): its two codes; nil otherwise.
+    public static func pair(anyCase text: String) -> (base: CurrencyCode, quote: CurrencyCode)? {
+        guard text.utf8.count == 6, let base = CurrencyCode(anyCase: text.prefix(3)), let quote = CurrencyCode(anyCase: text.suffix(3)) else {
+            return nil
+        }
+        return (base, quote)
+    }
+
     /// Validates text from outside (a query, a form), throwing `MoneyError.invalidCurrencyCode`.
     public init(validating text: String) throws {
         guard let code = CurrencyCode(rawValue: text) else { throw MoneyError.invalidCurrencyCode(text) }
