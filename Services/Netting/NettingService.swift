@@ -292,20 +292,14 @@ final class NettingService: Sendable {
                 continue
             }
             guard let next = changed else { return set }
-            guard let sequence = try await latestKnown.publishNext(next, key: Self.key(client: client, valueDate: valueDate),
-                                                                   to: Subjects.Netting.storedStatus(client: client, set: valueDate),
-                                                                   expected: current?.1 ?? 0, on: jetStream)
+            guard try await latestKnown.publishNext(next, key: Self.key(client: client, valueDate: valueDate),
+                                                    to: Subjects.Netting.storedStatus(client: client, set: valueDate),
+                                                    expected: current?.1 ?? 0, on: jetStream) != nil
             else {
                 current = try await latest(client: client, valueDate: valueDate)  // another replica moved the set
                 continue
             }
-            do {
-                try await store.upsert(next, statusSequence: sequence)
-            } catch {
-                // Published, so done: the copy of the sets stores every version it follows, this one too.
-                logger.warning("netting set version not stored here yet", metadata: ["set": "\(client).\(valueDate)", "error": "\(error)"])
-            }
-            return next
+            return next  // SQLite gets it from the copy of the sets (`followSets`), which stores every version
         }
         throw ErrorBody(code: ErrorBody.conflict, message: "the netting set for \(valueDate) is changing too fast; try again")
     }
@@ -339,10 +333,10 @@ final class NettingService: Sendable {
                 for try await event in updates {
                     guard case .message(let message) = event else { continue }
                     // A version this replica published (or is publishing) is in memory already: a set can be large, so
-                    // it is not decoded again. It is still remembered and stored here, whoever published it: its
-                    // publisher may never learn it was stored (an ack lost with the connection), or fail to store it.
-                    // Which sets a deal is in must be in SQLite before deal statuses go on (`awaitSets`); a version
-                    // stored already is left as it is.
+                    // it is not decoded again. It is remembered and stored here whoever published it: this is where
+                    // SQLite gets every version (its publisher may never learn it was stored: an ack lost with the
+                    // connection). Which sets a deal is in must be in SQLite before deal statuses go on (`awaitSets`);
+                    // a version stored already is left as it is.
                     let key = Subject.tokens(of: message.subject, count: 4, at: 2, 3).map { Self.key(client: $0.0, valueDate: $0.1) }
                     let set: NettingSet
                     do {
